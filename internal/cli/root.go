@@ -1,0 +1,61 @@
+// Package cli builds the kubectl-pullsecrets command tree: the standard
+// kubectl flags on the root, one package per subcommand below it.
+package cli
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
+)
+
+// NewCommand returns the root command, wired to the given streams.
+func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	configFlags := genericclioptions.NewConfigFlags(true).WithWarningPrinter(streams)
+	f := cmdutil.NewFactory(configFlags)
+
+	cmd := &cobra.Command{
+		Use:   "kubectl-pullsecrets",
+		Short: "Keep image pull secrets on ServiceAccounts, and explain ImagePullBackOff",
+		Long: `kubectl pullsecrets manages registry credentials the way Kubernetes means them
+to be used: as docker-registry Secrets attached to ServiceAccounts, which the
+API server copies into every new Pod. It creates and attaches them, renames
+them, reports their state, explains why Pods fail to pull, and works on plain
+manifest files for teams that deploy YAML.`,
+		Annotations: map[string]string{
+			// Shown in help and usage lines, as kubectl shows plugins.
+			cobra.CommandDisplayNameAnnotation: "kubectl pullsecrets",
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+	configFlags.AddFlags(cmd.PersistentFlags())
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return cmdutil.UsageErrorf(c, "%v", err)
+	})
+
+	for _, sub := range subcommands(f, streams) {
+		cmd.AddCommand(sub)
+	}
+	return cmd
+}
+
+// subcommands lists every verb; keep it sorted.
+func subcommands(f cmdutil.Factory, streams genericiooptions.IOStreams) []*cobra.Command {
+	return []*cobra.Command{
+		// one constructor per line: pkg.NewCommand(f, streams),
+	}
+}
+
+// Run runs the command line and returns the exit status.
+func Run(args []string, streams genericiooptions.IOStreams) int {
+	cmd := NewCommand(streams)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	cmdutil.PrintError(streams.ErrOut, err)
+	return cmdutil.ExitCode(err)
+}
