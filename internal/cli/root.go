@@ -3,6 +3,8 @@
 package cli
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -29,6 +31,9 @@ manifest files for teams that deploy YAML.`,
 		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Runnable, so that cobra validates its arguments (an unknown verb)
+		// instead of printing help and exiting 0.
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	cmd.SetIn(streams.In)
 	cmd.SetOut(streams.Out)
@@ -41,7 +46,36 @@ manifest files for teams that deploy YAML.`,
 	for _, sub := range subcommands(f, streams) {
 		cmd.AddCommand(sub)
 	}
+	// The root takes no arguments of its own: anything left is a mistyped
+	// verb, a usage error like every other.
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return cmdutil.UsageErrorf(c, "unknown command %q", args[0])
+		}
+		return nil
+	}
+	usageErrorsForArgs(cmd)
 	return cmd
+}
+
+// usageErrorsForArgs makes every positional-argument check in the tree
+// report a usage error (exit status 2) rather than a failure.
+func usageErrorsForArgs(cmd *cobra.Command) {
+	if validate := cmd.Args; validate != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := validate(c, args); err != nil {
+				var exit *cmdutil.ExitError
+				if errors.As(err, &exit) {
+					return err
+				}
+				return cmdutil.UsageErrorf(c, "%v", err)
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		usageErrorsForArgs(sub)
+	}
 }
 
 // subcommands lists every verb; keep it sorted.

@@ -53,7 +53,7 @@ func runDaemon(raw string) int {
 	} else {
 		// The PID file lets the leak test check that we are gone.
 		_ = os.WriteFile(filepath.Join(opts.Dir, "daemon.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
-		fmt.Println(readyLine)
+		fmt.Fprintln(os.Stdout, readyLine)
 		stdinClosed := make(chan struct{})
 		go func() {
 			_, _ = io.Copy(io.Discard, os.Stdin)

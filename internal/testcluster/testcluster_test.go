@@ -115,7 +115,7 @@ func TestHelperPanicsWithCluster(t *testing.T) {
 	}
 	daemon, _ := strconv.Atoi(string(raw))
 	pids := append([]int{daemon}, childrenOf(daemon)...)
-	fmt.Printf("PIDS %v\n", strings.Trim(fmt.Sprint(pids), "[]"))
+	fmt.Fprintf(os.Stdout, "PIDS %v\n", strings.Trim(fmt.Sprint(pids), "[]"))
 	panic("a test panics while the control plane runs")
 }
 

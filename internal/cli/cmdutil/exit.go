@@ -25,6 +25,8 @@ const (
 type ExitError struct {
 	Code int
 	Err  error
+	// Hint is printed on its own line after the error.
+	Hint string
 }
 
 func (e *ExitError) Error() string {
@@ -42,7 +44,11 @@ var ErrProblemsFound = &ExitError{Code: ExitProblems}
 
 // UsageErrorf reports a wrong command line (status 2).
 func UsageErrorf(cmd *cobra.Command, format string, args ...any) error {
-	return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s\nSee '%s --help' for usage.", fmt.Sprintf(format, args...), cmd.CommandPath())}
+	return &ExitError{
+		Code: ExitUsage,
+		Err:  fmt.Errorf(format, args...),
+		Hint: fmt.Sprintf("See '%s --help' for usage.", cmd.CommandPath()),
+	}
 }
 
 // ExitCode maps an error returned by a command to the process exit status.
@@ -60,8 +66,11 @@ func ExitCode(err error) int {
 // PrintError writes err to w as kubectl does ("error: ..."), unless it only
 // carries an exit status.
 func PrintError(w io.Writer, err error) {
+	if err == nil {
+		return
+	}
 	var exit *ExitError
-	if err == nil || (errors.As(err, &exit) && exit.Err == nil) {
+	if errors.As(err, &exit) && exit.Err == nil {
 		return
 	}
 	msg := err.Error()
@@ -69,4 +78,7 @@ func PrintError(w io.Writer, err error) {
 		msg = "error: " + msg
 	}
 	fmt.Fprintln(w, strings.TrimRight(msg, "\n"))
+	if exit != nil && exit.Hint != "" {
+		fmt.Fprintln(w, exit.Hint)
+	}
 }
