@@ -1,0 +1,205 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ClusterPullSecret keeps one registry credential, copied from a source
+// Secret, in every selected namespace, and attaches it to the selected
+// ServiceAccounts so that the API server puts it into every new Pod.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=cps,categories=pullsecrets
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`
+// +kubebuilder:printcolumn:name="Namespaces",type=string,JSONPath=`.status.namespaces.summary`,description="Namespaces ready/matched"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="the name is used as a label value: at most 63 characters"
+type ClusterPullSecret struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ClusterPullSecretSpec   `json:"spec"`
+	Status ClusterPullSecretStatus `json:"status,omitempty"`
+}
+
+// ClusterPullSecretSpec says which credential goes where.
+type ClusterPullSecretSpec struct {
+	// Source is the Secret whose type and data are copied. It must be of
+	// type kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg, in a
+	// namespace the controller is allowed to read from (its own by default).
+	Source SourceReference `json:"source"`
+
+	// SecretName is the name of the copy in each namespace, and the name
+	// attached to ServiceAccounts. Defaults to the ClusterPullSecret's name.
+	// Changing it renames: new copies first, then the new name is attached,
+	// then the old one detached; old copies are deleted once no Pod lists
+	// them.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	SecretName string `json:"secretName,omitempty"`
+
+	// Namespaces selects the namespaces that get a copy. Empty selects every
+	// namespace except kube-system, kube-public and kube-node-lease (which
+	// are selected only when named in include). A namespace opts out with
+	// the annotation pullsecrets.dev/opt-out: "true".
+	// +optional
+	Namespaces NamespaceSelector `json:"namespaces,omitempty"`
+
+	// ServiceAccounts selects, in each selected namespace, the
+	// ServiceAccounts that get SecretName in their imagePullSecrets. Empty
+	// selects all of them. A ServiceAccount opts out with the annotation
+	// pullsecrets.dev/opt-out: "true".
+	// +optional
+	ServiceAccounts ServiceAccountSelector `json:"serviceAccounts,omitempty"`
+
+	// RestartPods says what to do with Pods that failed to pull before their
+	// ServiceAccount got the secret: Never (default) only reports them;
+	// OnPullFailure deletes those whose owner (ReplicaSet, StatefulSet,
+	// DaemonSet, Job) will recreate them, so that the new Pod gets the
+	// secret. Bare Pods are never deleted.
+	// +optional
+	// +kubebuilder:default=Never
+	RestartPods RestartPolicy `json:"restartPods,omitempty"`
+
+	// Verify, when set, checks the source credentials against a registry.
+	// +optional
+	Verify *VerifySpec `json:"verify,omitempty"`
+}
+
+// SourceReference names the source Secret.
+type SourceReference struct {
+	// Namespace of the source Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// Name of the source Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// NamespaceSelector selects namespaces by label and by name.
+type NamespaceSelector struct {
+	// Selector matches namespace labels. Empty matches all.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+	// Include lists namespace names or globs (`team-*`); when set, only
+	// matching namespaces are selected. Naming kube-system, kube-public or
+	// kube-node-lease here (exactly, not by a glob) selects it.
+	// +optional
+	Include []string `json:"include,omitempty"`
+	// Exclude lists namespace names or globs that are never selected.
+	// +optional
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// ServiceAccountSelector selects ServiceAccounts within a namespace.
+type ServiceAccountSelector struct {
+	// Names lists ServiceAccount names or globs. Empty means all.
+	// +optional
+	Names []string `json:"names,omitempty"`
+	// Selector matches ServiceAccount labels. Empty matches all.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+}
+
+// RestartPolicy says whether Pods stuck on pulls are replaced.
+// +kubebuilder:validation:Enum=Never;OnPullFailure
+type RestartPolicy string
+
+const (
+	// RestartNever only reports Pods stuck on pulls.
+	RestartNever RestartPolicy = "Never"
+	// RestartOnPullFailure deletes Pods stuck on pulls whose owner will
+	// recreate them with the secret.
+	RestartOnPullFailure RestartPolicy = "OnPullFailure"
+)
+
+// VerifySpec configures the registry check of the source credentials.
+type VerifySpec struct {
+	// Image is pulled (manifest only, never layers) with the source
+	// credentials, exactly as the kubelet would choose them.
+	// +kubebuilder:validation:MinLength=1
+	Image string `json:"image"`
+	// Interval between checks; the credentials are also checked whenever
+	// they change. Defaults to 1h.
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// Insecure allows plain HTTP or an unverified TLS certificate for the
+	// image's registry.
+	// +optional
+	Insecure bool `json:"insecure,omitempty"`
+}
+
+// ClusterPullSecretStatus is what the controller observed and did.
+type ClusterPullSecretStatus struct {
+	// ObservedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready, and CredentialsVerified when spec.verify is set.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// SecretName is the name of the copies being rolled out.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+	// SourceHash is a hash of the source data the copies carry, to tell
+	// which rotation they are on without showing any secret byte.
+	// +optional
+	SourceHash string `json:"sourceHash,omitempty"`
+	// Namespaces counts the selected namespaces.
+	// +optional
+	Namespaces NamespaceCounts `json:"namespaces,omitempty"`
+	// ServiceAccountsAttached counts ServiceAccounts carrying SecretName
+	// because of this ClusterPullSecret.
+	// +optional
+	ServiceAccountsAttached int32 `json:"serviceAccountsAttached,omitempty"`
+	// PendingRetirement counts old copies kept because Pods still list them.
+	// +optional
+	PendingRetirement int32 `json:"pendingRetirement,omitempty"`
+	// FailingNamespaces lists up to 20 namespaces that are not ready, with
+	// the reason, sorted by name.
+	// +optional
+	// +listType=atomic
+	FailingNamespaces []NamespaceFailure `json:"failingNamespaces,omitempty"`
+	// LastVerification is the time of the last registry check.
+	// +optional
+	LastVerification *metav1.Time `json:"lastVerification,omitempty"`
+}
+
+// NamespaceCounts counts namespaces.
+type NamespaceCounts struct {
+	// Matched namespaces are selected by the spec.
+	Matched int32 `json:"matched"`
+	// Ready namespaces have an up-to-date copy attached to every selected
+	// ServiceAccount.
+	Ready int32 `json:"ready"`
+	// Summary is "ready/matched", for kubectl get.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+}
+
+// NamespaceFailure says why a namespace is not ready.
+type NamespaceFailure struct {
+	// Namespace name.
+	Namespace string `json:"namespace"`
+	// Reason, one of the condition reasons.
+	Reason string `json:"reason"`
+	// Message for humans; never holds secret bytes.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// ClusterPullSecretList is a list of ClusterPullSecrets.
+//
+// +kubebuilder:object:root=true
+type ClusterPullSecretList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ClusterPullSecret `json:"items"`
+}

@@ -1,0 +1,69 @@
+package v1alpha1
+
+// Labels and annotations pullsecrets reads and writes on other objects. They
+// are part of the API: users select, audit and opt out with them.
+const (
+	// ManagedByLabel (app.kubernetes.io/managed-by) marks every Secret copy.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// ManagedByValue is ManagedByLabel's value.
+	ManagedByValue = "pullsecrets"
+	// OwnerLabel names the ClusterPullSecret a copy belongs to.
+	OwnerLabel = "pullsecrets.dev/cluster-pull-secret"
+	// SourceAnnotation on a copy names its source Secret, "namespace/name".
+	SourceAnnotation = "pullsecrets.dev/source"
+	// DataHashAnnotation on a copy is a hash of its type and data, so that
+	// the controller can tell whether it is current without reading it.
+	DataHashAnnotation = "pullsecrets.dev/data-hash"
+	// AttachedAnnotation on a ServiceAccount records, as a JSON object, the
+	// imagePullSecrets names pullsecrets added and the ClusterPullSecret that
+	// added each: {"regcred":"my-cps"}. Only these are ever removed.
+	AttachedAnnotation = "pullsecrets.dev/attached"
+	// OptOutAnnotation set to "true" on a Namespace or ServiceAccount keeps
+	// pullsecrets away from it.
+	OptOutAnnotation = "pullsecrets.dev/opt-out"
+	// Finalizer lets the controller detach and delete what it made before a
+	// ClusterPullSecret goes away.
+	Finalizer = "pullsecrets.dev/cleanup"
+)
+
+// Condition types.
+const (
+	// ConditionReady is True when every selected namespace has an up-to-date
+	// copy attached to every selected ServiceAccount.
+	ConditionReady = "Ready"
+	// ConditionCredentialsVerified reports the last registry check.
+	ConditionCredentialsVerified = "CredentialsVerified"
+)
+
+// Condition and Event reasons: the same strings serve both.
+const (
+	// ReasonReady: everything is in place.
+	ReasonReady = "Ready"
+	// ReasonProgressing: copies or attachments are being rolled out.
+	ReasonProgressing = "Progressing"
+	// ReasonSourceNotFound: the source Secret does not exist, or is in a
+	// namespace the controller may not read. Copies are left as they are.
+	ReasonSourceNotFound = "SourceNotFound"
+	// ReasonSourceInvalid: the source is not a usable pull secret. Copies
+	// are left as they are.
+	ReasonSourceInvalid = "SourceInvalid"
+	// ReasonConflict: a Secret of the same name that pullsecrets did not
+	// create, or that another ClusterPullSecret owns, is in the way.
+	ReasonConflict = "Conflict"
+	// ReasonWriteFailed: the API server refused a write.
+	ReasonWriteFailed = "WriteFailed"
+	// ReasonNoNamespaces: nothing is selected.
+	ReasonNoNamespaces = "NoNamespaces"
+	// ReasonPodRestarted: a Pod stuck on a pull was deleted so that its
+	// owner recreates it with the secret.
+	ReasonPodRestarted = "PodRestarted"
+	// ReasonPodStuck: a Pod stuck on a pull lacks the secret and cannot be
+	// restarted by pullsecrets (bare Pod, or restartPods is Never).
+	ReasonPodStuck = "PodStuck"
+	// ReasonCopyRetired: an old copy was deleted once no Pod listed it.
+	ReasonCopyRetired = "CopyRetired"
+	// ReasonVerified: the registry accepted the credentials.
+	ReasonVerified = "Verified"
+	// ReasonVerificationFailed: the registry check failed; propagation goes on.
+	ReasonVerificationFailed = "VerificationFailed"
+)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# generate.sh regenerates everything derived from Go markers: deepcopy
+# methods, the CRD, and the controller's RBAC; and copies the CRD into the
+# Helm chart so that both deployments install the same schema.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+controller_gen="bin/controller-gen"
+[[ -x "${controller_gen}" ]] || { echo "run make tools first" >&2; exit 1; }
+
+"${controller_gen}" object paths=./api/...
+"${controller_gen}" crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+"${controller_gen}" rbac:roleName=pullsecrets-controller paths=./internal/controller/... output:rbac:artifacts:config=config/rbac
+
+mkdir -p charts/pullsecrets/crds
+cp config/crd/bases/pullsecrets.dev_clusterpullsecrets.yaml charts/pullsecrets/crds/
