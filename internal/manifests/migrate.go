@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/pullsecrets/pullsecrets/internal/manifests/yamledit"
 )
 
@@ -147,6 +149,9 @@ func (p *plan) migrateGroup(k saKey, ws []*Workload, sas []*Object, opts Migrate
 
 	var target string
 	switch {
+	case sa == nil && !validName(k):
+		c.failed = fmt.Sprintf("left alone: %s is not among the files, and its name is not valid for a file of its own", saName)
+		return
 	case sa == nil:
 		path, ok := p.newFilePath(moved[0], k, opts)
 		if !ok {
@@ -290,6 +295,12 @@ func annotation(o *Object, key string) string {
 		return ""
 	}
 	return scalar(md, key)
+}
+
+// validName reports whether the ServiceAccount's namespace and name are
+// valid, so they are safe in a file name (no "/" or "..").
+func validName(k saKey) bool {
+	return len(validation.IsDNS1123Label(k.namespace)) == 0 && len(validation.IsDNS1123Subdomain(k.name)) == 0
 }
 
 // without returns the names in a that are not in b.

@@ -77,7 +77,8 @@ func Parse(data []byte) (*Source, error) {
 }
 
 var (
-	lineRE = regexp.MustCompile(`^yaml: line (\d+): `)
+	lineRE        = regexp.MustCompile(`^yaml: line (\d+): `)
+	parserErrorRE = regexp.MustCompile(`^(did not find expected (key|'-' indicator|',' or|node content|<document start>)|found (undefined tag handle|duplicate %|incompatible YAML))`)
 	// Quoted input in a message: a duplicate key in double quotes, a value
 	// in backquotes, an anchor name in single quotes. Other single-quoted
 	// text (an expected ',') is the parser's own.
@@ -92,6 +93,12 @@ func sanitize(err error) *Error {
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
+		// yaml.v3 counts lines from 0 for parser errors (and from 1 for
+		// scanner errors); the parser's errors point at the start of the
+		// construct they were parsing.
+		if parserErrorRE.MatchString(msg) {
+			line++
+		}
 	}
 	msg = quotedRE.ReplaceAllStringFunc(msg, func(q string) string {
 		if strings.HasPrefix(q, "anchor ") {
