@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -489,4 +490,98 @@ func TestCheckScrubsSecretsFromErrors(t *testing.T) {
 	g.Expect(res.Attempts).To(HaveLen(2))
 	g.Expect(res.Message).To(ContainSubstring("proxy failure for Basic [redacted]"), "the error text is kept, the secret is not")
 	expectNoSecret(t, res, creds)
+}
+
+// answer is a canned HTTP answer of fakeRegistry.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// fakeRegistry answers by "METHOD path" (or "* path"), 404 otherwise: for
+// answers distribution never gives (403 DENIED, 429, 5xx, a token service
+// that says 403).
+type fakeRegistry map[string]answer
+
+func (f fakeRegistry) RoundTrip(req *http.Request) (*http.Response, error) {
+	a, ok := f[req.Method+" "+req.URL.Path]
+	if !ok {
+		a, ok = f["* "+req.URL.Path]
+	}
+	if !ok {
+		a = answer{status: http.StatusNotFound}
+	}
+	header := a.header.Clone() // answers are shared by parallel requests
+	if header == nil {
+		header = http.Header{}
+	}
+	header.Set("Content-Type", "application/json")
+	return &http.Response{
+		StatusCode: a.status,
+		Header:     header,
+		Body:       io.NopCloser(strings.NewReader(a.body)),
+		Request:    req,
+	}, nil
+}
+
+func TestCheckOtherRegistryAnswers(t *testing.T) {
+	t.Parallel()
+	const manifest = "/v2/team-a/app/manifests/v1"
+	basic := answer{status: http.StatusUnauthorized, header: http.Header{"Www-Authenticate": []string{`Basic realm="fake"`}}}
+	bearer := answer{status: http.StatusUnauthorized, header: http.Header{"Www-Authenticate": []string{`Bearer realm="https://registry.example.com/token",service="fake"`}}}
+	cases := []struct {
+		name    string
+		fake    fakeRegistry
+		status  registrycheck.Status
+		message string
+	}{
+		{
+			name:    "403 DENIED",
+			fake:    fakeRegistry{"GET /v2/": basic, "* " + manifest: {status: http.StatusForbidden, body: `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`}},
+			status:  registrycheck.StatusForbidden,
+			message: "registry.example.com denied team-a/regcred pull access to repository team-a/app (DENIED)",
+		},
+		{
+			name:    "token service says 403",
+			fake:    fakeRegistry{"GET /v2/": bearer, "GET /token": {status: http.StatusForbidden}},
+			status:  registrycheck.StatusForbidden,
+			message: "the token service of registry.example.com denied team-a/regcred access to repository team-a/app (403 Forbidden)",
+		},
+		{
+			name:    "rate limited",
+			fake:    fakeRegistry{"GET /v2/": basic, "* " + manifest: {status: http.StatusTooManyRequests, body: `{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}`}},
+			status:  registrycheck.StatusError,
+			message: "registry.example.com is rate-limiting pulls (TOOMANYREQUESTS)",
+		},
+		{
+			name:    "server error",
+			fake:    fakeRegistry{"GET /v2/": basic, "* " + manifest: {status: http.StatusServiceUnavailable}},
+			status:  registrycheck.StatusError,
+			message: "registry.example.com answered 503 Service Unavailable for registry.example.com/team-a/app:v1",
+		},
+		{
+			name:    "not a registry",
+			fake:    fakeRegistry{},
+			status:  registrycheck.StatusError,
+			message: "registry.example.com answered 404 Not Found to GET /v2/: it does not look like a container registry",
+		},
+		{
+			name:    "404 without code, tag list says nothing either",
+			fake:    fakeRegistry{"GET /v2/": basic, "* /v2/team-a/app/tags/list": {status: http.StatusInternalServerError}},
+			status:  registrycheck.StatusNotFound,
+			message: "registry.example.com has no tag v1 in repository team-a/app (404 Not Found) and does not say whether the repository or the tag is missing",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			creds := []registrycheck.Credential{aliceCred()}
+			res := registrycheck.Check(context.Background(), "registry.example.com/team-a/app:v1", creds, registrycheck.Options{Transport: tc.fake})
+			g.Expect(res.Status).To(Equal(tc.status), res.Message)
+			g.Expect(res.Message).To(Equal(tc.message))
+			expectNoSecret(t, res, creds)
+		})
+	}
 }
