@@ -10,6 +10,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
+	"github.com/pullsecrets/pullsecrets/internal/cli/manifests"
 )
 
 // NewCommand returns the root command, wired to the given streams.
@@ -82,6 +83,7 @@ func usageErrorsForArgs(cmd *cobra.Command) {
 func subcommands(f cmdutil.Factory, streams genericiooptions.IOStreams) []*cobra.Command {
 	return []*cobra.Command{
 		// one constructor per line: pkg.NewCommand(f, streams),
+		manifests.NewCommand(f, streams),
 	}
 }
 

@@ -101,6 +101,12 @@ func Load(files []File, opts Options) (*Set, []Finding) {
 			if len(doc.Content) == 0 {
 				continue
 			}
+			if line, first := duplicateKey(doc, 0); line > 0 {
+				// kubectl rejects these; the key is not quoted, it could be
+				// anything.
+				ferrs = append(ferrs, Finding{File: f.Path, Line: line, Message: fmt.Sprintf("a key is repeated (first at line %d)", first)})
+				continue
+			}
 			o, e := s.objects(i, nil, doc.Content[0], ns)
 			objs, ferrs = append(objs, o...), append(ferrs, e...)
 		}
@@ -184,4 +190,32 @@ func (s *source) objects(doc int, path []any, n *yaml.Node, ns string) ([]*Objec
 		o.Namespace = ns
 	}
 	return []*Object{o}, nil
+}
+
+// duplicateKey returns the line of the first key repeated in a mapping
+// under n, and the line of its first occurrence, or 0.
+func duplicateKey(n *yaml.Node, depth int) (int, int) {
+	if n == nil || depth > 1000 {
+		return 0, 0
+	}
+	if n.Kind == yaml.MappingNode {
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
+				continue
+			}
+			id := k.ShortTag() + ":" + k.Value
+			if first, dup := seen[id]; dup {
+				return k.Line, first
+			}
+			seen[id] = k.Line
+		}
+	}
+	for _, c := range n.Content {
+		if line, first := duplicateKey(c, depth+1); line > 0 {
+			return line, first
+		}
+	}
+	return 0, 0
 }

@@ -1,0 +1,197 @@
+package manifests_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
+)
+
+const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      # inline, to be moved
+      imagePullSecrets:
+      - name: regcred
+      containers:
+      - name: web
+        image: registry.example.com/web
+`
+
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestMigrateDryRunPrintsDiffAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	dir := writeFiles(t, map[string]string{"deploy.yaml": deployment})
+
+	res := clitest.Run(t, "", "", "manifests", "migrate", dir)
+
+	g.Expect(res.Code).To(Equal(0), res.Stderr)
+	g.Expect(res.Stdout).To(ContainSubstring("--- a/" + filepath.Join(dir, "deploy.yaml")))
+	g.Expect(res.Stdout).To(ContainSubstring("-      imagePullSecrets:\n-      - name: regcred\n"))
+	g.Expect(res.Stdout).To(ContainSubstring("--- /dev/null\n+++ b/" + filepath.Join(dir, "serviceaccount-default.yaml")))
+	g.Expect(res.Stdout).To(ContainSubstring("Deployment default/web: imagePullSecrets [regcred] moved to ServiceAccount default/default"))
+	g.Expect(res.Stdout).To(ContainSubstring("1 file would be edited, 1 created; run again with --write to apply."))
+	g.Expect(read(t, filepath.Join(dir, "deploy.yaml"))).To(Equal(deployment))
+	g.Expect(filepath.Join(dir, "serviceaccount-default.yaml")).NotTo(BeAnExistingFile())
+}
+
+func TestMigrateWriteThenNothingToDo(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	dir := writeFiles(t, map[string]string{"deploy.yaml": deployment})
+
+	res := clitest.Run(t, "", "", "manifests", "migrate", dir, "--write")
+	g.Expect(res.Code).To(Equal(0), res.Stderr)
+	g.Expect(res.Stdout).To(ContainSubstring("wrote " + filepath.Join(dir, "deploy.yaml")))
+	g.Expect(res.Stdout).To(ContainSubstring("created " + filepath.Join(dir, "serviceaccount-default.yaml")))
+	g.Expect(read(t, filepath.Join(dir, "deploy.yaml"))).NotTo(ContainSubstring("imagePullSecrets"))
+	g.Expect(read(t, filepath.Join(dir, "serviceaccount-default.yaml"))).To(ContainSubstring("imagePullSecrets:\n- name: regcred\n"))
+
+	again := clitest.Run(t, "", "", "manifests", "migrate", dir, "--write")
+	g.Expect(again.Code).To(Equal(0), again.Stderr)
+	g.Expect(again.Stdout).To(Equal("nothing to do\n"))
+}
+
+func TestMigrateNamespaceFlagIsTheDefaultNamespace(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	dir := writeFiles(t, map[string]string{"deploy.yaml": deployment})
+
+	res := clitest.Run(t, "", "", "-n", "team-a", "manifests", "migrate", dir)
+	g.Expect(res.Code).To(Equal(0), res.Stderr)
+	g.Expect(res.Stdout).To(ContainSubstring("Deployment team-a/web"))
+
+	bad := clitest.Run(t, "", "", "-n", "Not_A_Namespace", "manifests", "migrate", dir)
+	g.Expect(bad.Code).To(Equal(2))
+}
+
+func TestMigrateBadInputReportsFileLineAndGoesOn(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	dir := writeFiles(t, map[string]string{
+		"a-broken.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n",
+		"b-values.yaml": "replicas: 3\n",
+		"c-deploy.yaml": deployment,
+	})
+
+	res := clitest.Run(t, "", "", "manifests", "migrate", dir, filepath.Join(dir, "missing.yaml"), "--write")
+
+	g.Expect(res.Code).To(Equal(1))
+	g.Expect(res.Stderr).To(ContainSubstring(filepath.Join(dir, "a-broken.yaml") + ":4: invalid YAML"))
+	g.Expect(res.Stderr).To(ContainSubstring(filepath.Join(dir, "b-values.yaml") + ":1: document is not a Kubernetes object"))
+	g.Expect(res.Stderr).To(ContainSubstring(filepath.Join(dir, "missing.yaml") + ": cannot read: no such file or directory"))
+	g.Expect(read(t, filepath.Join(dir, "c-deploy.yaml"))).NotTo(ContainSubstring("imagePullSecrets"), "the good file is still migrated")
+}
+
+func TestMigrateRefusalExitsOne(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	dir := writeFiles(t, map[string]string{
+		"deploy.yaml": deployment,
+		"sa.yaml":     "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  annotations:\n    kubernetes.io/enforce-mountable-secrets: \"true\"\n",
+	})
+
+	res := clitest.Run(t, "", "", "manifests", "migrate", dir, "--write")
+
+	g.Expect(res.Code).To(Equal(1))
+	g.Expect(res.Stdout).To(ContainSubstring("Refused:\n  " + filepath.Join(dir, "deploy.yaml") + ":9: Deployment default/web: left alone: ServiceAccount default/default has kubernetes.io/enforce-mountable-secrets"))
+	g.Expect(read(t, filepath.Join(dir, "deploy.yaml"))).To(Equal(deployment))
+}
+
+func TestRename(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	secret := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: regcred\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: e30=\n"
+	dir := writeFiles(t, map[string]string{"deploy.yaml": deployment, "secret.yaml": secret})
+
+	res := clitest.Run(t, "", "", "manifests", "rename", "regcred", "registry-creds", dir, "--write")
+	g.Expect(res.Code).To(Equal(0), res.Stderr)
+	g.Expect(read(t, filepath.Join(dir, "deploy.yaml"))).To(Equal(strings.Replace(deployment, "- name: regcred", "- name: registry-creds", 1)))
+	g.Expect(read(t, filepath.Join(dir, "secret.yaml"))).To(Equal(strings.Replace(secret, "name: regcred", "name: registry-creds", 1)))
+
+	again := clitest.Run(t, "", "", "manifests", "rename", "regcred", "registry-creds", dir)
+	g.Expect(again.Stdout).To(Equal("nothing to do\n"))
+	g.Expect(again.Code).To(Equal(0))
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"manifests", "migrate"},
+		{"manifests", "rename", "a", "b"},
+		{"manifests", "rename", "Bad_Name", "b", "."},
+		{"manifests", "rename", "a", "a", "."},
+		{"manifests", "migrate", ".", "--no-such-flag"},
+		{"manifests", "scan"},
+		{"manifests", "scan", ".", "-o", "yaml"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			res := clitest.Run(t, "", "", args...)
+			if res.Code != 2 {
+				t.Errorf("exit %d, want 2; stderr: %s", res.Code, res.Stderr)
+			}
+		})
+	}
+}
+
+func TestScan(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	const password = "hunter2-SECRET-VALUE"
+	secret := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: regcred\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{\"auths\": {\"registry.example.com\": {\"username\": \"robot\", \"password\": \"" + password + "\"}}}'\n"
+	dir := writeFiles(t, map[string]string{"deploy.yaml": deployment, "secret.yaml": secret})
+
+	res := clitest.Run(t, "", "", "manifests", "scan", dir)
+	g.Expect(res.Code).To(Equal(0), res.Stdout+res.Stderr)
+	g.Expect(res.Stdout).To(ContainSubstring("  default/web Deployment  " + filepath.Join(dir, "deploy.yaml") + ":1\n    serviceAccount: default (no serviceAccountName)\n    imagePullSecrets: [regcred]\n    registry.example.com: registry.example.com/web\n"))
+	g.Expect(res.Stdout).To(ContainSubstring("  default/regcred kubernetes.io/dockerconfigjson  " + filepath.Join(dir, "secret.yaml") + ":1  ok\n"))
+	g.Expect(res.Stdout).To(ContainSubstring("No problems found."))
+
+	js := clitest.Run(t, "", "", "manifests", "scan", dir, "-o", "json")
+	g.Expect(js.Code).To(Equal(0))
+	g.Expect(js.Stdout).To(ContainSubstring(`"effectivePullSecrets": [`))
+
+	// A Secret the kubelet cannot read is a problem: exit 1. Nothing prints
+	// the password.
+	g.Expect(os.Remove(filepath.Join(dir, "secret.yaml"))).To(Succeed())
+	g.Expect(os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte(strings.Replace(secret, "}}}'", "'", 1)), 0o644)).To(Succeed())
+	dangling := clitest.Run(t, "", "", "manifests", "scan", dir)
+	g.Expect(dangling.Code).To(Equal(1))
+	g.Expect(dangling.Stdout).To(ContainSubstring("error NotJSON: Secret default/regcred: .dockerconfigjson: not valid JSON"))
+	for _, out := range []string{res.Stdout, res.Stderr, js.Stdout, dangling.Stdout, dangling.Stderr} {
+		g.Expect(out).NotTo(ContainSubstring(password))
+	}
+}
