@@ -208,7 +208,7 @@ func Scan(set *Set, errs []Finding) *ScanReport {
 				fs := credentials.Validate(s)
 				rep.Valid = !credentials.HasError(fs)
 				for _, f := range fs {
-					add(o, o.Line, string(f.Severity), string(f.Code), "%s", f.Message)
+					add(o, o.Line, string(f.Severity), f.Code, "%s", f.Message)
 				}
 			}
 		} else if !referenced[k] {

@@ -123,7 +123,7 @@ func writeScanText(w io.Writer, r *libmanifests.ScanReport) {
 	}
 	fmt.Fprintf(w, "Problems (%d):\n", len(r.Findings))
 	for _, f := range r.Findings {
-		fmt.Fprintf(w, "  %s: %s %s: %s\n", position(f.Finding), f.Severity, f.Code, strings.TrimPrefix(f.Finding.String(), position(f.Finding)+": "))
+		fmt.Fprintf(w, "  %s: %s %s: %s\n", position(f.Finding), f.Severity, f.Code, strings.TrimPrefix(f.String(), position(f.Finding)+": "))
 	}
 }
 
