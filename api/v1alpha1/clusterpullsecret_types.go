@@ -148,10 +148,12 @@ type ClusterPullSecretStatus struct {
 	// SecretName is the name of the copies being rolled out.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
-	// SourceHash is a hash of the source data the copies carry, to tell
-	// which rotation they are on without showing any secret byte.
+	// SourceResourceVersion is the resourceVersion of the source Secret
+	// whose data the copies are being brought to. (Not a hash of the data:
+	// status is readable by more people than the Secret, and a hash of a
+	// weak password is an offline guessing oracle.)
 	// +optional
-	SourceHash string `json:"sourceHash,omitempty"`
+	SourceResourceVersion string `json:"sourceResourceVersion,omitempty"`
 	// Namespaces counts the selected namespaces.
 	// +optional
 	Namespaces NamespaceCounts `json:"namespaces,omitempty"`
@@ -175,10 +177,12 @@ type ClusterPullSecretStatus struct {
 // NamespaceCounts counts namespaces.
 type NamespaceCounts struct {
 	// Matched namespaces are selected by the spec.
-	Matched int32 `json:"matched"`
+	// +optional
+	Matched int32 `json:"matched,omitempty"`
 	// Ready namespaces have an up-to-date copy attached to every selected
 	// ServiceAccount.
-	Ready int32 `json:"ready"`
+	// +optional
+	Ready int32 `json:"ready,omitempty"`
 	// Summary is "ready/matched", for kubectl get.
 	// +optional
 	Summary string `json:"summary,omitempty"`

@@ -52,6 +52,8 @@ const (
 	ReasonConflict = "Conflict"
 	// ReasonWriteFailed: the API server refused a write.
 	ReasonWriteFailed = "WriteFailed"
+	// ReasonInvalidSpec: a selector or glob in the spec does not parse.
+	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonNoNamespaces: nothing is selected.
 	ReasonNoNamespaces = "NoNamespaces"
 	// ReasonPodRestarted: a Pod stuck on a pull was deleted so that its
