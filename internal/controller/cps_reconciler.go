@@ -1,0 +1,252 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/selection"
+)
+
+// cpsReconciler owns a ClusterPullSecret's finalizer and status.
+type cpsReconciler struct {
+	client         client.Client
+	sources        *sources
+	board          *board
+	recorder       events.EventRecorder
+	statusInterval time.Duration
+	metrics        *Metrics
+
+	mu        sync.Mutex
+	lastWrite map[string]time.Time
+}
+
+func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var cps v1alpha1.ClusterPullSecret
+	if err := r.client.Get(ctx, req.NamespacedName, &cps); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.board.forget(req.Name)
+			r.metrics.forget(req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if cps.DeletionTimestamp != nil {
+		return r.finalize(ctx, &cps)
+	}
+	if !controllerutil.ContainsFinalizer(&cps, v1alpha1.Finalizer) {
+		patch := client.MergeFrom(cps.DeepCopy())
+		controllerutil.AddFinalizer(&cps, v1alpha1.Finalizer)
+		if err := r.client.Patch(ctx, &cps, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to ClusterPullSecret %s: %w", cps.Name, err)
+		}
+	}
+
+	status, err := r.observe(ctx, &cps)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	ready := meta.FindStatusCondition(status.Conditions, v1alpha1.ConditionReady)
+	var requeue time.Duration
+	if ready.Status != metav1.ConditionTrue {
+		// Catch up with progress even if a notification was missed.
+		requeue = r.statusInterval
+	}
+	if equality.Semantic.DeepEqual(*status, cps.Status) {
+		return ctrl.Result{RequeueAfter: requeue}, nil
+	}
+	// Status writes are paced so that a rollout over thousands of
+	// namespaces costs a handful of them, not one per namespace.
+	if wait := r.untilNextWrite(cps.Name); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	r.emitTransition(&cps, ready)
+	patch := client.MergeFrom(cps.DeepCopy())
+	cps.Status = *status
+	if err := r.client.Status().Patch(ctx, &cps, patch); err != nil {
+		return ctrl.Result{}, fmt.Errorf("update status of ClusterPullSecret %s: %w", cps.Name, err)
+	}
+	r.mu.Lock()
+	r.lastWrite[cps.Name] = time.Now()
+	r.mu.Unlock()
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+func (r *cpsReconciler) untilNextWrite(name string) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last, ok := r.lastWrite[name]
+	if !ok {
+		return 0
+	}
+	return r.statusInterval - time.Since(last)
+}
+
+// observe computes the status from the source, the namespace cache and the
+// namespace reconcilers' reports.
+func (r *cpsReconciler) observe(ctx context.Context, cps *v1alpha1.ClusterPullSecret) (*v1alpha1.ClusterPullSecretStatus, error) {
+	status := cps.Status.DeepCopy()
+	status.ObservedGeneration = cps.Generation
+	status.SecretName = secretNameOf(cps)
+	cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: cps.Generation}
+	defer func() {
+		meta.SetStatusCondition(&status.Conditions, cond)
+	}()
+
+	sel, err := selection.New(&cps.Spec)
+	if err != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, err.Error()
+		return status, nil
+	}
+	src, err := r.sources.get(ctx, cps)
+	if err != nil {
+		return nil, err
+	}
+	r.metrics.sourceValid(cps.Name, src.ok())
+	status.SourceResourceVersion = src.ResourceVersion
+
+	var namespaces corev1.NamespaceList
+	if err := r.client.List(ctx, &namespaces); err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	matched := map[string]bool{}
+	for i := range namespaces.Items {
+		if sel.Namespace(&namespaces.Items[i]) {
+			matched[namespaces.Items[i].Name] = true
+		}
+	}
+	sum := r.board.summarize(cps.Name, matched)
+	status.Namespaces = v1alpha1.NamespaceCounts{
+		Matched: int32(len(matched)), Ready: int32(sum.Ready), Summary: fmt.Sprintf("%d/%d", sum.Ready, len(matched)),
+	}
+	status.ServiceAccountsAttached = int32(sum.Attached)
+	status.PendingRetirement = int32(sum.Pending)
+	status.FailingNamespaces = sum.Failing
+	r.metrics.namespaces(cps.Name, len(matched), sum.Ready, sum.Unhealthy)
+
+	switch {
+	case !src.ok():
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, src.Reason, src.Message+"; existing copies are left as they are"
+	case len(matched) == 0:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, v1alpha1.ReasonNoNamespaces, "no namespace is selected"
+	case sum.Ready == len(matched):
+		cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.ReasonReady
+		cond.Message = fmt.Sprintf("Secret %s is in %d namespaces and attached to %d ServiceAccounts", status.SecretName, sum.Ready, sum.Attached)
+	case sum.Reasons[v1alpha1.ReasonConflict] > 0:
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonConflict
+		cond.Message = fmt.Sprintf("%d namespaces have a Secret named %s that pullsecrets did not create: %s",
+			sum.Reasons[v1alpha1.ReasonConflict], status.SecretName, failingWith(sum, v1alpha1.ReasonConflict))
+	case sum.Reasons[v1alpha1.ReasonWriteFailed] > 0:
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonWriteFailed
+		cond.Message = fmt.Sprintf("writes failed in %d namespaces: %s", sum.Reasons[v1alpha1.ReasonWriteFailed], failingWith(sum, v1alpha1.ReasonWriteFailed))
+	default:
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonProgressing
+		cond.Message = fmt.Sprintf("%d of %d namespaces ready", sum.Ready, len(matched))
+	}
+	if sum.Pending > 0 && cond.Status == metav1.ConditionTrue {
+		cond.Message += fmt.Sprintf("; %d old copies wait for the Pods that list them", sum.Pending)
+	}
+	return status, nil
+}
+
+func failingWith(sum summary, reason string) string {
+	var names []string
+	for _, f := range sum.Failing {
+		if f.Reason == reason {
+			names = append(names, f.Namespace)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// emitTransition records an Event when the Ready reason changes; Event
+// reasons are the condition reasons.
+func (r *cpsReconciler) emitTransition(cps *v1alpha1.ClusterPullSecret, next *metav1.Condition) {
+	prev := meta.FindStatusCondition(cps.Status.Conditions, v1alpha1.ConditionReady)
+	if prev != nil && prev.Reason == next.Reason {
+		return
+	}
+	if next.Reason == v1alpha1.ReasonProgressing {
+		return // transient; Ready or a failure follows
+	}
+	eventType := corev1.EventTypeNormal
+	if next.Status != metav1.ConditionTrue {
+		eventType = corev1.EventTypeWarning
+	}
+	r.recorder.Eventf(cps, nil, eventType, next.Reason, "Reconcile", "%s", next.Message)
+}
+
+// finalize removes the finalizer once the namespace reconcilers have
+// detached every name and deleted every copy of the ClusterPullSecret.
+func (r *cpsReconciler) finalize(ctx context.Context, cps *v1alpha1.ClusterPullSecret) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(cps, v1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	left, err := r.leftovers(ctx, cps.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if left > 0 {
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	patch := client.MergeFrom(cps.DeepCopy())
+	controllerutil.RemoveFinalizer(cps, v1alpha1.Finalizer)
+	if err := r.client.Patch(ctx, cps, patch); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("remove finalizer from ClusterPullSecret %s: %w", cps.Name, err)
+	}
+	r.board.forget(cps.Name)
+	r.metrics.forget(cps.Name)
+	return ctrl.Result{}, nil
+}
+
+// leftovers counts copies and ServiceAccount attachments still recorded for
+// the ClusterPullSecret.
+func (r *cpsReconciler) leftovers(ctx context.Context, name string) (int, error) {
+	copies := &metav1.PartialObjectMetadataList{}
+	copies.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := r.client.List(ctx, copies, client.MatchingLabels{
+		v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: name,
+	}); err != nil {
+		return 0, fmt.Errorf("list copies of %s: %w", name, err)
+	}
+	var sas corev1.ServiceAccountList
+	if err := r.client.List(ctx, &sas, client.MatchingFields{indexAttachedBy: name}); err != nil {
+		return 0, fmt.Errorf("list ServiceAccounts attached by %s: %w", name, err)
+	}
+	// What is left in a terminating namespace goes away with it.
+	terminating := map[string]bool{}
+	var namespaces corev1.NamespaceList
+	if err := r.client.List(ctx, &namespaces); err != nil {
+		return 0, fmt.Errorf("list namespaces: %w", err)
+	}
+	for _, ns := range namespaces.Items {
+		if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
+			terminating[ns.Name] = true
+		}
+	}
+	left := 0
+	for _, c := range copies.Items {
+		if !terminating[c.Namespace] {
+			left++
+		}
+	}
+	for _, sa := range sas.Items {
+		if !terminating[sa.Namespace] {
+			left++
+		}
+	}
+	return left, nil
+}

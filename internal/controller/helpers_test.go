@@ -1,0 +1,303 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/controller"
+	"github.com/pullsecrets/pullsecrets/internal/credentials"
+	"github.com/pullsecrets/pullsecrets/internal/manager"
+	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+)
+
+func TestMain(m *testing.M) {
+	// Controller logs go to stderr when asked; they never hold secret
+	// bytes, but they are noisy.
+	if os.Getenv("PULLSECRETS_TEST_LOG") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
+	} else {
+		ctrl.SetLogger(zap.New(zap.WriteTo(discard{})))
+	}
+	testcluster.Main(m, testcluster.Options{ControllerManager: true, CRDPaths: []string{"../../config/crd/bases"}})
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// env is one test's world: the cluster, a source namespace, and a label
+// that selects only this test's namespaces.
+type env struct {
+	t       *testing.T
+	c       *testcluster.Cluster
+	client  client.Client
+	srcNS   string
+	label   map[string]string
+	cpsList []string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	c := testcluster.Get(t)
+	cl, err := client.New(c.Config, client.Options{Scheme: manager.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, c: c, client: cl}
+	e.srcNS = c.Namespace(t)
+	e.label = map[string]string{"pullsecrets-test": e.srcNS}
+	t.Cleanup(e.deleteClusterPullSecrets)
+	return e
+}
+
+// namespace creates a namespace this test's ClusterPullSecrets select.
+func (e *env) namespace() string {
+	e.t.Helper()
+	return e.c.Namespace(e.t, e.label)
+}
+
+func (e *env) ctx() context.Context { return testcluster.Context(e.t) }
+
+// dockerConfig builds .dockerconfigjson data with the credentials library.
+func dockerConfig(t *testing.T, server, user, password string) []byte {
+	t.Helper()
+	data, err := credentials.Build(server, user, password, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func (e *env) source(name, server, user, password string) *corev1.Secret {
+	e.t.Helper()
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: e.srcNS, Name: name},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: dockerConfig(e.t, server, user, password)},
+	}
+	if err := e.client.Create(e.ctx(), s); err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// cps creates a ClusterPullSecret selecting this test's namespaces.
+func (e *env) cps(name, source string, mutate ...func(*v1alpha1.ClusterPullSecret)) *v1alpha1.ClusterPullSecret {
+	e.t.Helper()
+	obj := &v1alpha1.ClusterPullSecret{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: v1alpha1.ClusterPullSecretSpec{
+			Source:     v1alpha1.SourceReference{Namespace: e.srcNS, Name: source},
+			Namespaces: v1alpha1.NamespaceSelector{Selector: &metav1.LabelSelector{MatchLabels: e.label}},
+		},
+	}
+	for _, m := range mutate {
+		m(obj)
+	}
+	if err := e.client.Create(e.ctx(), obj); err != nil {
+		e.t.Fatal(err)
+	}
+	e.cpsList = append(e.cpsList, name)
+	return obj
+}
+
+// uniqueName makes a cluster-scoped name unique to the test.
+func (e *env) uniqueName(base string) string {
+	return base + "-" + strings.TrimPrefix(e.srcNS, "t-")[max(0, len(e.srcNS)-8):]
+}
+
+func (e *env) deleteClusterPullSecrets() {
+	ctx := context.Background()
+	for _, name := range e.cpsList {
+		var obj v1alpha1.ClusterPullSecret
+		if err := e.client.Get(ctx, types.NamespacedName{Name: name}, &obj); err != nil {
+			continue
+		}
+		obj.Finalizers = nil
+		_ = e.client.Update(ctx, &obj)
+		_ = e.client.Delete(ctx, &obj)
+	}
+}
+
+// running is a controller started for one test.
+type running struct {
+	cancel   context.CancelFunc
+	done     chan error
+	registry *prometheus.Registry
+}
+
+type controllerOption func(*manager.Options)
+
+func (e *env) startController(opts ...controllerOption) *running {
+	e.t.Helper()
+	o := manager.DefaultOptions()
+	o.Controller.SourceNamespaces = []string{e.srcNS}
+	o.Controller.StatusInterval = 200 * time.Millisecond
+	o.MetricsAddr, o.ProbeAddr = "0", "0"
+	o.LeaderElect = false
+	o.AllowSeveralInProcess = true
+	o.LeaderElectionNamespace = e.srcNS
+	for _, opt := range opts {
+		opt(&o)
+	}
+	reg := prometheus.NewRegistry()
+	mgr, err := manager.New(e.c.Config, o, controller.NewMetrics(reg))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1), registry: reg}
+	go func() { r.done <- mgr.Start(ctx) }()
+	e.t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	<-r.done
+}
+
+// requests returns the controller's API requests by "verb resource".
+func (r *running) requests() map[string]float64 {
+	out := map[string]float64{}
+	families, _ := r.registry.Gather()
+	for _, f := range families {
+		if f.GetName() != "pullsecrets_api_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var verb, resource string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "verb":
+					verb = l.GetValue()
+				case "resource":
+					resource = l.GetValue()
+				}
+			}
+			out[verb+" "+resource] += m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
+// writes keeps only the write verbs of requests.
+func writes(req map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range req {
+		verb := strings.SplitN(k, " ", 2)[0]
+		if verb == "create" || verb == "update" || verb == "patch" || verb == "delete" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (e *env) serviceAccount(ns, name string, secrets ...string) *corev1.ServiceAccount {
+	e.t.Helper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	for _, s := range secrets {
+		sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+	}
+	if err := e.client.Create(e.ctx(), sa); err != nil {
+		e.t.Fatal(err)
+	}
+	return sa
+}
+
+func (e *env) pullSecretNames(ns, sa string) func() []string {
+	return func() []string {
+		var obj corev1.ServiceAccount
+		if err := e.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: sa}, &obj); err != nil {
+			return []string{"error: " + err.Error()}
+		}
+		var names []string
+		for _, r := range obj.ImagePullSecrets {
+			names = append(names, r.Name)
+		}
+		return names
+	}
+}
+
+func (e *env) secret(ns, name string) func() *corev1.Secret {
+	return func() *corev1.Secret {
+		var s corev1.Secret
+		if err := e.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &s); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "error: " + err.Error()}}
+		}
+		return &s
+	}
+}
+
+func (e *env) readyCondition(name string) func() *metav1.Condition {
+	return func() *metav1.Condition {
+		var obj v1alpha1.ClusterPullSecret
+		if err := e.client.Get(context.Background(), types.NamespacedName{Name: name}, &obj); err != nil {
+			return &metav1.Condition{Reason: "error: " + err.Error()}
+		}
+		c := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionReady)
+		if c == nil || c.ObservedGeneration != obj.Generation {
+			return &metav1.Condition{Reason: "not observed"}
+		}
+		return c
+	}
+}
+
+func (e *env) status(name string) v1alpha1.ClusterPullSecretStatus {
+	e.t.Helper()
+	var obj v1alpha1.ClusterPullSecret
+	if err := e.client.Get(context.Background(), types.NamespacedName{Name: name}, &obj); err != nil {
+		e.t.Fatal(err)
+	}
+	return obj.Status
+}
+
+// eventReasons lists the reasons of Events about a ClusterPullSecret.
+func (e *env) eventReasons(name string) func() []string {
+	return func() []string {
+		var list corev1.EventList
+		if err := e.client.List(context.Background(), &list, client.InNamespace(metav1.NamespaceDefault)); err != nil {
+			return []string{"error: " + err.Error()}
+		}
+		var reasons []string
+		for _, ev := range list.Items {
+			if ev.InvolvedObject.Kind == "ClusterPullSecret" && ev.InvolvedObject.Name == name {
+				reasons = append(reasons, ev.Reason)
+			}
+		}
+		return reasons
+	}
+}
+
+func eventually(g Gomega, f any) AsyncAssertion {
+	return g.Eventually(f).WithTimeout(30 * time.Second).WithPolling(50 * time.Millisecond)
+}
+
+func consistently(g Gomega, f any) AsyncAssertion {
+	return g.Consistently(f).WithTimeout(2 * time.Second).WithPolling(100 * time.Millisecond)
+}
+
+var _ = fmt.Sprintf

@@ -1,0 +1,237 @@
+// Package manager builds the pullsecrets controller manager from its flags:
+// caches, leader election, probes, metrics, and the controller itself. The
+// binary's main only runs the command; tests build the same manager with
+// New.
+package manager
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/controller"
+)
+
+// Options are the controller's flags.
+type Options struct {
+	Controller controller.Options
+
+	Kubeconfig  string
+	MetricsAddr string
+	ProbeAddr   string
+
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+
+	// QPS and Burst limit requests on the client side; a negative QPS
+	// turns the limit off and leaves fairness to the API server's Priority
+	// and Fairness, so that a large rollout is not capped at a few writes
+	// per second.
+	QPS   float32
+	Burst int
+
+	Zap zap.Options
+
+	// AllowSeveralInProcess lets one process build several managers (tests
+	// that restart the controller or run two replicas). controller-runtime
+	// otherwise refuses a second controller of the same name, because their
+	// metrics would collide.
+	AllowSeveralInProcess bool
+}
+
+// DefaultOptions are the flag defaults. The source namespace defaults to the
+// controller's own, from POD_NAMESPACE (set by the Deployment through the
+// downward API).
+func DefaultOptions() Options {
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		ns = "pullsecrets-system"
+	}
+	o := Options{
+		Controller:              controller.DefaultOptions(),
+		MetricsAddr:             ":8080",
+		ProbeAddr:               ":8081",
+		LeaderElect:             true,
+		LeaderElectionNamespace: ns,
+		LeaderElectionID:        "pullsecrets-controller",
+		QPS:                     -1,
+		Burst:                   1000,
+	}
+	o.Controller.SourceNamespaces = []string{ns}
+	return o
+}
+
+// AddFlags binds the options to a flag set.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to a kubeconfig; empty means in-cluster configuration (or $KUBECONFIG).")
+	fs.StringSliceVar(&o.Controller.SourceNamespaces, "source-namespaces", o.Controller.SourceNamespaces,
+		"Namespaces source Secrets may be read from. The controller reads Secret data nowhere else.")
+	fs.IntVar(&o.Controller.Workers, "workers", o.Controller.Workers, "Namespaces reconciled in parallel.")
+	fs.DurationVar(&o.Controller.StatusInterval, "status-interval", o.Controller.StatusInterval,
+		"Least time between two status writes of one ClusterPullSecret.")
+	fs.Float64Var(&o.Controller.PodRestartsPerSecond, "pod-restarts-per-second", o.Controller.PodRestartsPerSecond,
+		"Most Pods deleted per second for restartPods: OnPullFailure.")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the Prometheus /metrics endpoint; 0 turns it off.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of the /healthz and /readyz endpoints; 0 turns them off.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader among replicas; only the leader writes.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election Lease.")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
+	fs.Float32Var(&o.QPS, "kube-api-qps", o.QPS, "Client-side request rate limit; negative turns it off (the API server's Priority and Fairness still applies).")
+	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Client-side burst, when --kube-api-qps is positive.")
+	gofs := flag.NewFlagSet("zap", flag.ContinueOnError)
+	o.Zap.BindFlags(gofs)
+	fs.AddGoFlagSet(gofs)
+}
+
+// Validate checks the options once, before any work.
+func (o *Options) Validate() error {
+	var errs []error
+	if len(o.Controller.SourceNamespaces) == 0 {
+		errs = append(errs, errors.New("--source-namespaces: at least one namespace"))
+	}
+	for _, ns := range o.Controller.SourceNamespaces {
+		if strings.TrimSpace(ns) == "" {
+			errs = append(errs, errors.New("--source-namespaces: empty namespace name"))
+		}
+	}
+	if o.Controller.Workers < 1 {
+		errs = append(errs, errors.New("--workers: at least 1"))
+	}
+	if o.Controller.StatusInterval <= 0 {
+		errs = append(errs, errors.New("--status-interval: must be positive"))
+	}
+	if o.Controller.PodRestartsPerSecond <= 0 {
+		errs = append(errs, errors.New("--pod-restarts-per-second: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Scheme is the scheme the manager works with.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = v1alpha1.AddToScheme(s)
+	return s
+}
+
+// New builds the manager and adds the controller to it. metrics may be nil
+// for controller-runtime's registry (what the binary serves).
+func New(cfg *rest.Config, opts Options, metrics *controller.Metrics) (ctrl.Manager, error) {
+	if metrics == nil {
+		metrics = controller.NewMetrics(ctrlmetrics.Registry)
+	}
+	cfg = metrics.Instrument(cfg)
+	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
+	cfg.UserAgent = "pullsecrets-controller"
+
+	mgr, err := ctrl.NewManager(cfg, ctrlmanager.Options{
+		Scheme:                        Scheme(),
+		Cache:                         controller.CacheOptions(),
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:        opts.ProbeAddr,
+		LeaderElection:                opts.LeaderElect,
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionID:              opts.LeaderElectionID,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       ptrDuration(30 * time.Second),
+		Controller:                    config.Controller{SkipNameValidation: &opts.AllowSeveralInProcess},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	opts.Controller.Metrics = metrics
+	if err := controller.Setup(mgr, opts.Controller); err != nil {
+		return nil, err
+	}
+	if opts.ProbeAddr != "0" {
+		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+			return nil, err
+		}
+		// Ready once the caches are synced: before that a replica would
+		// answer nothing useful.
+		if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+			if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+				return errors.New("caches not synced")
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return mgr, nil
+}
+
+func ptrDuration(d time.Duration) *time.Duration { return &d }
+
+// NewCommand returns the pullsecrets-controller command.
+func NewCommand() *cobra.Command {
+	opts := DefaultOptions()
+	cmd := &cobra.Command{
+		Use:   "pullsecrets-controller",
+		Short: "Keep ClusterPullSecrets in every selected namespace and on every selected ServiceAccount",
+		Args:  cobra.NoArgs,
+		// Flags are the only input; a mistake is shown with the usage.
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.Validate(); err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			return Run(cmd.Context(), opts)
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// Run runs the controller until ctx ends.
+func Run(ctx context.Context, opts Options) error {
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.Zap)))
+	cfg, err := restConfig(opts.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	mgr, err := New(cfg, opts, nil)
+	if err != nil {
+		return err
+	}
+	ctrl.Log.WithName("setup").Info("starting", "sourceNamespaces", opts.Controller.SourceNamespaces,
+		"workers", opts.Controller.Workers, "leaderElect", opts.LeaderElect)
+	return mgr.Start(ctx)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := ctrl.GetConfig()
+		if err != nil {
+			return nil, fmt.Errorf("load Kubernetes client configuration: %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
