@@ -138,7 +138,7 @@ func verify(f *source, edits []yamledit.Edit, ops []semOp) ([]byte, error) {
 	}
 	after, err := yamledit.Parse(out)
 	if err != nil {
-		return nil, errors.New("the edited text would not parse")
+		return nil, errors.New("the edited text would not parse (an alias would lose its anchor?)")
 	}
 	if len(after.Docs) != len(f.src.Docs) {
 		return nil, errors.New("the edit would change the number of documents")
