@@ -2,7 +2,6 @@ package controller_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -299,5 +298,3 @@ func eventually(g Gomega, f any) AsyncAssertion {
 func consistently(g Gomega, f any) AsyncAssertion {
 	return g.Consistently(f).WithTimeout(2 * time.Second).WithPolling(100 * time.Millisecond)
 }
-
-var _ = fmt.Sprintf
