@@ -19,12 +19,25 @@ func dockercfg(name, data string) Secret {
 	return Secret{Namespace: "team", Name: name, Type: TypeDockercfg, Data: map[string][]byte{KeyDockercfg: []byte(data)}}
 }
 
+// The secret values of test data all contain secretMarker, so that the
+// leak test can tell them apart from text that may be shown.
+const (
+	secretMarker = "hunter2"
+	// testPassword is the password of most test entries.
+	testPassword = "hunter2-pass-9f3c"
+	// testToken is the identity or registry token of test entries.
+	testToken = "hunter2-token-7a1e"
+)
+
+// goodAuth is the auth of most test entries: robot:testPassword.
+func goodAuth() string { return b64("robot:" + testPassword) }
+
 // auths is a .dockerconfigjson Secret with one entry per key, each with
-// username "u-<name>" and password "p-<name>".
+// username "u-<name>" and password "hunter2-<name>".
 func auths(name string, keys ...string) Secret {
 	entries := make([]string, len(keys))
 	for i, k := range keys {
-		entries[i] = fmt.Sprintf("%q: {\"auth\": %q}", k, b64("u-"+name+":p-"+name))
+		entries[i] = fmt.Sprintf("%q: {\"auth\": %q}", k, b64("u-"+name+":"+secretMarker+"-"+name))
 	}
 	return configJSON(name, `{"auths": {`+strings.Join(entries, ", ")+`}}`)
 }

@@ -23,11 +23,11 @@ type Keyring struct {
 
 // indexedKey is a normalised key with what Lookup needs of it parsed once,
 // where the kubelet parses it again for every lookup; the outcome is the
-// same.
+// same. url is nil when the key does not parse (then it never matches).
 type indexedKey struct {
-	key    string
-	url    *url.URL
-	urlErr error
+	key   string
+	url   *url.URL
+	split splitKey
 }
 
 // NewKeyring builds the keyring the kubelet would build from secrets, given
@@ -59,8 +59,11 @@ func NewKeyring(secrets []Secret) *Keyring {
 	// is close to, but not the same as, longest first.
 	sort.Sort(sort.Reverse(sort.StringSlice(keys)))
 	for _, key := range keys {
-		u, err := parseSchemelessURL(key)
-		k.index = append(k.index, indexedKey{key: key, url: u, urlErr: err})
+		ik := indexedKey{key: key}
+		if u, err := parseSchemelessURL(key); err == nil {
+			ik.url, ik.split = u, newSplitKey(u)
+		}
+		k.index = append(k.index, ik)
 	}
 	return k
 }
@@ -73,6 +76,23 @@ func (k *Keyring) Err() error { return k.err }
 
 // Findings returns the findings of every Secret, in order.
 func (k *Keyring) Findings() []Finding { return k.findings }
+
+// String describes the keyring by its size: its fields hold passwords,
+// which fmt would print for %v of a *Keyring.
+func (k *Keyring) String() string {
+	n := 0
+	for _, creds := range k.creds {
+		n += len(creds)
+	}
+	failed := ""
+	if k.err != nil {
+		failed = ", failed"
+	}
+	return fmt.Sprintf("credentials.Keyring{%d keys, %d credentials%s}", len(k.index), n, failed)
+}
+
+// Format prints String for every verb.
+func (k *Keyring) Format(f fmt.State, verb rune) { formatRedacted(f, verb, k.String()) }
 
 // Match is the answer for one image: the credentials the kubelet would try,
 // in its order, or why there are none.
@@ -111,6 +131,16 @@ func (c Credential) String() string {
 
 // GoString is String, so that %#v redacts the password too.
 func (c Credential) GoString() string { return "credentials.Credential{" + c.String() + "}" }
+
+// Format prints String (GoString for %#v) for every verb, so that no verb
+// can print the password.
+func (c Credential) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		formatRedacted(f, verb, c.GoString())
+		return
+	}
+	formatRedacted(f, verb, c.String())
+}
 
 // LogValue keeps the password out of structured logs.
 func (c Credential) LogValue() slog.Value {
@@ -165,13 +195,14 @@ func (k *Keyring) Lookup(image string) (Match, error) {
 	}
 	target, targetErr := parseSchemelessURL(repo)
 	if targetErr == nil {
+		split := newSplitKey(target)
 		for _, ik := range k.index {
-			if ik.urlErr != nil {
+			if ik.url == nil {
 				continue
 			}
 			// URLsMatchStr's error (a bad glob) means no match, as in
 			// Lookup, which ignores it.
-			if matched, _ := urlsMatch(ik.url, target); matched {
+			if matched, _ := urlsMatch(ik.split, split); matched {
 				m.Credentials = append(m.Credentials, k.creds[ik.key]...)
 			}
 		}

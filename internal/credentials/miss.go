@@ -9,62 +9,77 @@ import (
 
 // candidate is one key's reason for not matching an image.
 type candidate struct {
-	key     string
-	rank    int // lower is nearer
-	shared  int // host labels or path bytes in common: more is nearer
-	reason  string
-	message string
+	key    indexedKey
+	rank   int // lower is nearer
+	shared int // host labels or path bytes in common: more is nearer
+	reason string
 }
 
 // nearest explains a miss from the key nearest to matching: a key whose
 // host matches beats one whose port differs, which beats a glob of the
-// wrong depth, which beats a different host.
+// wrong depth, which beats a different host. Only the nearest key's
+// message is written: with many keys, that is most of the work.
 func (k *Keyring) nearest(repo string, target *url.URL) *Miss {
-	var best *candidate
-	for _, ik := range k.index {
-		if ik.urlErr != nil || target == nil {
-			continue
-		}
-		c := explain(ik, target, k.creds[ik.key][0].Registry)
-		if best == nil || c.rank < best.rank || (c.rank == best.rank && c.shared > best.shared) {
-			best = &c
+	var best candidate
+	found := false
+	if target != nil {
+		split := newSplitKey(target)
+		for _, ik := range k.index {
+			if ik.url == nil {
+				continue
+			}
+			c := classify(ik, split)
+			if !found || c.rank < best.rank || (c.rank == best.rank && c.shared > best.shared) {
+				best, found = c, true
+			}
 		}
 	}
-	if best == nil {
+	if !found {
 		return &Miss{Reason: ReasonNoKeys, Message: fmt.Sprintf("the pull secrets hold no registry key the kubelet can match against %s", repo)}
 	}
-	first := k.creds[best.key][0]
-	return &Miss{Secret: first.Secret, Registry: first.Registry, Reason: best.reason, Message: best.message}
+	first := k.creds[best.key.key][0]
+	return &Miss{Secret: first.Secret, Registry: first.Registry, Reason: best.reason, Message: best.message(target, first.Registry)}
 }
 
-// explain says why the key does not match, by the tests of URLsMatch.
-func explain(ik indexedKey, target *url.URL, written string) candidate {
-	keyLabels, keyPort := splitURL(ik.url)
-	targetLabels, targetPort := splitURL(target)
-	c := candidate{key: ik.key}
+// classify says why the key does not match, by the tests of URLsMatch.
+func classify(ik indexedKey, target splitKey) candidate {
+	key := ik.split
+	c := candidate{key: ik}
 	switch {
-	case labelsMatch(keyLabels, targetLabels) && keyPort == targetPort:
+	case labelsMatch(key.labels, target.labels) && key.port == target.port:
 		c.rank, c.reason = 0, ReasonPathNotPrefix
-		c.shared = commonPrefix(ik.url.Path, target.Path)
-		c.message = fmt.Sprintf("key %q is for path %q, which is not a string prefix of the image path %q", written, ik.url.Path, target.Path)
-	case labelsMatch(keyLabels, targetLabels):
+		c.shared = commonPrefix(key.path, target.path)
+	case labelsMatch(key.labels, target.labels):
 		c.rank, c.reason = 1, ReasonPortDiffers
-		c.message = fmt.Sprintf("key %q has %s and the image has %s: the kubelet compares ports exactly, and no port is not the same as :443", written, portText(keyPort), portText(targetPort))
-	case hasGlob(keyLabels) && suffixesMatch(keyLabels, targetLabels):
+	case hasGlob(key.labels) && suffixesMatch(key.labels, target.labels):
 		c.rank, c.reason = 2, ReasonGlobDepthDiffers
-		c.message = fmt.Sprintf("key %q has %d host labels and the image host %q has %d: each '*' matches exactly one label", written, len(keyLabels), target.Host, len(targetLabels))
 	default:
 		c.rank, c.reason = 3, ReasonDifferentHost
-		c.shared = sharedSuffix(keyLabels, targetLabels)
-		c.message = fmt.Sprintf("nearest key %q is for host %q, not the image's %q", written, ik.url.Host, target.Host)
-		switch {
-		case strings.EqualFold(ik.url.Host, target.Host):
-			c.message += ": the kubelet compares host names case-sensitively"
-		case target.Host == "docker.io":
-			c.message += ": Docker Hub images match keys for docker.io, or the bare index.docker.io (https://index.docker.io/v1/)"
-		}
+		c.shared = sharedSuffix(key.labels, target.labels)
 	}
 	return c
+}
+
+// message explains the candidate in a sentence, naming the key as written.
+func (c candidate) message(target *url.URL, written string) string {
+	key := c.key.split
+	targetSplit := newSplitKey(target)
+	switch c.reason {
+	case ReasonPathNotPrefix:
+		return fmt.Sprintf("key %q is for path %q, which is not a string prefix of the image path %q", written, key.path, target.Path)
+	case ReasonPortDiffers:
+		return fmt.Sprintf("key %q has %s and the image has %s: the kubelet compares ports exactly, and no port is not the same as :443", written, portText(key.port), portText(targetSplit.port))
+	case ReasonGlobDepthDiffers:
+		return fmt.Sprintf("key %q has %d host labels and the image host %q has %d: each '*' matches exactly one label", written, len(key.labels), target.Host, len(targetSplit.labels))
+	}
+	msg := fmt.Sprintf("nearest key %q is for host %q, not the image's %q", written, c.key.url.Host, target.Host)
+	switch {
+	case strings.EqualFold(c.key.url.Host, target.Host):
+		msg += ": the kubelet compares host names case-sensitively"
+	case target.Host == "docker.io":
+		msg += ": Docker Hub images match keys for docker.io, or the bare index.docker.io (https://index.docker.io/v1/)"
+	}
+	return msg
 }
 
 // labelsMatch is the host part of URLsMatch: as many labels, each matching

@@ -1,7 +1,9 @@
 package credentials
 
 import (
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 )
@@ -66,3 +68,32 @@ func (s Secret) String() string {
 
 // GoString is String, so that %#v redacts the data too.
 func (s Secret) GoString() string { return s.String() }
+
+// Format prints String for every verb, so that no verb (%d, %x on the
+// data) can print the data.
+func (s Secret) Format(f fmt.State, verb rune) { formatRedacted(f, verb, s.String()) }
+
+// LogValue keeps the data out of structured logs: the Secret's reference,
+// type and data keys only.
+func (s Secret) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("secret", s.Ref()), slog.String("type", s.Type), slog.Any("dataKeys", sortedKeys(s.Data)))
+}
+
+// MarshalJSON encodes what LogValue shows, never the data: a Secret is not
+// meant to be serialised, and one encoded by mistake must leak nothing.
+func (s Secret) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Secret   string   `json:"secret"`
+		Type     string   `json:"type"`
+		DataKeys []string `json:"dataKeys"`
+	}{s.Ref(), s.Type, sortedKeys(s.Data)})
+}
+
+// formatRedacted writes a redacted description for any fmt verb: quoted
+// for %q, as is otherwise.
+func formatRedacted(f fmt.State, verb rune, description string) {
+	if verb == 'q' {
+		description = fmt.Sprintf("%q", description)
+	}
+	_, _ = f.Write([]byte(description))
+}

@@ -8,19 +8,24 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-func TestValidate(t *testing.T) {
-	t.Parallel()
-	good := `{"auths":{"reg.example.com":{"auth":"` + b64("u:p") + `"}}}`
-	tests := []struct {
-		name   string
-		secret Secret
-		want   []string // severity:code, in order
-		// failsPod: the kubelet fails every image pull of a Pod using it.
-		failsPod bool
-	}{
+// validationCase is a Secret and what Validate and NewKeyring say of it.
+type validationCase struct {
+	name   string
+	secret Secret
+	want   []string // severity:code, in order
+	// failsPod: the kubelet fails every image pull of a Pod using it.
+	failsPod bool
+}
+
+// validationCases covers every finding. Their secret values all contain
+// secretMarker (see TestNothingLeaks).
+func validationCases() []validationCase {
+	good := `{"auths":{"reg.example.com":{"auth":"` + goodAuth() + `"}}}`
+	entry := func(key, body string) string { return `{"auths":{"` + key + `":` + body + `}}` }
+	return []validationCase{
 		{name: "good", secret: configJSON("s", good)},
-		{name: "good legacy", secret: dockercfg("s", `{"reg.example.com":{"username":"u","password":"p"}}`)},
-		{name: "good kubectl output", secret: configJSON("s", `{"auths":{"https://index.docker.io/v1/":{"username":"alice","password":"s3cr:et\u003c\u0026\u003e","email":"a@example.com","auth":"YWxpY2U6czNjcjpldDwmPg=="}}}`)},
+		{name: "good legacy", secret: dockercfg("s", `{"reg.example.com":{"username":"robot","password":"`+testPassword+`"}}`)},
+		{name: "good kubectl output", secret: configJSON("s", `{"auths":{"https://index.docker.io/v1/":{"username":"alice","password":"hunter2:et\u003c\u0026\u003e","email":"a@example.com","auth":"`+b64("alice:hunter2:et<&>")+`"}}}`)},
 
 		// The Secret itself.
 		{name: "opaque", secret: Secret{Name: "s", Type: TypeOpaque, Data: map[string][]byte{KeyDockerConfigJSON: []byte(good)}}, want: []string{"error:WrongType"}},
@@ -30,36 +35,38 @@ func TestValidate(t *testing.T) {
 		{name: "empty key", secret: configJSON("s", ""), want: []string{"error:MissingKey"}},
 
 		// The document.
-		{name: "not JSON", secret: configJSON("s", `{"auths": {`), want: []string{"error:NotJSON"}, failsPod: true},
+		{name: "not JSON", secret: configJSON("s", `{"auths": {"reg.example.com":{"password":"`+testPassword), want: []string{"error:NotJSON"}, failsPod: true},
 		{name: "trailing garbage", secret: configJSON("s", good+"x"), want: []string{"error:NotJSON"}, failsPod: true},
-		{name: "top-level array", secret: configJSON("s", `[]`), want: []string{"error:BadStructure"}, failsPod: true},
+		{name: "password as a bare word", secret: configJSON("s", `{"auths":{"reg.example.com":{"password":`+testPassword+`}}}`), want: []string{"error:NotJSON"}, failsPod: true},
+		{name: "top-level array", secret: configJSON("s", `["`+testPassword+`"]`), want: []string{"error:BadStructure"}, failsPod: true},
 		{name: "top-level null", secret: configJSON("s", `null`), want: []string{"error:NoUsableEntry"}},
-		{name: "legacy top-level string", secret: dockercfg("s", `"x"`), want: []string{"error:BadStructure"}, failsPod: true},
-		{name: "auths not an object", secret: configJSON("s", `{"auths": []}`), want: []string{"error:BadStructure"}, failsPod: true},
-		{name: "HttpHeaders not strings", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"`+b64("u:p")+`"}},"HttpHeaders":{"X":1}}`), want: []string{"error:BadStructure"}, failsPod: true},
-		{name: "HttpHeaders fine", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"`+b64("u:p")+`"}},"HttpHeaders":{"X":"y"}}`)},
+		{name: "legacy top-level string", secret: dockercfg("s", `"`+testPassword+`"`), want: []string{"error:BadStructure"}, failsPod: true},
+		{name: "auths not an object", secret: configJSON("s", `{"auths": ["`+testPassword+`"]}`), want: []string{"error:BadStructure"}, failsPod: true},
+		{name: "HttpHeaders not strings", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"`+goodAuth()+`"}},"HttpHeaders":{"X":1}}`), want: []string{"error:BadStructure"}, failsPod: true},
+		{name: "HttpHeaders fine", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"`+goodAuth()+`"}},"HttpHeaders":{"X":"y"}}`)},
 		{name: "empty auths", secret: configJSON("s", `{"auths":{}}`), want: []string{"error:NoUsableEntry"}},
 		{name: "no auths", secret: configJSON("s", `{}`), want: []string{"error:NoUsableEntry"}},
-		{name: "legacy map under .dockerconfigjson", secret: configJSON("s", `{"reg.example.com":{"auth":"`+b64("u:p")+`"}}`), want: []string{"error:WrapperMismatch"}},
-		{name: "legacy map with bad auth under .dockerconfigjson is not even decoded", secret: configJSON("s", `{"reg.example.com":{"auth":"!!"}}`), want: []string{"error:WrapperMismatch"}},
+		{name: "legacy map under .dockerconfigjson", secret: configJSON("s", `{"reg.example.com":{"auth":"`+goodAuth()+`"}}`), want: []string{"error:WrapperMismatch"}},
+		{name: "legacy map with bad auth under .dockerconfigjson is not even decoded", secret: configJSON("s", `{"reg.example.com":{"auth":"hunter2!!"}}`), want: []string{"error:WrapperMismatch"}},
 		{name: "config.json under .dockercfg", secret: dockercfg("s", good), want: []string{"error:WrapperMismatch"}},
 
 		// Entries.
-		{name: "bad base64", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"a%b"}}}`), want: []string{"error:BadBase64"}, failsPod: true},
-		{name: "padded base64 decoded as padded", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"`+b64("u:pp")+`"}}}`)},
-		{name: "unpadded data with padding inside", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"dTpw=Q"}}}`), want: []string{"error:BadBase64"}, failsPod: true},
-		{name: "trailing space after padding", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"`+b64("u:pp")+` "}}}`), want: []string{"error:BadBase64"}, failsPod: true},
-		{name: "auth without colon", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"`+b64("token")+`"}}}`), want: []string{"error:AuthNoColon"}, failsPod: true},
-		{name: "one bad entry among good ones", secret: configJSON("s", `{"auths":{"a.example.com":{"auth":"`+b64("u:p")+`"},"b.example.com":{"auth":"`+b64("nocolon")+`"}}}`), want: []string{"error:AuthNoColon"}, failsPod: true},
-		{name: "entry not an object", secret: configJSON("s", `{"auths":{"reg.example.com":"u:p"}}`), want: []string{"error:BadStructure"}, failsPod: true},
-		{name: "username a number", secret: configJSON("s", `{"auths":{"reg.example.com":{"username":1,"password":"p"}}}`), want: []string{"error:BadStructure"}, failsPod: true},
-		{name: "null entry", secret: configJSON("s", `{"auths":{"reg.example.com":null}}`), want: []string{"warning:EmptyEntry", "error:NoUsableEntry"}},
-		{name: "auth disagrees", secret: configJSON("s", `{"auths":{"reg.example.com":{"username":"u","password":"other","auth":"`+b64("u:p")+`"}}}`), want: []string{"warning:AuthMismatch"}},
-		{name: "empty entry next to a good one", secret: configJSON("s", `{"auths":{"a.example.com":{},"reg.example.com":{"auth":"`+b64("u:p")+`"}}}`), want: []string{"warning:EmptyEntry"}},
+		{name: "bad base64", secret: configJSON("s", entry("reg.example.com", `{"auth":"hunter2%pass"}`)), want: []string{"error:BadBase64"}, failsPod: true},
+		{name: "padded base64 decoded as padded", secret: configJSON("s", entry("reg.example.com", `{"auth":"`+b64("robot:hunter2-pp")+`"}`))},
+		{name: "unpadded data with padding inside", secret: configJSON("s", entry("reg.example.com", `{"auth":"`+b64("robot:hunter2-xy")+`Q"}`)), want: []string{"error:BadBase64"}, failsPod: true},
+		{name: "trailing space after padding", secret: configJSON("s", entry("reg.example.com", `{"auth":"`+b64("robot:hunter2-pp")+` "}`)), want: []string{"error:BadBase64"}, failsPod: true},
+		{name: "auth without colon", secret: configJSON("s", entry("reg.example.com", `{"auth":"`+b64("hunter2-token-only")+`"}`)), want: []string{"error:AuthNoColon"}, failsPod: true},
+		{name: "one bad entry among good ones", secret: configJSON("s", `{"auths":{"a.example.com":{"auth":"`+goodAuth()+`"},"b.example.com":{"auth":"`+b64("hunter2nocolon")+`"}}}`), want: []string{"error:AuthNoColon"}, failsPod: true},
+		{name: "entry not an object", secret: configJSON("s", entry("reg.example.com", `"robot:`+testPassword+`"`)), want: []string{"error:BadStructure"}, failsPod: true},
+		{name: "username a number", secret: configJSON("s", entry("reg.example.com", `{"username":1,"password":"`+testPassword+`"}`)), want: []string{"error:BadStructure"}, failsPod: true},
+		{name: "password an array", secret: configJSON("s", entry("reg.example.com", `{"username":"robot","password":["`+testPassword+`"]}`)), want: []string{"error:BadStructure"}, failsPod: true},
+		{name: "null entry", secret: configJSON("s", entry("reg.example.com", `null`)), want: []string{"warning:EmptyEntry", "error:NoUsableEntry"}},
+		{name: "auth disagrees", secret: configJSON("s", entry("reg.example.com", `{"username":"robot","password":"hunter2-other","auth":"`+goodAuth()+`"}`)), want: []string{"warning:AuthMismatch"}},
+		{name: "empty entry next to a good one", secret: configJSON("s", `{"auths":{"a.example.com":{},"reg.example.com":{"auth":"`+goodAuth()+`"}}}`), want: []string{"warning:EmptyEntry"}},
 		{name: "Docker Desktop entry", secret: configJSON("s", `{"auths":{"https://index.docker.io/v1/":{}},"credsStore":"desktop"}`), want: []string{"warning:EmptyEntry", "error:NoUsableEntry"}},
-		{name: "identity token only", secret: configJSON("s", `{"auths":{"reg.example.com":{"identitytoken":"tok"}}}`), want: []string{"warning:IgnoredToken", "error:NoUsableEntry"}},
-		{name: "registry token next to credentials", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"`+b64("u:p")+`","registrytoken":"tok"}}}`), want: []string{"warning:IgnoredToken"}},
-		{name: "token of any JSON type is ignored", secret: configJSON("s", `{"auths":{"reg.example.com":{"auth":"`+b64("u:p")+`","identitytoken":{"x":1}}}}`), want: []string{"warning:IgnoredToken"}},
+		{name: "identity token only", secret: configJSON("s", entry("reg.example.com", `{"identitytoken":"`+testToken+`"}`)), want: []string{"warning:IgnoredToken", "error:NoUsableEntry"}},
+		{name: "registry token next to credentials", secret: configJSON("s", entry("reg.example.com", `{"auth":"`+goodAuth()+`","registrytoken":"`+testToken+`"}`)), want: []string{"warning:IgnoredToken"}},
+		{name: "token of any JSON type is ignored", secret: configJSON("s", entry("reg.example.com", `{"auth":"`+goodAuth()+`","identitytoken":{"x":"`+testToken+`"}}`)), want: []string{"warning:IgnoredToken"}},
 
 		// Keys.
 		{name: "duplicate keys after normalisation", secret: auths("s", "reg.example.com", "https://reg.example.com/v1/", "http://reg.example.com/"), want: []string{"warning:DuplicateKey"}},
@@ -67,6 +74,8 @@ func TestValidate(t *testing.T) {
 		{name: "path-scoped index.docker.io", secret: auths("s", "index.docker.io/library"), want: []string{"warning:UnmatchableKey", "error:NoUsableEntry"}},
 		{name: "index.docker.io with a port", secret: auths("s", "index.docker.io:443"), want: []string{"warning:UnmatchableKey", "error:NoUsableEntry"}},
 		{name: "unparsable key", secret: auths("s", "reg.example.com:abc"), want: []string{"warning:UnmatchableKey", "error:NoUsableEntry"}},
+		{name: "unparsable key with user info", secret: auths("s", "https://bob:hunter2-in-key@reg.example.com:abc/"), want: []string{"warning:UnmatchableKey", "error:NoUsableEntry"}},
+		{name: "user info in a key", secret: auths("s", "https://bob:hunter2-in-key@reg.example.com/"), want: nil},
 		{name: "key without host", secret: auths("s", "https:///v2/"), want: []string{"warning:UnmatchableKey", "error:NoUsableEntry"}},
 		{name: "IPv6 without port", secret: auths("s", "[::1]"), want: []string{"warning:UnmatchableKey", "error:NoUsableEntry"}},
 		{name: "IPv6 with port", secret: auths("s", "[::1]:5000")},
@@ -75,7 +84,11 @@ func TestValidate(t *testing.T) {
 		{name: "unmatchable key next to a good one", secret: auths("s", "reg.example.com", "index.docker.io/library"), want: []string{"warning:UnmatchableKey"}},
 		{name: "glob key", secret: auths("s", "*.azurecr.io")},
 	}
-	for _, tt := range tests {
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	for _, tt := range validationCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			findings := Validate(tt.secret)
