@@ -10,13 +10,18 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/controller"
@@ -61,8 +66,64 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, c: c, client: cl}
 	e.srcNS = c.Namespace(t)
 	e.label = map[string]string{"pullsecrets-test": e.srcNS}
+	e.grantRBAC()
 	t.Cleanup(e.deleteClusterPullSecrets)
 	return e
+}
+
+// controllerUser is who the controller runs as in these tests: a user with
+// exactly the generated RBAC of config/rbac, so every test also proves
+// that the least-privilege roles are enough.
+const controllerUser = "pullsecrets-controller-under-test"
+
+// grantRBAC binds the generated ClusterRole to controllerUser, and the
+// generated Role (source Secrets, leader election) in the test's source
+// namespace, where the deployment binds it in its own namespace.
+func (e *env) grantRBAC() {
+	e.t.Helper()
+	raw, err := os.ReadFile("../../config/rbac/role.yaml")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: controllerUser}}
+	for _, doc := range strings.Split(string(raw), "\n---") {
+		var u unstructured.Unstructured
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil || u.Object == nil {
+			continue
+		}
+		switch u.GetKind() {
+		case "ClusterRole":
+			var role rbacv1.ClusterRole
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
+				e.t.Fatal(err)
+			}
+			e.createOrKeep(&role)
+			e.createOrKeep(&rbacv1.ClusterRoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Name: role.Name + "-under-test"},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+				Subjects:   subject,
+			})
+		case "Role":
+			var role rbacv1.Role
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
+				e.t.Fatal(err)
+			}
+			role.Namespace = e.srcNS
+			e.createOrKeep(&role)
+			e.createOrKeep(&rbacv1.RoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Namespace: e.srcNS, Name: role.Name},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+				Subjects:   subject,
+			})
+		}
+	}
+}
+
+func (e *env) createOrKeep(obj client.Object) {
+	e.t.Helper()
+	if err := e.client.Create(context.Background(), obj); err != nil && !apierrors.IsAlreadyExists(err) {
+		e.t.Fatal(err)
+	}
 }
 
 // namespace creates a namespace this test's ClusterPullSecrets select.
@@ -156,7 +217,9 @@ func (e *env) startController(opts ...controllerOption) *running {
 		opt(&o)
 	}
 	reg := prometheus.NewRegistry()
-	mgr, err := manager.New(e.c.Config, o, controller.NewMetrics(reg))
+	cfg := rest.CopyConfig(e.c.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: controllerUser}
+	mgr, err := manager.New(cfg, o, controller.NewMetrics(reg))
 	if err != nil {
 		e.t.Fatal(err)
 	}

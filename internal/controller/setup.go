@@ -68,6 +68,23 @@ func CacheOptions() cache.Options {
 	}
 }
 
+// RBAC, least privilege; docs/rbac.md gives the reason for every verb.
+// Secret data is readable only in the source namespaces (a Role); elsewhere
+// the controller lists and watches the metadata of its own copies and
+// writes them blind.
+//
+// +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets/status,verbs=get;patch
+// +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",namespace=pullsecrets-system,resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=pullsecrets-system,resources=leases,verbs=get;create;update
+// +kubebuilder:rbac:groups="",namespace=pullsecrets-system,resources=events,verbs=create;patch
+
 // Setup adds the controller to the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if len(opts.SourceNamespaces) == 0 {
