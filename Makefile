@@ -9,6 +9,7 @@ BIN := $(CURDIR)/bin
 CONTROLPLANE = $(shell hack/build-controlplane.sh)
 GO_TEST_FLAGS ?=
 TEST_TIMEOUT ?= 45m
+BENCH_NAMESPACES ?= 1000
 
 .DEFAULT_GOAL := help
 
@@ -56,6 +57,10 @@ test: controlplane ## Run every test, with the race detector, against the local 
 .PHONY: test-short
 test-short: ## Run the unit tests only (no control plane).
 	go test -short $(GO_TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: build controlplane ## Fleet benchmark of the controller at $(BENCH_NAMESPACES) namespaces (docs/benchmarks.md).
+	KUBEBUILDER_ASSETS="$(CONTROLPLANE)" go run ./bench/fleet --namespaces $(BENCH_NAMESPACES) --controller $(BIN)/pullsecrets-controller --out bench/results
 
 .PHONY: verify
 verify: tools ## gofmt, go vet, golangci-lint, generated files and go.mod up to date; fails on a dirty tree.

@@ -296,6 +296,21 @@ func (cp *ControlPlane) WriteKubeconfig(path string) error {
 	return nil
 }
 
+// UserKubeconfig returns a kubeconfig for a new client-certificate user with
+// the given name and groups, to run something under its own identity (and
+// RBAC) rather than as the administrator.
+func (cp *ControlPlane) UserKubeconfig(name string, groups ...string) ([]byte, error) {
+	user, err := cp.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create user %s: %w", name, err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return nil, fmt.Errorf("render kubeconfig of user %s: %w", name, err)
+	}
+	return kubeconfig, nil
+}
+
 // EnsureDefaultServiceAccount creates the `default` ServiceAccount of a
 // namespace, as kube-controller-manager would, when it does not run.
 func EnsureDefaultServiceAccount(ctx context.Context, client kubernetes.Interface, namespace string) error {
