@@ -84,6 +84,13 @@ func TestLookup(t *testing.T) {
 			want:    []string{"team/hub index.docker.io u-hub:hunter2-hub"},
 		},
 		{
+			name:       "so do images on a one-label upper-case host, as in the kubelet",
+			secrets:    []Secret{auths("hub", "index.docker.io")},
+			image:      "MyReg/app",
+			normalized: "MyReg/app",
+			want:       []string{"team/hub index.docker.io u-hub:hunter2-hub"},
+		},
+		{
 			name:    "the fallback is only for Docker Hub images",
 			secrets: []Secret{auths("hub", "index.docker.io")},
 			image:   "quay.io/app",
