@@ -29,6 +29,7 @@ type cpsReconciler struct {
 	recorder       events.EventRecorder
 	statusInterval time.Duration
 	metrics        *Metrics
+	verifier       *verifier
 
 	mu        sync.Mutex
 	lastWrite map[string]time.Time
@@ -40,6 +41,7 @@ func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		if apierrors.IsNotFound(err) {
 			r.board.forget(req.Name)
 			r.metrics.forget(req.Name)
+			r.verifier.forget(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -55,13 +57,13 @@ func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 	}
 
-	status, err := r.observe(ctx, &cps)
+	status, nextCheck, err := r.observe(ctx, &cps)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	ready := meta.FindStatusCondition(status.Conditions, v1alpha1.ConditionReady)
-	var requeue time.Duration
-	if ready.Status != metav1.ConditionTrue {
+	requeue := nextCheck
+	if ready.Status != metav1.ConditionTrue && (requeue == 0 || r.statusInterval < requeue) {
 		// Catch up with progress even if a notification was missed.
 		requeue = r.statusInterval
 	}
@@ -97,7 +99,7 @@ func (r *cpsReconciler) untilNextWrite(name string) time.Duration {
 
 // observe computes the status from the source, the namespace cache and the
 // namespace reconcilers' reports.
-func (r *cpsReconciler) observe(ctx context.Context, cps *v1alpha1.ClusterPullSecret) (*v1alpha1.ClusterPullSecretStatus, error) {
+func (r *cpsReconciler) observe(ctx context.Context, cps *v1alpha1.ClusterPullSecret) (*v1alpha1.ClusterPullSecretStatus, time.Duration, error) {
 	status := cps.Status.DeepCopy()
 	status.ObservedGeneration = cps.Generation
 	status.SecretName = secretNameOf(cps)
@@ -109,18 +111,34 @@ func (r *cpsReconciler) observe(ctx context.Context, cps *v1alpha1.ClusterPullSe
 	sel, err := selection.New(&cps.Spec)
 	if err != nil {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, err.Error()
-		return status, nil
+		return status, 0, nil
 	}
 	src, err := r.sources.get(ctx, cps)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	r.metrics.sourceValid(cps.Name, src.ok())
 	status.SourceResourceVersion = src.ResourceVersion
 
+	var nextCheck time.Duration
+	if cps.Spec.Verify == nil {
+		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionCredentialsVerified)
+		status.LastVerification = nil
+	} else {
+		verified, at, next := r.verifier.observe(ctx, cps, src, time.Now())
+		meta.SetStatusCondition(&status.Conditions, verified)
+		nextCheck = next
+		if at.IsZero() {
+			status.LastVerification = nil
+		} else if status.LastVerification == nil || !status.LastVerification.Time.Equal(at.Truncate(time.Second)) {
+			t := metav1.NewTime(at.Truncate(time.Second))
+			status.LastVerification = &t
+		}
+	}
+
 	var namespaces corev1.NamespaceList
 	if err := r.client.List(ctx, &namespaces); err != nil {
-		return nil, fmt.Errorf("list namespaces: %w", err)
+		return nil, 0, fmt.Errorf("list namespaces: %w", err)
 	}
 	matched := map[string]bool{}
 	for i := range namespaces.Items {
@@ -159,7 +177,7 @@ func (r *cpsReconciler) observe(ctx context.Context, cps *v1alpha1.ClusterPullSe
 	if sum.Pending > 0 && cond.Status == metav1.ConditionTrue {
 		cond.Message += fmt.Sprintf("; %d old copies wait for the Pods that list them", sum.Pending)
 	}
-	return status, nil
+	return status, nextCheck, nil
 }
 
 func failingWith(sum summary, reason string) string {
@@ -209,6 +227,7 @@ func (r *cpsReconciler) finalize(ctx context.Context, cps *v1alpha1.ClusterPullS
 	}
 	r.board.forget(cps.Name)
 	r.metrics.forget(cps.Name)
+	r.verifier.forget(cps.Name)
 	return ctrl.Result{}, nil
 }
 

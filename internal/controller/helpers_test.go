@@ -27,6 +27,7 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/controller"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
 	"github.com/pullsecrets/pullsecrets/internal/manager"
+	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
 	"github.com/pullsecrets/pullsecrets/internal/testcluster"
 )
 
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 	} else {
 		ctrl.SetLogger(zap.New(zap.WriteTo(discard{})))
 	}
+	registrytest.QuietLogs()
 	testcluster.Main(m, testcluster.Options{ControllerManager: true, CRDPaths: []string{"../../config/crd/bases"}})
 }
 

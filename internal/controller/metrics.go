@@ -16,6 +16,7 @@ type Metrics struct {
 	namespacesFailing *prometheus.GaugeVec
 	sourceValidity    *prometheus.GaugeVec
 	requests          *prometheus.CounterVec
+	verificationMetrics
 }
 
 // NewMetrics creates the series and registers them, usually with
@@ -38,7 +39,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pullsecrets_api_requests_total", Help: "Requests to the Kubernetes API by verb and resource.",
 		}, []string{"verb", "resource"}),
 	}
-	reg.MustRegister(m.namespacesMatched, m.namespacesReady, m.namespacesFailing, m.sourceValidity, m.requests)
+	m.verifiedGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "pullsecrets_credentials_verified", Help: "1 when the last registry check of spec.verify.image succeeded, else 0.",
+	}, []string{"cluster_pull_secret"})
+	m.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pullsecrets_verifications_total", Help: "Registry checks of spec.verify.image by outcome.",
+	}, []string{"cluster_pull_secret", "status"})
+	reg.MustRegister(m.namespacesMatched, m.namespacesReady, m.namespacesFailing, m.sourceValidity, m.requests, m.verifiedGauge, m.checks)
 	return m
 }
 
@@ -65,9 +72,22 @@ func (m *Metrics) sourceValid(cps string, ok bool) {
 }
 
 func (m *Metrics) forget(cps string) {
-	for _, g := range []*prometheus.GaugeVec{m.namespacesMatched, m.namespacesReady, m.namespacesFailing, m.sourceValidity} {
+	for _, g := range []*prometheus.GaugeVec{m.namespacesMatched, m.namespacesReady, m.namespacesFailing, m.sourceValidity, m.verifiedGauge} {
 		g.DeleteLabelValues(cps)
 	}
+	m.checks.DeletePartialMatch(prometheus.Labels{"cluster_pull_secret": cps})
+}
+
+func (m *Metrics) verified(cps string, ok bool) {
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.verifiedGauge.WithLabelValues(cps).Set(v)
+}
+
+func (m *Metrics) verification(cps, status string) {
+	m.checks.WithLabelValues(cps, status).Inc()
 }
 
 // countingTransport counts API requests by verb and resource, for the

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -45,11 +46,16 @@ type Options struct {
 	PodRestartsPerSecond float64
 	// Metrics receives the controller's series; required.
 	Metrics *Metrics
+	// VerifyRootCAs are trusted for registries' TLS certificates by
+	// spec.verify checks; nil means the system's.
+	VerifyRootCAs *x509.CertPool
+	// VerifyTimeout bounds one spec.verify check.
+	VerifyTimeout time.Duration
 }
 
 // DefaultOptions are the defaults of the controller's flags.
 func DefaultOptions() Options {
-	return Options{Workers: 32, StatusInterval: time.Second, PodRestartsPerSecond: 5}
+	return Options{Workers: 32, StatusInterval: time.Second, PodRestartsPerSecond: 5, VerifyTimeout: 10 * time.Second}
 }
 
 // CacheOptions configure the manager's cache: Secrets are cached only when
@@ -188,6 +194,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		recorder:       recorder,
 		statusInterval: opts.StatusInterval,
 		metrics:        m,
+		verifier:       newVerifier(opts.VerifyRootCAs, opts.VerifyTimeout, m),
 		lastWrite:      map[string]time.Time{},
 	}
 	sourceToCPS := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, secret *corev1.Secret) []reconcile.Request {

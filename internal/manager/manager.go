@@ -6,6 +6,7 @@ package manager
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +38,9 @@ type Options struct {
 	Controller controller.Options
 
 	Kubeconfig  string
+	// VerifyCAFile holds PEM certificate authorities trusted, on top of the
+	// system's, by spec.verify registry checks.
+	VerifyCAFile string
 	MetricsAddr string
 	ProbeAddr   string
 
@@ -92,6 +96,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Least time between two status writes of one ClusterPullSecret.")
 	fs.Float64Var(&o.Controller.PodRestartsPerSecond, "pod-restarts-per-second", o.Controller.PodRestartsPerSecond,
 		"Most Pods deleted per second for restartPods: OnPullFailure.")
+	fs.StringVar(&o.VerifyCAFile, "verify-ca-file", o.VerifyCAFile,
+		"PEM file of certificate authorities to trust, besides the system's, when checking spec.verify images against registries.")
+	fs.DurationVar(&o.Controller.VerifyTimeout, "verify-timeout", o.Controller.VerifyTimeout, "Time limit of one spec.verify registry check.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the Prometheus /metrics endpoint; 0 turns it off.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of the /healthz and /readyz endpoints; 0 turns them off.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader among replicas; only the leader writes.")
@@ -120,6 +127,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Controller.StatusInterval <= 0 {
 		errs = append(errs, errors.New("--status-interval: must be positive"))
+	}
+	if o.Controller.VerifyTimeout <= 0 {
+		errs = append(errs, errors.New("--verify-timeout: must be positive"))
 	}
 	if o.Controller.PodRestartsPerSecond <= 0 {
 		errs = append(errs, errors.New("--pod-restarts-per-second: must be positive"))
@@ -212,6 +222,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if opts.VerifyCAFile != "" {
+		if opts.Controller.VerifyRootCAs, err = loadCAs(opts.VerifyCAFile); err != nil {
+			return err
+		}
+	}
 	mgr, err := New(cfg, opts, nil)
 	if err != nil {
 		return err
@@ -219,6 +234,22 @@ func Run(ctx context.Context, opts Options) error {
 	ctrl.Log.WithName("setup").Info("starting", "sourceNamespaces", opts.Controller.SourceNamespaces,
 		"workers", opts.Controller.Workers, "leaderElect", opts.LeaderElect)
 	return mgr.Start(ctx)
+}
+
+// loadCAs returns the system's certificate pool plus the CAs in file.
+func loadCAs(file string) (*x509.CertPool, error) {
+	pemData, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--verify-ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pemData) {
+		return nil, fmt.Errorf("--verify-ca-file %s: no PEM certificate found", file)
+	}
+	return pool, nil
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
