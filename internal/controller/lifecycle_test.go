@@ -266,7 +266,9 @@ func TestRestartPodsOnPullFailure(t *testing.T) {
 		return pod.Spec.ImagePullSecrets
 	}).Should(Equal([]corev1.LocalObjectReference{{Name: "regcred"}}), "the ReplicaSet recreated the Pod, and admission gave it the secret")
 	eventually(g, e.eventReasons(name)).Should(ContainElements(v1alpha1.ReasonPodRestarted, v1alpha1.ReasonPodStuck))
-	consistently(g, func() error { return e.client.Get(e.ctx(), types.NamespacedName{Namespace: ns, Name: "bare"}, &corev1.Pod{}) }).Should(Succeed())
+	consistently(g, func() error {
+		return e.client.Get(e.ctx(), types.NamespacedName{Namespace: ns, Name: "bare"}, &corev1.Pod{})
+	}).Should(Succeed())
 	g.Expect(e.client.Get(e.ctx(), types.NamespacedName{Namespace: ns, Name: "elsewhere"}, &corev1.Pod{})).To(Succeed())
 }
 

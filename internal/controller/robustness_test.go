@@ -170,7 +170,7 @@ func TestWritesAreMinimalAtScale(t *testing.T) {
 	name := e.uniqueName("scale")
 	start := time.Now()
 	e.cps(name, "regcred")
-	g.Eventually(e.readyCondition(name)).WithTimeout(5*time.Minute).WithPolling(200*time.Millisecond).Should(HaveField("Status", metav1.ConditionTrue))
+	g.Eventually(e.readyCondition(name)).WithTimeout(5 * time.Minute).WithPolling(200 * time.Millisecond).Should(HaveField("Status", metav1.ConditionTrue))
 	t.Logf("converged over %d namespaces in %v", n, time.Since(start))
 	settled := func() map[string]float64 { return writes(run.requests()) }
 	consistently(g, settled).Should(Equal(settled()))

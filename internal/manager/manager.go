@@ -37,12 +37,12 @@ import (
 type Options struct {
 	Controller controller.Options
 
-	Kubeconfig  string
+	Kubeconfig string
 	// VerifyCAFile holds PEM certificate authorities trusted, on top of the
 	// system's, by spec.verify registry checks.
 	VerifyCAFile string
-	MetricsAddr string
-	ProbeAddr   string
+	MetricsAddr  string
+	ProbeAddr    string
 
 	LeaderElect             bool
 	LeaderElectionNamespace string
