@@ -105,6 +105,10 @@ type Match struct {
 	// Credentials are tried in this order until a pull succeeds; empty when
 	// none applies.
 	Credentials []Credential
+	// Fallback is true when the credentials come from the kubelet's
+	// Docker Hub fallback (the key index.docker.io, used when no key
+	// matched), which also applies to localhost/... images.
+	Fallback bool
 	// Miss explains an empty Credentials.
 	Miss *Miss
 }
@@ -213,6 +217,7 @@ func (k *Keyring) Lookup(image string) (Match, error) {
 	if isDefaultRegistryMatch(repo) {
 		if creds, ok := k.creds[defaultRegistryHost]; ok {
 			m.Credentials = append(m.Credentials, creds...)
+			m.Fallback = true
 			return m, nil
 		}
 	}

@@ -19,6 +19,8 @@ func TestLookup(t *testing.T) {
 		want       []string
 		// miss is the Miss reason expected when want is empty.
 		miss string
+		// fallback: the credentials come from the Docker Hub fallback.
+		fallback bool
 	}{
 		// Image normalisation and Docker Hub.
 		{
@@ -27,12 +29,14 @@ func TestLookup(t *testing.T) {
 			image:      "nginx",
 			normalized: "docker.io/library/nginx",
 			want:       []string{"team/hub https://index.docker.io/v1/ u-hub:hunter2-hub"},
+			fallback:   true,
 		},
 		{
-			name:    "all spellings of a Docker Hub image fall back",
-			secrets: []Secret{auths("hub", "index.docker.io")},
-			image:   "index.docker.io/library/nginx:1.27",
-			want:    []string{"team/hub index.docker.io u-hub:hunter2-hub"},
+			name:     "all spellings of a Docker Hub image fall back",
+			secrets:  []Secret{auths("hub", "index.docker.io")},
+			image:    "index.docker.io/library/nginx:1.27",
+			want:     []string{"team/hub index.docker.io u-hub:hunter2-hub"},
+			fallback: true,
 		},
 		{
 			name:       "user repository on Docker Hub",
@@ -40,6 +44,7 @@ func TestLookup(t *testing.T) {
 			image:      "alice/app@sha256:" + strings.Repeat("a", 64),
 			normalized: "docker.io/alice/app",
 			want:       []string{"team/hub https://index.docker.io/v2/ u-hub:hunter2-hub"},
+			fallback:   true,
 		},
 		{
 			name:    "docker.io key matches directly",
@@ -78,10 +83,11 @@ func TestLookup(t *testing.T) {
 			miss:    ReasonDifferentHost,
 		},
 		{
-			name:    "localhost images fall back to Docker Hub credentials, as in the kubelet",
-			secrets: []Secret{auths("hub", "index.docker.io")},
-			image:   "localhost/app",
-			want:    []string{"team/hub index.docker.io u-hub:hunter2-hub"},
+			name:     "localhost images fall back to Docker Hub credentials, as in the kubelet",
+			secrets:  []Secret{auths("hub", "index.docker.io")},
+			image:    "localhost/app",
+			want:     []string{"team/hub index.docker.io u-hub:hunter2-hub"},
+			fallback: true,
 		},
 		{
 			name:       "so do images on a one-label upper-case host, as in the kubelet",
@@ -89,6 +95,7 @@ func TestLookup(t *testing.T) {
 			image:      "MyReg/app",
 			normalized: "MyReg/app",
 			want:       []string{"team/hub index.docker.io u-hub:hunter2-hub"},
+			fallback:   true,
 		},
 		{
 			name:    "the fallback is only for Docker Hub images",
@@ -323,6 +330,9 @@ func TestLookup(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, describe(m.Credentials), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("credentials (-want +got):\n%s", diff)
+			}
+			if m.Fallback != tt.fallback {
+				t.Errorf("Fallback = %v, want %v", m.Fallback, tt.fallback)
 			}
 			switch {
 			case len(tt.want) > 0 && m.Miss != nil:
