@@ -51,7 +51,7 @@ generate: tools ## Regenerate deepcopy code, the CRD and RBAC manifests.
 ##@ Test
 
 .PHONY: test
-test: controlplane ## Run every test, with the race detector, against the local control plane.
+test: controlplane tools ## Run every test, with the race detector, against the local control plane.
 	KUBEBUILDER_ASSETS="$(CONTROLPLANE)" go test -race -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-short
@@ -67,9 +67,10 @@ verify: tools ## gofmt, go vet, golangci-lint, generated files and go.mod up to 
 	hack/verify.sh
 
 .PHONY: tools
-tools: ## Build the pinned golangci-lint and controller-gen into bin/.
+tools: ## Build the pinned golangci-lint, controller-gen and helm into bin/.
 	@cd hack/tools && go build -o $(BIN)/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 	@cd hack/tools && go build -o $(BIN)/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
+	@cd hack/tools && go build -o $(BIN)/helm helm.sh/helm/v3/cmd/helm
 
 .PHONY: clean
 clean: ## Remove build output (not the control plane cache).

@@ -14,3 +14,4 @@ controller_gen="bin/controller-gen"
 
 mkdir -p charts/pullsecrets/crds
 cp config/crd/bases/pullsecrets.dev_clusterpullsecrets.yaml charts/pullsecrets/crds/
+go run ./hack/chartrbac config/rbac/role.yaml charts/pullsecrets/files

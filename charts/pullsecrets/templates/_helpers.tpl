@@ -1,0 +1,20 @@
+{{- define "pullsecrets.name" -}}pullsecrets-controller{{- end -}}
+
+{{- define "pullsecrets.labels" -}}
+app.kubernetes.io/name: pullsecrets
+app.kubernetes.io/component: controller
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+{{- end -}}
+
+{{- define "pullsecrets.selector" -}}
+app.kubernetes.io/name: pullsecrets
+app.kubernetes.io/component: controller
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "pullsecrets.sourceNamespaces" -}}
+{{- $all := prepend .Values.sourceNamespaces .Release.Namespace | uniq -}}
+{{- join "," $all -}}
+{{- end -}}
