@@ -103,7 +103,7 @@ func apply(t *testing.T, c client.Client, objs []*unstructured.Unstructured) {
 	})
 	for _, o := range objs {
 		o.SetManagedFields(nil)
-		if err := c.Patch(ctx, o, client.Apply, client.FieldOwner("deploy-test"), client.ForceOwnership); err != nil {
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("deploy-test"), client.ForceOwnership); err != nil {
 			t.Fatalf("apply %s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 		}
 	}
