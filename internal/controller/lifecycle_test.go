@@ -320,3 +320,25 @@ func (e *env) failPull(pod *corev1.Pod) {
 		e.t.Fatal(err)
 	}
 }
+
+// Drift: what a person removes by hand comes back, from watch events.
+func TestDriftIsRepaired(t *testing.T) {
+	e := newEnv(t)
+	g := NewWithT(t)
+	e.source("regcred", "registry.example.com", "ci", "pw")
+	ns := e.namespace()
+	e.serviceAccount(ns, "builder", "theirs")
+	e.startController()
+	name := e.uniqueName("drift")
+	e.cps(name, "regcred")
+	eventually(g, e.pullSecretNames(ns, "builder")).Should(Equal([]string{"theirs", name}))
+
+	g.Expect(e.client.Delete(e.ctx(), e.secret(ns, name)())).To(Succeed())
+	eventually(g, e.secret(ns, name)).ShouldNot(BeNil())
+
+	var sa corev1.ServiceAccount
+	g.Expect(e.client.Get(e.ctx(), types.NamespacedName{Namespace: ns, Name: "builder"}, &sa)).To(Succeed())
+	sa.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "theirs"}, {Name: "added-by-hand"}}
+	g.Expect(e.client.Update(e.ctx(), &sa)).To(Succeed())
+	eventually(g, e.pullSecretNames(ns, "builder")).Should(Equal([]string{"theirs", "added-by-hand", name}))
+}

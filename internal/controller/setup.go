@@ -81,7 +81,6 @@ func CacheOptions() cache.Options {
 //
 // +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets/status,verbs=get;patch
-// +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=list;watch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create;patch;delete
