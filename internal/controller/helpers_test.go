@@ -1,7 +1,10 @@
 package controller_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"sync"
 	"os"
 	"strings"
 	"testing"
@@ -20,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"go.uber.org/zap/zapcore"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
@@ -31,21 +35,36 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/testcluster"
 )
 
+// controllerLogs collects every log line of the controllers the tests run,
+// at every verbosity, so that a test can prove no secret byte is logged.
+var controllerLogs lockedBuffer
+
 func TestMain(m *testing.M) {
-	// Controller logs go to stderr when asked; they never hold secret
-	// bytes, but they are noisy.
+	var out io.Writer = &controllerLogs
 	if os.Getenv("PULLSECRETS_TEST_LOG") != "" {
-		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
-	} else {
-		ctrl.SetLogger(zap.New(zap.WriteTo(discard{})))
+		out = io.MultiWriter(&controllerLogs, os.Stderr)
 	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(out), zap.Level(zapcore.Level(-127))))
 	registrytest.QuietLogs()
 	testcluster.Main(m, testcluster.Options{ControllerManager: true, CRDPaths: []string{"../../config/crd/bases"}})
 }
 
-type discard struct{}
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
 
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // env is one test's world: the cluster, a source namespace, and a label
 // that selects only this test's namespaces.
