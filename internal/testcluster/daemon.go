@@ -30,6 +30,14 @@ func runDaemon(raw string) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	parent := os.Getppid()
+	defer func() {
+		// The test binary removes the state folder after a clean stop; if it
+		// died (we were re-parented), nobody else will.
+		if os.Getppid() != parent {
+			_ = os.RemoveAll(opts.Dir)
+		}
+	}()
 
 	logDir := filepath.Join(opts.Dir, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {

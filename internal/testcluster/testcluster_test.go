@@ -115,6 +115,7 @@ func TestHelperPanicsWithCluster(t *testing.T) {
 	}
 	daemon, _ := strconv.Atoi(string(raw))
 	pids := append([]int{daemon}, childrenOf(daemon)...)
+	fmt.Fprintf(os.Stdout, "STATE %s\n", filepath.Dir(c.Kubeconfig))
 	fmt.Fprintf(os.Stdout, "PIDS %v\n", strings.Trim(fmt.Sprint(pids), "[]"))
 	panic("a test panics while the control plane runs")
 }
@@ -137,8 +138,12 @@ func TestNoProcessLeftBehindAfterPanic(t *testing.T) {
 	g.Expect(out.String()).To(ContainSubstring("a test panics while the control plane runs"))
 
 	var pids []int
+	var stateDir string
 	scanner := bufio.NewScanner(&out)
 	for scanner.Scan() {
+		if rest, ok := strings.CutPrefix(scanner.Text(), "STATE "); ok {
+			stateDir = rest
+		}
 		if rest, ok := strings.CutPrefix(scanner.Text(), "PIDS "); ok {
 			for _, f := range strings.Fields(rest) {
 				pid, _ := strconv.Atoi(f)
@@ -153,6 +158,8 @@ func TestNoProcessLeftBehindAfterPanic(t *testing.T) {
 		return slices.DeleteFunc(slices.Clone(pids), func(pid int) bool { return !alive(pid) })
 	}).WithTimeout(90*time.Second).WithPolling(200*time.Millisecond).Should(BeEmpty(),
 		"processes of the panicked test binary are still running")
+	g.Eventually(func() error { _, err := os.Stat(stateDir); return err }).WithTimeout(30*time.Second).
+		Should(MatchError(os.ErrNotExist), "the daemon removes the state folder the dead test binary left")
 }
 
 // childrenOf lists the PIDs whose parent is pid, from /proc.
