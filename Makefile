@@ -60,7 +60,7 @@ test-short: ## Run the unit tests only (no control plane).
 
 .PHONY: bench
 bench: build controlplane ## Fleet benchmark of the controller at $(BENCH_NAMESPACES) namespaces (docs/benchmarks.md).
-	KUBEBUILDER_ASSETS="$(CONTROLPLANE)" go run ./bench/fleet --namespaces $(BENCH_NAMESPACES) --controller $(BIN)/pullsecrets-controller --out bench/results
+	KUBEBUILDER_ASSETS="$(CONTROLPLANE)" go run ./bench/fleet --namespaces $(BENCH_NAMESPACES) --controller $(BIN)/pullsecrets-controller --out bench/results $(BENCH_FLAGS)
 
 .PHONY: verify
 verify: tools ## gofmt, go vet, golangci-lint, generated files and go.mod up to date; fails on a dirty tree.

@@ -1,0 +1,166 @@
+// Package fleet is the fleet benchmark of the pullsecrets controller: on a
+// local control plane with N namespaces, it measures the fastest the API
+// server can take the writes a ClusterPullSecret needs (the floor), then
+// runs the real controller binary, as a separate process under its
+// generated least-privilege RBAC, and measures cold convergence, the
+// requests it makes (counted by the API server's audit log), steady state,
+// new-namespace latency, rotation, rename and memory, each as a ratio to
+// the floor or to the minimal write count. It is a benchmark, not a test:
+// it prints figures and writes them as JSON.
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Options are the benchmark's flags.
+type Options struct {
+	// Namespaces is the size of the fleet.
+	Namespaces int
+	// ServiceAccounts per namespace, `default` included.
+	ServiceAccounts int
+	// UnrelatedSecrets per namespace, of UnrelatedSecretBytes each: a
+	// controller that caches every Secret shows it in its memory.
+	UnrelatedSecrets     int
+	UnrelatedSecretBytes int
+	// NewNamespaces are created one by one after the cold start, to measure
+	// how fast a new namespace is served.
+	NewNamespaces int
+	// Steady is the window in which a converged controller should make no
+	// request but its watches.
+	Steady time.Duration
+	// LeaderElectSteady, when positive, restarts the controller with leader
+	// election on and counts its requests over this window, leases apart.
+	LeaderElectSteady time.Duration
+	// FloorWorkers are the floor client's concurrent requests.
+	FloorWorkers int
+	// FloorRuns: the floor is the fastest of this many runs.
+	FloorRuns int
+	// SetupWorkers create the fleet.
+	SetupWorkers int
+	// Controller is the pullsecrets-controller binary.
+	Controller string
+	// ControllerArgs are extra controller flags.
+	ControllerArgs []string
+	// Out is the folder of the JSON result and the run's logs.
+	Out string
+	// CRDs and RBAC are the generated manifests the run applies.
+	CRDs string
+	RBAC string
+	// Timeout bounds each wait for a goal.
+	Timeout time.Duration
+	// Quiet is how long the controller must make no request (but watches
+	// and leases) for a phase to count as settled.
+	Quiet time.Duration
+}
+
+// DefaultOptions are the flag defaults.
+func DefaultOptions() Options {
+	return Options{
+		Namespaces:           1000,
+		ServiceAccounts:      3,
+		UnrelatedSecrets:     5,
+		UnrelatedSecretBytes: 10 << 10,
+		NewNamespaces:        50,
+		Steady:               time.Minute,
+		LeaderElectSteady:    time.Minute,
+		FloorWorkers:         128,
+		FloorRuns:            2,
+		SetupWorkers:         64,
+		Out:                  "bench/results",
+		CRDs:                 "config/crd/bases",
+		RBAC:                 "config/rbac/role.yaml",
+		Timeout:              15 * time.Minute,
+		Quiet:                3 * time.Second,
+	}
+}
+
+// AddFlags binds the options to a flag set.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&o.Namespaces, "namespaces", o.Namespaces, "Namespaces in the fleet.")
+	fs.IntVar(&o.ServiceAccounts, "service-accounts", o.ServiceAccounts, "ServiceAccounts per namespace, `default` included.")
+	fs.IntVar(&o.UnrelatedSecrets, "unrelated-secrets", o.UnrelatedSecrets, "Unrelated Secrets per namespace (0 for the memory baseline).")
+	fs.IntVar(&o.UnrelatedSecretBytes, "unrelated-secret-bytes", o.UnrelatedSecretBytes, "Bytes of data in each unrelated Secret.")
+	fs.IntVar(&o.NewNamespaces, "new-namespaces", o.NewNamespaces, "Namespaces created one at a time after convergence, for the new-namespace latency.")
+	fs.DurationVar(&o.Steady, "steady", o.Steady, "Steady-state window, leader election off.")
+	fs.DurationVar(&o.LeaderElectSteady, "leader-elect-steady", o.LeaderElectSteady,
+		"Steady-state window after a restart with leader election on; 0 skips the restart.")
+	fs.IntVar(&o.FloorWorkers, "floor-workers", o.FloorWorkers, "Concurrent requests of the floor client.")
+	fs.IntVar(&o.FloorRuns, "floor-runs", o.FloorRuns, "Runs of the floor; the fastest counts.")
+	fs.IntVar(&o.SetupWorkers, "setup-workers", o.SetupWorkers, "Concurrent requests creating the fleet.")
+	fs.StringVar(&o.Controller, "controller", o.Controller, "The pullsecrets-controller binary (make build).")
+	fs.StringArrayVar(&o.ControllerArgs, "controller-arg", o.ControllerArgs, "Extra controller flag, e.g. --controller-arg=--workers=64; repeatable.")
+	fs.StringVar(&o.Out, "out", o.Out, "Folder of <timestamp>.json and the <timestamp>-logs folder.")
+	fs.StringVar(&o.CRDs, "crds", o.CRDs, "CustomResourceDefinitions to install.")
+	fs.StringVar(&o.RBAC, "rbac", o.RBAC, "The controller's generated ClusterRole and Role.")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Longest wait for any one goal.")
+	fs.DurationVar(&o.Quiet, "quiet", o.Quiet, "Time without controller requests (but watches and leases) after which a phase is settled.")
+}
+
+// Validate checks the options once, before any work.
+func (o *Options) Validate() error {
+	var errs []error
+	positive := map[string]int{
+		"--namespaces": o.Namespaces, "--service-accounts": o.ServiceAccounts, "--floor-workers": o.FloorWorkers,
+		"--floor-runs": o.FloorRuns, "--setup-workers": o.SetupWorkers,
+	}
+	for flag, v := range positive {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("%s: at least 1", flag))
+		}
+	}
+	if o.UnrelatedSecrets < 0 || o.UnrelatedSecretBytes < 0 || o.NewNamespaces < 0 {
+		errs = append(errs, errors.New("--unrelated-secrets, --unrelated-secret-bytes and --new-namespaces: not negative"))
+	}
+	if o.Namespaces > 99999 {
+		errs = append(errs, errors.New("--namespaces: at most 99999"))
+	}
+	if o.Steady < 0 || o.LeaderElectSteady < 0 || o.Timeout <= 0 || o.Quiet <= 0 {
+		errs = append(errs, errors.New("--steady, --leader-elect-steady: not negative; --timeout, --quiet: positive"))
+	}
+	if o.Controller == "" {
+		errs = append(errs, errors.New("--controller: the pullsecrets-controller binary is required (make build)"))
+	} else if fi, err := os.Stat(o.Controller); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		errs = append(errs, fmt.Errorf("--controller %s: not an executable file (make build)", o.Controller))
+	}
+	for flag, path := range map[string]string{"--crds": o.CRDs, "--rbac": o.RBAC} {
+		if _, err := os.Stat(path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w (run from the repository root)", flag, err))
+		}
+	}
+	if err := supported(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// NewCommand returns the fleet benchmark command. The table goes to out,
+// progress to errOut.
+func NewCommand(out, errOut io.Writer) *cobra.Command {
+	opts := DefaultOptions()
+	cmd := &cobra.Command{
+		Use:   "fleet",
+		Short: "Benchmark the pullsecrets controller over a fleet of namespaces, against the floor of the same machine",
+		Args:  cobra.NoArgs,
+		// Flags are the only input; a mistake is shown with the usage.
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.Validate(); err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			return Run(cmd.Context(), opts, out, errOut)
+		},
+	}
+	cmd.SetOut(out)
+	cmd.SetErr(errOut)
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}

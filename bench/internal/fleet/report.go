@@ -1,0 +1,295 @@
+package fleet
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is everything one run measured; it is written as JSON.
+type Result struct {
+	Started        time.Time `json:"started"`
+	Finished       time.Time `json:"finished"`
+	Options        Options   `json:"options"`
+	Machine        Machine   `json:"machine"`
+	ControllerArgs []string  `json:"controllerArgs"`
+	Setup          Fleet     `json:"fleet"`
+	// Floor is the fastest floor run.
+	Floor               *Phase   `json:"floor"`
+	Phases              []Phase  `json:"phases"`
+	NewNamespaceLatency Latency  `json:"newNamespaceLatency"`
+	Figures             []Figure `json:"figures"`
+}
+
+// Fleet describes what the run created.
+type Fleet struct {
+	Namespaces             int     `json:"namespaces"`
+	ServiceAccounts        int     `json:"serviceAccounts"`
+	ServiceAccountsPerNS   int     `json:"serviceAccountsPerNamespace"`
+	UnrelatedSecrets       int     `json:"unrelatedSecrets"`
+	UnrelatedSecretsPerNS  int     `json:"unrelatedSecretsPerNamespace"`
+	UnrelatedSecretBytes   int64   `json:"unrelatedSecretBytes"`
+	NewNamespacesMeasured  int     `json:"newNamespacesMeasured"`
+	SetupSeconds           float64 `json:"setupSeconds"`
+	SourceNamespace        string  `json:"sourceNamespace"`
+	ControllerUser         string  `json:"controllerUser"`
+	FloorUser              string  `json:"floorUser"`
+	ClusterPullSecretScope string  `json:"clusterPullSecretNamespaceSelector"`
+}
+
+// Phase is one measured phase: its goal's time, and one identity's
+// requests, counted by the API server, from its start until it settled.
+type Phase struct {
+	Name string `json:"name"`
+	// GoalSeconds is the time to the phase's goal (for the floor and cold
+	// start: every ServiceAccount carrying the secret); for new namespaces,
+	// the p99 latency.
+	GoalSeconds float64 `json:"goalSeconds,omitempty"`
+	// ClientSeconds, for the floor, is when its last write was answered.
+	ClientSeconds float64 `json:"clientSeconds,omitempty"`
+	// WindowSeconds is the phase's length, until it settled.
+	WindowSeconds float64 `json:"windowSeconds"`
+	Settled       bool    `json:"settled"`
+	// MinimalWrites is the least number of writes the phase needs.
+	MinimalWrites int `json:"minimalWrites"`
+	// Writes counts successful writes of any resource.
+	Writes int `json:"writes"`
+	// CopyAndSAWrites counts successful writes of Secrets and
+	// ServiceAccounts, the ones MinimalWrites counts.
+	CopyAndSAWrites  int `json:"copyAndServiceAccountWrites"`
+	FailedRequests   int `json:"failedRequests"`
+	NonWatchRequests int `json:"nonWatchRequests"` // leases aside
+	LeaseRequests    int `json:"leaseRequests"`
+	Watches          int `json:"watches"`
+	// Requests by verb, resource and, for failures, code.
+	Requests []RequestCount `json:"requests"`
+	// CPU is the CPU time of every process, from the phase's start to its
+	// goal, or over the whole window for phases without a goal.
+	CPU          CPUUse `json:"cpu"`
+	PeakRSSBytes int64  `json:"peakRSSBytes,omitempty"`
+	HWMBytes     int64  `json:"hwmBytes,omitempty"`
+}
+
+// Latency summarises new-namespace latencies.
+type Latency struct {
+	SamplesMillis []float64 `json:"samplesMillis"`
+	P50Millis     float64   `json:"p50Millis"`
+	P99Millis     float64   `json:"p99Millis"`
+	MaxMillis     float64   `json:"maxMillis"`
+}
+
+func newLatency(samples []time.Duration) Latency {
+	l := Latency{
+		P50Millis: ms(percentile(samples, 50)),
+		P99Millis: ms(percentile(samples, 99)),
+		MaxMillis: ms(percentile(samples, 100)),
+	}
+	for _, s := range samples {
+		l.SamplesMillis = append(l.SamplesMillis, ms(s))
+	}
+	return l
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Figure is one headline figure and its target.
+type Figure struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Target string `json:"target,omitempty"`
+	// Met is unset when the run alone cannot tell.
+	Met *bool `json:"met,omitempty"`
+}
+
+func (r *Result) phase(name string) *Phase {
+	for i := range r.Phases {
+		if r.Phases[i].Name == name {
+			return &r.Phases[i]
+		}
+	}
+	return nil
+}
+
+func met(ok bool) *bool { return &ok }
+
+// evaluate computes the headline figures against the targets.
+func (r *Result) evaluate() {
+	add := func(name, value, target string, ok *bool) {
+		r.Figures = append(r.Figures, Figure{Name: name, Value: value, Target: target, Met: ok})
+	}
+	cold := r.phase("cold")
+	if r.Floor != nil {
+		var runs []string
+		for _, p := range r.Phases {
+			if strings.HasPrefix(p.Name, "floor-") {
+				runs = append(runs, fmt.Sprintf("%.2f", p.GoalSeconds))
+			}
+		}
+		add("floor (fastest run)", fmt.Sprintf("%.2f s (runs: %s s; %d writes, %d workers)",
+			r.Floor.GoalSeconds, strings.Join(runs, ", "), r.Floor.CopyAndSAWrites, r.Options.FloorWorkers), "", nil)
+	}
+	if cold != nil && r.Floor != nil {
+		ratio := cold.GoalSeconds / r.Floor.GoalSeconds
+		add("cold convergence", fmt.Sprintf("%.2f s = %.2fx the floor", cold.GoalSeconds, ratio), "<= 1.3x", met(ratio <= 1.3))
+	}
+	if cold != nil {
+		other := cold.Writes - cold.CopyAndSAWrites
+		add("cold writes (Secrets + ServiceAccounts)",
+			fmt.Sprintf("%d / %d minimal = %.2f; %d other writes; %d failed requests",
+				cold.CopyAndSAWrites, cold.MinimalWrites, float64(cold.CopyAndSAWrites)/float64(cold.MinimalWrites), other, cold.FailedRequests),
+			"1.00, others constant", met(cold.CopyAndSAWrites == cold.MinimalWrites && cold.FailedRequests == 0))
+		if r.Floor != nil && cold.CopyAndSAWrites > 0 && r.Floor.CopyAndSAWrites > 0 {
+			add("CPU to the goal: cold start vs floor",
+				fmt.Sprintf("controller %.2f ms/write, API server %.2f vs %.2f ms/write; machine %.0f%% vs %.0f%% busy",
+					1000*cold.CPU.Seconds["controller"]/float64(cold.CopyAndSAWrites),
+					1000*cold.CPU.Seconds["apiserver"]/float64(cold.CopyAndSAWrites),
+					1000*r.Floor.CPU.Seconds["apiserver"]/float64(r.Floor.CopyAndSAWrites),
+					100*cold.CPU.MachineBusy, 100*r.Floor.CPU.MachineBusy), "", nil)
+		}
+		add("cold requests, all (writes, reads, watches)",
+			fmt.Sprintf("%d (%d non-watch, %d watches)", cold.NonWatchRequests+cold.Watches+cold.LeaseRequests, cold.NonWatchRequests, cold.Watches), "", nil)
+	}
+	if s := r.phase("steady"); s != nil {
+		add(fmt.Sprintf("steady state, %.0f s, no leader election", s.WindowSeconds),
+			fmt.Sprintf("%d non-watch requests, %d watches started", s.NonWatchRequests, s.Watches), "0 non-watch", met(s.NonWatchRequests == 0))
+	}
+	if p := r.phase("new-namespaces"); p != nil {
+		l := r.NewNamespaceLatency
+		add(fmt.Sprintf("new namespace to ServiceAccounts carrying it (%d)", len(l.SamplesMillis)),
+			fmt.Sprintf("p50 %.0f ms, p99 %.0f ms; writes %d / %d minimal", l.P50Millis, l.P99Millis, p.CopyAndSAWrites, p.MinimalWrites),
+			"p99 < 1 s", met(l.P99Millis < 1000))
+	}
+	if p := r.phase("rotation"); p != nil {
+		add("rotation: source changed to every copy updated",
+			fmt.Sprintf("%.2f s; writes %d / %d minimal", p.GoalSeconds, p.CopyAndSAWrites, p.MinimalWrites), "", nil)
+	}
+	if p := r.phase("rename"); p != nil {
+		add("rename: secretName changed to only the new name, old copies gone",
+			fmt.Sprintf("%.2f s; writes %d / %d minimal", p.GoalSeconds, p.CopyAndSAWrites, p.MinimalWrites), "", nil)
+	}
+	if p := r.phase("restart-leader-elect"); p != nil {
+		add("warm restart (leader election on)",
+			fmt.Sprintf("%d writes besides the Lease, %d non-watch requests", p.Writes-leaseWrites(p), p.NonWatchRequests), "0 writes", met(p.Writes-leaseWrites(p) == 0))
+	}
+	if p := r.phase("steady-leader-elect"); p != nil {
+		add(fmt.Sprintf("steady state, %.0f s, leader election on", p.WindowSeconds),
+			fmt.Sprintf("%d non-watch requests besides %d Lease requests", p.NonWatchRequests, p.LeaseRequests), "0 non-watch", met(p.NonWatchRequests == 0))
+	}
+	var hwm int64
+	for _, p := range r.Phases {
+		if p.Name != "restart-leader-elect" && p.Name != "steady-leader-elect" {
+			hwm = max(hwm, p.HWMBytes)
+		}
+	}
+	if hwm > 0 {
+		add("controller peak RSS (VmHWM)",
+			fmt.Sprintf("%s, with %s of unrelated Secret data in the cluster", mib(hwm), mib(r.Setup.UnrelatedSecretBytes)),
+			"flat in unrelated Secrets (compare --unrelated-secrets 0)", nil)
+	}
+}
+
+func leaseWrites(p *Phase) int {
+	n := 0
+	for _, rc := range p.Requests {
+		if rc.IsLease() && rc.IsWrite() && rc.Code == 0 {
+			n += rc.Count
+		}
+	}
+	return n
+}
+
+func (r *Result) writeJSON(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create result folder: %w", err)
+	}
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	if err := os.WriteFile(path, append(raw, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
+
+// printTable prints the headline figures, the phases and the requests by
+// phase.
+func (r *Result) printTable(out io.Writer) {
+	f := r.Setup
+	fmt.Fprintf(out, "pullsecrets fleet benchmark: %d namespaces x %d ServiceAccounts, %d unrelated Secrets (%s)\n",
+		f.Namespaces, f.ServiceAccountsPerNS, f.UnrelatedSecrets, mib(f.UnrelatedSecretBytes))
+	fmt.Fprintf(out, "machine: %s\n\n", r.Machine)
+
+	w := tabwriter.NewWriter(out, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "FIGURE\tVALUE\tTARGET\tMET")
+	for _, fig := range r.Figures {
+		m := "-"
+		if fig.Met != nil {
+			m = map[bool]string{true: "yes", false: "NO"}[*fig.Met]
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", fig.Name, fig.Value, fig.Target, m)
+	}
+	_ = w.Flush()
+
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "PHASE\tGOAL\tWINDOW\tWRITES\tMINIMAL\tSECRET+SA\tNON-WATCH\tLEASE\tWATCHES\tFAILED\tCPU s CTRL/API/ETCD/BENCH/OTHER\tBUSY\tPEAK RSS\t")
+	for _, p := range r.Phases {
+		rss := "-"
+		if p.PeakRSSBytes > 0 {
+			rss = mib(p.PeakRSSBytes)
+		}
+		goal := "-"
+		if p.GoalSeconds > 0 {
+			goal = fmt.Sprintf("%.2f s", p.GoalSeconds)
+		}
+		c := p.CPU.Seconds
+		fmt.Fprintf(w, "%s\t%s\t%.1f s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f/%.1f/%.1f/%.1f/%.1f\t%.0f%%\t%s\t\n", p.Name, goal, p.WindowSeconds,
+			p.Writes, p.MinimalWrites, p.CopyAndSAWrites, p.NonWatchRequests, p.LeaseRequests, p.Watches, p.FailedRequests,
+			c["controller"], c["apiserver"], c["etcd"], c[benchProcess], c[otherProcesses], 100*p.CPU.MachineBusy, rss)
+	}
+	_ = w.Flush()
+
+	fmt.Fprintln(out, "\nrequests by phase, counted by the API server's audit log (floor-*: the floor client; others: the controller)")
+	r.printRequests(out)
+}
+
+// printRequests prints a matrix: one row per verb, resource and failure
+// code, one column per phase.
+func (r *Result) printRequests(out io.Writer) {
+	counts := map[Request]map[string]int{}
+	var rows []Request
+	for _, p := range r.Phases {
+		for _, rc := range p.Requests {
+			if counts[rc.Request] == nil {
+				counts[rc.Request] = map[string]int{}
+				rows = append(rows, rc.Request)
+			}
+			counts[rc.Request][p.Name] += rc.Count
+		}
+	}
+	sortRequests(rows)
+	w := tabwriter.NewWriter(out, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(w, "REQUEST\t")
+	for _, p := range r.Phases {
+		fmt.Fprintf(w, "%s\t", p.Name)
+	}
+	fmt.Fprintln(w)
+	for _, req := range rows {
+		fmt.Fprintf(w, "%s\t", req)
+		for _, p := range r.Phases {
+			if c := counts[req][p.Name]; c > 0 {
+				fmt.Fprintf(w, "%d\t", c)
+			} else {
+				fmt.Fprint(w, ".\t")
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	_ = w.Flush()
+}

@@ -1,0 +1,332 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/controlplane"
+)
+
+// bench is one run's state.
+type bench struct {
+	opts     Options
+	progress io.Writer
+	logDir   string
+
+	cp       *controlplane.ControlPlane
+	admin    kubernetes.Interface
+	crd      client.Client // ClusterPullSecrets, as administrator
+	floor    kubernetes.Interface
+	tracker  *tracker
+	audit    *auditLog
+	ctrlConf string // the controller's kubeconfig file
+	tmpDir   string // holds ctrlConf; removed at the end
+
+	// namespaces are the fleet's, new ones included once created.
+	namespaces []string
+	result     *Result
+}
+
+// Run runs the benchmark, prints the table to out, writes the JSON result
+// and logs under opts.Out, and reports progress to progress. Whatever
+// happens, the control plane and the controller are stopped before it
+// returns.
+func Run(ctx context.Context, opts Options, out, progress io.Writer) (err error) {
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	b := &bench{
+		opts:     opts,
+		progress: progress,
+		logDir:   filepath.Join(opts.Out, stamp+"-logs"),
+		result:   &Result{Started: time.Now().UTC(), Options: opts, Machine: readMachine()},
+	}
+	if err := os.MkdirAll(b.logDir, 0o755); err != nil {
+		return fmt.Errorf("create log folder: %w", err)
+	}
+	if err := b.startControlPlane(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		b.logf("stopping the control plane")
+		if b.tracker != nil {
+			b.tracker.Stop()
+		}
+		if b.audit != nil {
+			_ = b.audit.Close()
+		}
+		if b.tmpDir != "" {
+			err = errors.Join(err, os.RemoveAll(b.tmpDir))
+		}
+		err = errors.Join(err, b.cp.Stop())
+	}()
+
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	if err := b.measureFloor(ctx); err != nil {
+		return err
+	}
+	if err := b.measureController(ctx); err != nil {
+		return err
+	}
+
+	b.result.Finished = time.Now().UTC()
+	b.result.evaluate()
+	path := filepath.Join(opts.Out, stamp+".json")
+	if err := b.result.writeJSON(path); err != nil {
+		return err
+	}
+	b.result.printTable(out)
+	_, _ = fmt.Fprintf(out, "\nresult: %s\nlogs:   %s\n", path, b.logDir)
+	return nil
+}
+
+func (b *bench) logf(format string, args ...any) {
+	_, _ = fmt.Fprintf(b.progress, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// startControlPlane starts etcd, kube-apiserver with the audit log of the
+// benchmark's identities, and kube-controller-manager (for `default`
+// ServiceAccounts), and builds the clients.
+func (b *bench) startControlPlane(ctx context.Context) error {
+	abs, err := filepath.Abs(b.logDir)
+	if err != nil {
+		return fmt.Errorf("resolve log folder: %w", err)
+	}
+	policy := filepath.Join(abs, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy(controllerIdentity.user(), floorIdentity.user())), 0o600); err != nil {
+		return fmt.Errorf("write audit policy: %w", err)
+	}
+	auditPath := filepath.Join(abs, "audit.log")
+	b.logf("starting etcd, kube-apiserver and kube-controller-manager (logs in %s)", b.logDir)
+	b.cp, err = controlplane.Start(ctx, controlplane.Options{
+		ControllerManager: true,
+		CRDPaths:          []string{b.opts.CRDs},
+		LogDir:            abs,
+		APIServerFlags: map[string]string{
+			"audit-policy-file": policy,
+			"audit-log-path":    auditPath,
+			"audit-log-format":  "json",
+			// Written before the response, so a phase boundary is exact.
+			"audit-log-mode": "blocking",
+			// 0: a plain file that is never rotated under our reader.
+			"audit-log-maxsize": "0",
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
+	if b.audit, err = openAuditLog(auditPath); err != nil {
+		return errors.Join(err, b.cp.Stop())
+	}
+
+	admin := fast(b.cp.Config)
+	if b.admin, err = kubernetes.NewForConfig(admin); err != nil {
+		return errors.Join(fmt.Errorf("build admin client: %w", err), b.cp.Stop())
+	}
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	if b.crd, err = client.New(rest.CopyConfig(b.cp.Config), client.Options{Scheme: scheme}); err != nil {
+		return errors.Join(fmt.Errorf("build admin client for ClusterPullSecrets: %w", err), b.cp.Stop())
+	}
+	return nil
+}
+
+// fast tunes a client configuration for throughput: no client-side rate
+// limit and protobuf, the cheapest encoding for the API server.
+func fast(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = -1, 0
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	return cfg
+}
+
+// setup creates the source, the RBAC and the identities, the fleet, and
+// waits for every `default` ServiceAccount.
+func (b *bench) setup(ctx context.Context) error {
+	start := time.Now()
+	info, err := b.admin.Discovery().ServerVersion()
+	if err != nil {
+		return fmt.Errorf("read the API server's version: %w", err)
+	}
+	b.result.Machine.Kubernetes = info.GitVersion
+
+	data, err := dockerConfig("first-password")
+	if err != nil {
+		return err
+	}
+	if err := createSource(ctx, b.admin, data); err != nil {
+		return err
+	}
+	if err := grantRBAC(ctx, b.admin, b.opts.RBAC, controllerIdentity, floorIdentity); err != nil {
+		return err
+	}
+	ctrlConf, err := b.cp.UserKubeconfig(controllerIdentity.user(), controllerIdentity.groups()...)
+	if err != nil {
+		return err
+	}
+	// Not with the logs, which are kept: it holds a client key.
+	dir, err := os.MkdirTemp("", "pullsecrets-fleet-")
+	if err != nil {
+		return fmt.Errorf("create kubeconfig folder: %w", err)
+	}
+	b.tmpDir = dir
+	b.ctrlConf = filepath.Join(dir, "controller.kubeconfig")
+	if err := os.WriteFile(b.ctrlConf, ctrlConf, 0o600); err != nil {
+		return fmt.Errorf("write controller kubeconfig: %w", err)
+	}
+	floorConf, err := b.cp.UserKubeconfig(floorIdentity.user(), floorIdentity.groups()...)
+	if err != nil {
+		return err
+	}
+	floorCfg, err := clientcmd.RESTConfigFromKubeConfig(floorConf)
+	if err != nil {
+		return fmt.Errorf("read floor kubeconfig: %w", err)
+	}
+	if b.floor, err = kubernetes.NewForConfig(fast(floorCfg)); err != nil {
+		return fmt.Errorf("build floor client: %w", err)
+	}
+	if b.tracker, err = startTracker(ctx, b.admin); err != nil {
+		return err
+	}
+
+	n := b.opts.Namespaces
+	b.logf("creating %d namespaces with %d ServiceAccounts and %d unrelated Secrets of %d bytes each",
+		n, b.opts.ServiceAccounts, b.opts.UnrelatedSecrets, b.opts.UnrelatedSecretBytes)
+	payloads := unrelatedPayloads(b.opts.UnrelatedSecrets, b.opts.UnrelatedSecretBytes)
+	b.namespaces = make([]string, n)
+	for i := range b.namespaces {
+		b.namespaces[i] = fleetNamespace(i)
+	}
+	err = pool(ctx, b.opts.SetupWorkers, n, func(ctx context.Context, i int) error {
+		return createNamespace(ctx, b.admin, b.namespaces[i], b.opts.ServiceAccounts, payloads)
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := b.tracker.wait(ctx, "every ServiceAccount of the fleet", b.opts.Timeout,
+		allServiceAccounts(b.namespaces, b.opts.ServiceAccounts, carriesNone)); err != nil {
+		return err
+	}
+	b.result.Setup = Fleet{
+		Namespaces:             n,
+		ServiceAccounts:        n * b.opts.ServiceAccounts,
+		UnrelatedSecrets:       n * b.opts.UnrelatedSecrets,
+		UnrelatedSecretBytes:   int64(n) * int64(b.opts.UnrelatedSecrets) * int64(b.opts.UnrelatedSecretBytes),
+		SetupSeconds:           time.Since(start).Seconds(),
+		ServiceAccountsPerNS:   b.opts.ServiceAccounts,
+		UnrelatedSecretsPerNS:  b.opts.UnrelatedSecrets,
+		NewNamespacesMeasured:  b.opts.NewNamespaces,
+		SourceNamespace:        sourceNamespace,
+		ControllerUser:         controllerIdentity.user(),
+		FloorUser:              floorIdentity.user(),
+		ClusterPullSecretScope: fleetLabel + "=true",
+	}
+	b.logf("fleet ready in %.0f s", time.Since(start).Seconds())
+	return nil
+}
+
+// phaseRun is a phase being measured: the requests of one identity, read
+// from the audit log, between its start and its end.
+type phaseRun struct {
+	name  string
+	start time.Time
+	tally *Tally
+	ctrl  *controllerProcess // nil for the floor
+	cpu   cpuSample
+	// goalCPU is the CPU sample taken when the phase's goal was reached.
+	goalCPU *cpuSample
+}
+
+// reached marks the phase's goal as reached: CPU time is counted until
+// now, not over the settling that follows.
+func (p *phaseRun) reached() {
+	s := sampleCPU()
+	p.goalCPU = &s
+}
+
+// begin starts a phase. Whatever the audit log holds up to now belongs to
+// the phase before.
+func (b *bench) begin(name string, id identity, ctrl *controllerProcess) (*phaseRun, error) {
+	if err := b.audit.readInto(newTally("")); err != nil {
+		return nil, err
+	}
+	p := &phaseRun{name: name, start: time.Now(), tally: newTally(id.user()), ctrl: ctrl, cpu: sampleCPU()}
+	if ctrl != nil {
+		ctrl.resetPeak()
+	}
+	b.logf("phase %s", name)
+	return p, nil
+}
+
+// settle waits until the phase's identity has made no request, watches and
+// leases aside, for the quiet period, and for at least min since the phase
+// began. It reports false when that does not happen within the timeout.
+func (b *bench) settle(ctx context.Context, p *phaseRun, minimum time.Duration) (bool, error) {
+	deadline := time.Now().Add(b.opts.Timeout)
+	for {
+		if err := b.audit.readInto(p.tally); err != nil {
+			return false, err
+		}
+		last := latest(p.start, p.tally.lastNonWatch)
+		if time.Since(last) >= b.opts.Quiet && time.Since(p.start) >= minimum {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("phase %s: %w", p.name, context.Cause(ctx))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// end closes the phase and records it.
+func (b *bench) end(p *phaseRun, ph Phase) (Phase, error) {
+	if err := b.audit.readInto(p.tally); err != nil {
+		return ph, err
+	}
+	ph.Name = p.name
+	ph.WindowSeconds = time.Since(p.start).Seconds()
+	ph.Requests = p.tally.list()
+	ph.Writes = p.tally.sum(func(r Request) bool { return r.IsWrite() && r.Code == 0 })
+	ph.FailedRequests = p.tally.sum(func(r Request) bool { return r.Code != 0 })
+	ph.NonWatchRequests = p.tally.sum(func(r Request) bool { return !r.IsWatch() && !r.IsLease() })
+	ph.LeaseRequests = p.tally.sum(Request.IsLease)
+	ph.Watches = p.tally.sum(Request.IsWatch)
+	ph.CopyAndSAWrites = p.tally.sum(func(r Request) bool {
+		return r.IsWrite() && r.Code == 0 && (r.Resource == "secrets" || r.Resource == "serviceaccounts")
+	})
+	until := sampleCPU()
+	if p.goalCPU != nil {
+		until = *p.goalCPU
+	}
+	ph.CPU = p.cpu.until(until)
+	if p.ctrl != nil {
+		u, peak := p.ctrl.usage()
+		ph.PeakRSSBytes = peak
+		ph.HWMBytes = u.HWM
+	}
+	b.result.Phases = append(b.result.Phases, ph)
+	return ph, nil
+}
+
+// serviceAccountCount is the fleet's ServiceAccounts, counting the
+// namespaces created so far.
+func (b *bench) serviceAccountCount() int { return len(b.namespaces) * b.opts.ServiceAccounts }
