@@ -38,7 +38,17 @@ const (
 	NotFound Cause = "not-found"
 	// Unreachable means the registry host cannot be reached.
 	Unreachable Cause = "unreachable"
+	// BrokenSecret means a pull secret of the Pod cannot be decoded: the
+	// kubelet fails before it pulls anything (MakeDockerKeyring returns the
+	// decode error), so there is no Pulling Event, no back-off, and the
+	// container's waiting reason is the decode error itself
+	// (kuberuntime startContainer; the kubelet's reasonCache).
+	BrokenSecret Cause = "broken-secret"
 )
+
+// DefaultKeyringError is the kubelet's decode error for an auth field
+// without ':' (credentialprovider.decodeDockerConfigFieldAuth).
+const DefaultKeyringError = "unable to parse auth field, must be formatted as base64(username:password)"
 
 // PullError is the error text containerd reports for the cause.
 func PullError(cause Cause, image string) string {
@@ -78,6 +88,9 @@ type Options struct {
 	// MissingSecrets are pull secrets the Pod lists that do not exist; the
 	// kubelet reports them first.
 	MissingSecrets []string
+	// KeyringError is the decode error of a BrokenSecret failure;
+	// DefaultKeyringError when empty.
+	KeyringError string
 }
 
 // FailPull writes the Pod status and Events of a failed pull of every
@@ -96,6 +109,10 @@ func FailPull(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod,
 	}
 	status.ContainerStatuses = nil
 	var events []*corev1.Event
+	if opts.Cause == BrokenSecret {
+		events, status.ContainerStatuses = brokenSecret(pod, opts)
+		return write(ctx, client, pod, status, events)
+	}
 	if len(opts.MissingSecrets) > 0 {
 		events = append(events, event(pod, "", corev1.EventTypeWarning, "FailedToRetrieveImagePullSecret",
 			fmt.Sprintf("Unable to retrieve some image pull secrets (%s); attempting to pull the image may not succeed.", strings.Join(opts.MissingSecrets, ", "))))
@@ -124,6 +141,31 @@ func FailPull(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod,
 		})
 	}
 
+	return write(ctx, client, pod, status, events)
+}
+
+// brokenSecret is the kubelet's answer to a pull secret it cannot decode:
+// one "Error: <decode error>" Event per container, and the decode error as
+// waiting reason and message. It records no FailedToRetrieveImagePullSecret
+// (that needs an ErrImagePull) and never backs off (no pull was tried).
+func brokenSecret(pod *corev1.Pod, opts Options) ([]*corev1.Event, []corev1.ContainerStatus) {
+	msg := opts.KeyringError
+	if msg == "" {
+		msg = DefaultKeyringError
+	}
+	var events []*corev1.Event
+	var statuses []corev1.ContainerStatus
+	for _, c := range pod.Spec.Containers {
+		events = append(events, event(pod, fmt.Sprintf("spec.containers{%s}", c.Name), corev1.EventTypeWarning, "Failed", "Error: "+msg))
+		statuses = append(statuses, corev1.ContainerStatus{
+			Name: c.Name, Image: c.Image, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: msg, Message: msg}},
+		})
+	}
+	return events, statuses
+}
+
+// write stores the status and records the Events, as the kubelet does.
+func write(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, status *corev1.PodStatus, events []*corev1.Event) (*corev1.Pod, error) {
 	// The scheduler would have bound the Pod; a status update cannot.
 	updated := pod.DeepCopy()
 	updated.Status = *status
