@@ -378,6 +378,18 @@ func TestMissExplainsTheNearestKey(t *testing.T) {
 	}
 }
 
+func TestMissPrefersTheHostThatDiffersInCase(t *testing.T) {
+	t.Parallel()
+	k := NewKeyring([]Secret{auths("quay", "quay.io/coreos"), auths("ghcr", "ghcr.io/acme")})
+	m, err := k.Lookup("Ghcr.io/acme/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Miss == nil || m.Miss.Registry != "ghcr.io/acme" || !strings.HasSuffix(m.Miss.Message, "the kubelet compares host names case-sensitively") {
+		t.Errorf("Miss = %+v, want the ghcr.io/acme key, explained by case", m.Miss)
+	}
+}
+
 func TestKeyringErrNamesTheFirstBadSecret(t *testing.T) {
 	t.Parallel()
 	k := NewKeyring([]Secret{

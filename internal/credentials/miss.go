@@ -56,6 +56,10 @@ func classify(ik indexedKey, target splitKey) candidate {
 	default:
 		c.rank, c.reason = 3, ReasonDifferentHost
 		c.shared = sharedSuffix(key.labels, target.labels)
+		if sameButCase(key.labels, target.labels) {
+			// The same host but for case is the likeliest intent.
+			c.shared = len(key.labels) + 1
+		}
 	}
 	return c
 }
@@ -113,6 +117,19 @@ func sharedSuffix(glob, target []string) int {
 		n++
 	}
 	return n
+}
+
+// sameButCase reports whether two hosts differ only in case.
+func sameButCase(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !strings.EqualFold(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func hasGlob(labels []string) bool {
