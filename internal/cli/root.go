@@ -11,6 +11,7 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	"github.com/pullsecrets/pullsecrets/internal/cli/manifests"
+	"github.com/pullsecrets/pullsecrets/internal/cli/match"
 )
 
 // NewCommand returns the root command, wired to the given streams.
@@ -84,6 +85,7 @@ func subcommands(f cmdutil.Factory, streams genericiooptions.IOStreams) []*cobra
 	return []*cobra.Command{
 		// one constructor per line: pkg.NewCommand(f, streams),
 		manifests.NewCommand(f, streams),
+		match.NewCommand(f, streams),
 	}
 }
 
