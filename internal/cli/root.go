@@ -9,9 +9,15 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/pullsecrets/pullsecrets/internal/cli/attach"
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
+	"github.com/pullsecrets/pullsecrets/internal/cli/create"
+	"github.com/pullsecrets/pullsecrets/internal/cli/doctor"
 	"github.com/pullsecrets/pullsecrets/internal/cli/manifests"
 	"github.com/pullsecrets/pullsecrets/internal/cli/match"
+	"github.com/pullsecrets/pullsecrets/internal/cli/rename"
+	"github.com/pullsecrets/pullsecrets/internal/cli/restart"
+	"github.com/pullsecrets/pullsecrets/internal/cli/status"
 )
 
 // NewCommand returns the root command, wired to the given streams.
@@ -84,8 +90,15 @@ func usageErrorsForArgs(cmd *cobra.Command) {
 func subcommands(f cmdutil.Factory, streams genericiooptions.IOStreams) []*cobra.Command {
 	return []*cobra.Command{
 		// one constructor per line: pkg.NewCommand(f, streams),
+		attach.NewCommand(f, streams),
+		create.NewCommand(f, streams),
+		attach.NewDetachCommand(f, streams),
+		doctor.NewCommand(f, streams),
 		manifests.NewCommand(f, streams),
 		match.NewCommand(f, streams),
+		rename.NewCommand(f, streams),
+		restart.NewCommand(f, streams),
+		status.NewCommand(f, streams),
 	}
 }
 
