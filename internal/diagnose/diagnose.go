@@ -75,6 +75,9 @@ type Diagnosis struct {
 	// Owner is the Pod's controller, "ReplicaSet/web-7d9f"; empty for a bare
 	// Pod.
 	Owner string `json:"owner,omitempty"`
+	// Workload is the object that holds the Pod's template, as kubectl
+	// names it ("deployment/web"); empty for a bare Pod.
+	Workload string `json:"workload,omitempty"`
 	// Recreated is true when deleting the Pod brings a replacement.
 	Recreated bool `json:"recreated"`
 	// PullSecrets are the names the Pod lists.
@@ -104,7 +107,10 @@ func Pod(in Input) Diagnosis {
 	if owner := metav1.GetControllerOf(pod); owner != nil {
 		d.Owner = owner.Kind + "/" + owner.Name
 	}
-	x := &pass{in: in, d: &d, fix: fixer{ns: pod.Namespace, pod: pod}}
+	x := &pass{in: in, d: &d, fix: newFixer(pod)}
+	if x.fix.kind != "" {
+		d.Workload = x.fix.kind + "/" + x.fix.name
+	}
 	x.podSecrets()
 	x.containers()
 	if d.Failing {
@@ -236,7 +242,7 @@ func (x *pass) reportedMissing(name string) bool {
 // matching reports the Pod's pull secrets the kubelet cannot use, and the
 // images no credential matches.
 func (x *pass) matching() {
-	pod, sa := x.in.Pod, x.in.ServiceAccount
+	pod := x.in.Pod
 	for _, name := range x.missing {
 		how := "does not exist"
 		if x.reportedMissing(name) {
@@ -261,9 +267,13 @@ func (x *pass) matching() {
 		if failsKeyring(f.Code) {
 			code, effect = CodeSecretUnparsable, "the kubelet cannot decode it and so fails every image pull of the Pod, from every registry"
 		}
+		msg := fmt.Sprintf("pull secret %s is unusable (%s: %s)", name, f.Code, strings.TrimSuffix(f.Message, "."))
+		if !strings.Contains(f.Message, "kubelet") {
+			msg += ": " + effect
+		}
 		x.add(Problem{
 			Code: code, Severity: SeverityError, Secret: name,
-			Message: fmt.Sprintf("pull secret %s is unusable (%s: %s): %s", name, f.Code, strings.TrimSuffix(f.Message, "."), effect),
+			Message: msg,
 			Fix:     x.fix.create(name, x.firstImage(), true),
 		})
 	}
@@ -293,12 +303,11 @@ func (x *pass) matching() {
 		if len(x.d.PullSecrets) == 0 {
 			msg = fmt.Sprintf("Pod %s lists no pull secret, so the kubelet pulls %s anonymously", pod.Name, c.Image)
 		}
-		sev := SeverityError
-		if sa != nil && x.saHelps(c.Image) {
-			sev = SeverityWarning // the ServiceAccount story says what to do
+		if x.saExplains(c.Image) {
+			continue // the ServiceAccount has the credential: that story says what to do
 		}
 		x.add(Problem{
-			Code: CodeNoCredential, Severity: sev, Container: c.Name,
+			Code: CodeNoCredential, Severity: SeverityError, Container: c.Name,
 			Message: msg,
 			Fix:     x.fix.createFor(c.Image, x.d.ServiceAccount),
 		})
@@ -454,7 +463,7 @@ func (x *pass) registry() {
 		switch c.PullError {
 		case PullUnauthorized:
 			if len(c.Credentials) == 0 {
-				if x.has(CodeNoCredential, c.Name) {
+				if x.has(CodeNoCredential, c.Name) || x.saExplains(c.Image) {
 					continue // already said: no credential, and the registry wants one
 				}
 				p = Problem{Code: CodeCredentialsRequired, Severity: SeverityError,
@@ -502,6 +511,13 @@ func (x *pass) registry() {
 		p.Container = c.Name
 		x.add(p)
 	}
+}
+
+// saExplains reports whether the ServiceAccount story (created before,
+// hidden list) explains a missing credential for image: the
+// ServiceAccount has one.
+func (x *pass) saExplains(image string) bool {
+	return (x.has(CodeCreatedBeforeAttach, "") || x.has(CodeListHidesServiceAccount, "")) && x.saHelps(image)
 }
 
 // has reports a problem of code about container (or the whole Pod).

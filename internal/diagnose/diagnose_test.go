@@ -156,19 +156,19 @@ func TestPod(t *testing.T) {
 		{
 			name: "created before the ServiceAccount got the secret", pod: newPod(owned("ReplicaSet", "web-7d9f"), failing(kubeletsim.Unauthorized)),
 			sa: sa(later, "regcred"), secrets: secrets(pullSecret("regcred", "registry.example.com")),
-			want: []string{diagnose.CodeCreatedBeforeAttach, diagnose.CodeNoCredential}, failing: true,
+			want: []string{diagnose.CodeCreatedBeforeAttach}, failing: true,
 			wantFix: "kubectl pullsecrets restart -n shop", wantInMsg: "was created before ServiceAccount default got regcred",
 		},
 		{
 			name: "created when the ServiceAccount had an older list", pod: newPod(owned("ReplicaSet", "web-7d9f"), lists("old"), failing(kubeletsim.Unauthorized)),
 			sa: sa(later, "old", "regcred"), secrets: secrets(pullSecret("old", "other.example.com"), pullSecret("regcred", "registry.example.com")),
-			want: []string{diagnose.CodeCreatedBeforeAttach, diagnose.CodeNoCredential}, failing: true,
+			want: []string{diagnose.CodeCreatedBeforeAttach}, failing: true,
 			wantInMsg: "listed only old, before it got regcred",
 		},
 		{
 			name: "own list hides the ServiceAccount's", pod: newPod(owned("ReplicaSet", "web-7d9f"), lists("team"), failing(kubeletsim.Unauthorized)),
 			sa: sa(earlier, "regcred"), secrets: secrets(pullSecret("team", "other.example.com"), pullSecret("regcred", "registry.example.com")),
-			want: []string{diagnose.CodeListHidesServiceAccount, diagnose.CodeNoCredential}, failing: true,
+			want: []string{diagnose.CodeListHidesServiceAccount}, failing: true,
 			wantFix:   `kubectl -n shop patch deployment/web --type=json -p '[{"op":"add","path":"/spec/template/spec/imagePullSecrets/-","value":{"name":"regcred"}}]'`,
 			wantInMsg: "which hide those of ServiceAccount default",
 		},

@@ -14,8 +14,17 @@ import (
 // user knows (a username, a new tag) is an UPPER-CASE placeholder; a
 // password is never on a command line (--docker-password-stdin).
 type fixer struct {
-	ns  string
-	pod *corev1.Pod
+	ns, pod string
+	// kind and name are the workload that holds the Pod's template
+	// (kubectl resource name); empty for a bare Pod.
+	kind, name string
+}
+
+// newFixer finds the Pod's workload.
+func newFixer(pod *corev1.Pod) fixer {
+	f := fixer{ns: pod.Namespace, pod: pod.Name}
+	f.kind, f.name = workload(pod)
+	return f
 }
 
 // create makes the missing (or, with overwrite, replaces the broken) Secret
@@ -50,18 +59,18 @@ func (f fixer) restart(recreated bool) string {
 	if recreated {
 		return "kubectl pullsecrets restart -n " + f.ns
 	}
-	return fmt.Sprintf("kubectl -n %s delete pod %s   # a bare Pod: create it again from its manifest afterwards", f.ns, f.pod.Name)
+	return fmt.Sprintf("kubectl -n %s delete pod %s   # a bare Pod: create it again from its manifest afterwards", f.ns, f.pod)
 }
 
 // verify asks the registry itself.
 func (f fixer) verify() string {
-	return fmt.Sprintf("kubectl pullsecrets doctor %s -n %s --verify", f.pod.Name, f.ns)
+	return fmt.Sprintf("kubectl pullsecrets doctor %s -n %s --verify", f.pod, f.ns)
 }
 
 // addToTemplate adds names to the workload's Pod template: the list there
 // hides the ServiceAccount's, so it must carry them itself.
 func (f fixer) addToTemplate(names []string) string {
-	kind, name, path := f.workload()
+	kind, name, path := f.kind, f.name, f.specPath()
 	if kind == "" || kind == "job" {
 		// A bare Pod or a Job: nothing to patch (a Job's template is
 		// immutable); the manifests must change.
@@ -76,39 +85,35 @@ func (f fixer) addToTemplate(names []string) string {
 
 // setImage corrects an image name in the workload.
 func (f fixer) setImage(container string) string {
-	kind, name, _ := f.workload()
+	kind, name := f.kind, f.name
 	if kind == "" || kind == "job" {
 		return "kubectl pullsecrets manifests scan PATH-TO-MANIFESTS   # then correct the image and apply"
 	}
 	return fmt.Sprintf("kubectl -n %s set image %s/%s %s=IMAGE:TAG", f.ns, kind, name, container)
 }
 
+// specPath is the JSON pointer of the workload template's PodSpec.
+func (f fixer) specPath() string { return "/spec/template/spec" }
+
 // workload guesses the object that holds the Pod's template: the
 // Deployment of a ReplicaSet that carries the pod-template-hash, else the
-// owner itself. It returns the kubectl resource name, the object's name and
-// the JSON path of the template's PodSpec.
-func (f fixer) workload() (kind, name, specPath string) {
-	owner := metav1.GetControllerOf(f.pod)
+// owner itself. It returns the kubectl resource name and the object's
+// name, both empty for a bare Pod.
+func workload(pod *corev1.Pod) (kind, name string) {
+	owner := metav1.GetControllerOf(pod)
 	if owner == nil {
-		return "", "", ""
+		return "", ""
 	}
-	const template = "/spec/template/spec"
 	switch owner.Kind {
 	case "ReplicaSet":
-		if hash := f.pod.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; hash != "" && strings.HasSuffix(owner.Name, "-"+hash) {
-			return "deployment", strings.TrimSuffix(owner.Name, "-"+hash), template
+		if hash := pod.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; hash != "" && strings.HasSuffix(owner.Name, "-"+hash) {
+			return "deployment", strings.TrimSuffix(owner.Name, "-"+hash)
 		}
-		return "replicaset", owner.Name, template
-	case "StatefulSet":
-		return "statefulset", owner.Name, template
-	case "DaemonSet":
-		return "daemonset", owner.Name, template
-	case "ReplicationController":
-		return "replicationcontroller", owner.Name, template
-	case "Job":
-		return "job", owner.Name, template
+		return "replicaset", owner.Name
+	case "StatefulSet", "DaemonSet", "ReplicationController", "Job":
+		return strings.ToLower(owner.Kind), owner.Name
 	}
-	return "", "", ""
+	return "", ""
 }
 
 // serverFlag is --docker-server for the image's registry; nothing for

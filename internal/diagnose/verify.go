@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
 )
@@ -49,7 +50,8 @@ func (d *Diagnosis) verifiable() []*Container {
 // VerifyRequests. The check runs from here, not from the node: network
 // answers say so.
 func (d *Diagnosis) ApplyVerification(results []registrycheck.Result) {
-	fix := fixer{ns: d.Namespace, pod: nil}
+	fix := fixer{ns: d.Namespace, pod: d.Pod}
+	fix.kind, fix.name, _ = strings.Cut(d.Workload, "/")
 	for i, c := range d.verifiable() {
 		if i >= len(results) {
 			return
@@ -77,9 +79,14 @@ func (d *Diagnosis) ApplyVerification(results []registrycheck.Result) {
 		case registrycheck.StatusForbidden:
 			p.Code = CodeForbidden
 			p.Message += "; grant that account pull access to the repository, or use credentials that have it"
+			if creds := c.list(); len(creds) > 0 {
+				p.Secret = secretName(creds[0].Secret)
+				p.Fix = fix.recreate(p.Secret, c.Image, "")
+			}
 		case registrycheck.StatusNotFound:
 			p.Code = CodeImageNotFound
 			p.Message += "; correct the image reference"
+			p.Fix = fix.setImage(c.Name)
 		case registrycheck.StatusUnreachable, registrycheck.StatusTimeout:
 			p.Code = CodeRegistryUnreachable
 			p.Message += " (checked from this machine, not from the node)"
