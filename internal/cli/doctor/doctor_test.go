@@ -71,7 +71,9 @@ type scenario struct {
 
 func TestDoctorExplainsEachCause(t *testing.T) {
 	c := testcluster.Get(t)
-	regular := func(ns string) []*corev1.Secret { return []*corev1.Secret{pullSecret(ns, "regcred", "registry.example.com")} }
+	regular := func(ns string) []*corev1.Secret {
+		return []*corev1.Secret{pullSecret(ns, "regcred", "registry.example.com")}
+	}
 	tests := []scenario{
 		{
 			name: "created-before-attach", secrets: regular, saAfter: []string{"regcred"}, owner: true,
@@ -88,7 +90,7 @@ func TestDoctorExplainsEachCause(t *testing.T) {
 		},
 		{
 			name: "secret-missing", saBefore: []string{"regcred"},
-			sim:  &kubeletsim.Options{Cause: kubeletsim.Unauthorized, MissingSecrets: []string{"regcred"}}, wantCode: 1,
+			sim: &kubeletsim.Options{Cause: kubeletsim.Unauthorized, MissingSecrets: []string{"regcred"}}, wantCode: 1,
 			wantIn: []string{"SecretMissing", "FailedToRetrieveImagePullSecret"},
 		},
 		{
