@@ -1,0 +1,55 @@
+package status_test
+
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+)
+
+// benchNamespaces is the size of the fleet, PULLSECRETS_BENCH_NAMESPACES
+// to change it.
+func benchNamespaces(b *testing.B) int {
+	n := 5000
+	if v := os.Getenv("PULLSECRETS_BENCH_NAMESPACES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("PULLSECRETS_BENCH_NAMESPACES: %v", err)
+		}
+	}
+	return n
+}
+
+// BenchmarkStatusAllNamespaces runs `status -A` over a fleet of namespaces
+// (5,000 by default), each with a pull secret on a ServiceAccount, one in
+// fifty with a missing Secret and a Pod failing to pull. It reports the
+// time per run and the requests one run sends: the LIST count stays the
+// same whatever the number of namespaces (Pods and Events come in pages of
+// 500), and no GET is sent. Only `go test -bench` runs it; making the fleet
+// happens before the timer starts.
+func BenchmarkStatusAllNamespaces(b *testing.B) {
+	c := testcluster.Get(b)
+	n := benchNamespaces(b)
+	team := "bench-" + rand.String(5)
+	start := time.Now()
+	if err := populateMany(testcluster.Context(b), c.Client, team, n); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("made %d namespaces in %s", n, time.Since(start).Round(time.Second))
+	var rq requests
+	b.ResetTimer()
+	for range b.N {
+		if code, _, errOut := run(b, c.Kubeconfig, &rq, "status", "-A"); code != 1 {
+			b.Fatalf("exit status %d: %s", code, errOut)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(rq.lists.Load())/float64(b.N), "lists/op")
+	b.ReportMetric(float64(rq.gets.Load())/float64(b.N), "gets/op")
+	b.ReportMetric(float64(rq.writes.Load())/float64(b.N), "writes/op")
+	b.ReportMetric(float64(n), "namespaces")
+}
