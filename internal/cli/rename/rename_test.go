@@ -49,13 +49,22 @@ func fixture(t *testing.T, client kubernetes.Interface, ns string) {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "regcred", Labels: map[string]string{"team": "shop"},
 		Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{...}"}},
 		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"registry.example.com":{"auth":"dTpw"}}}`)}}
-	must(t, func() error { _, err := client.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); return err })
+	must(t, func() error {
+		_, err := client.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{})
+		return err
+	})
 	sa, err := client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
 	must(t, func() error { return err })
 	sa.ImagePullSecrets = refs("theirs", "regcred")
-	must(t, func() error { _, err := client.CoreV1().ServiceAccounts(ns).Update(ctx, sa, metav1.UpdateOptions{}); return err })
+	must(t, func() error {
+		_, err := client.CoreV1().ServiceAccounts(ns).Update(ctx, sa, metav1.UpdateOptions{})
+		return err
+	})
 	builder := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "builder"}, ImagePullSecrets: refs("regcred")}
-	must(t, func() error { _, err := client.CoreV1().ServiceAccounts(ns).Create(ctx, builder, metav1.CreateOptions{}); return err })
+	must(t, func() error {
+		_, err := client.CoreV1().ServiceAccounts(ns).Create(ctx, builder, metav1.CreateOptions{})
+		return err
+	})
 	labels := map[string]string{"app": "web"}
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
@@ -63,7 +72,10 @@ func fixture(t *testing.T, client kubernetes.Interface, ns string) {
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
 				ImagePullSecrets: refs("other", "regcred"), Containers: []corev1.Container{{Name: "web", Image: "registry.example.com/web"}}}}},
 	}
-	must(t, func() error { _, err := client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); return err })
+	must(t, func() error {
+		_, err := client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
+		return err
+	})
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "runner"},
 		Spec: corev1.PodSpec{ImagePullSecrets: refs("regcred"), Containers: []corev1.Container{{Name: "c", Image: "registry.example.com/runner"}}}}
 	must(t, func() error { _, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); return err })
