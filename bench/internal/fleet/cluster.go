@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/pullsecrets/pullsecrets/internal/controlplane"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
 )
 
@@ -90,12 +91,19 @@ func serviceAccountName(i int) string {
 	return fmt.Sprintf("app-%d", i)
 }
 
-// createNamespace creates a fleet namespace with its ServiceAccounts
-// (all but `default`) and its unrelated Secrets.
-func createNamespace(ctx context.Context, c kubernetes.Interface, name string, serviceAccounts int, unrelated [][]byte) error {
+// createNamespace creates a fleet namespace with its ServiceAccounts and
+// its unrelated Secrets. The `default` ServiceAccount is left to
+// kube-controller-manager unless withDefault: at its default 20 requests a
+// second it would take most of the setup of a large fleet.
+func createNamespace(ctx context.Context, c kubernetes.Interface, name string, serviceAccounts int, unrelated [][]byte, withDefault bool) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{fleetLabel: "true"}}}
 	if _, err := c.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	if withDefault {
+		if err := controlplane.EnsureDefaultServiceAccount(ctx, c, name); err != nil {
+			return err
+		}
 	}
 	for i := 1; i < serviceAccounts; i++ {
 		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: serviceAccountName(i)}}

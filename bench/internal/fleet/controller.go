@@ -14,11 +14,12 @@ import (
 // controllerProcess is the controller binary running as a child process,
 // with its memory and CPU time sampled from /proc.
 type controllerProcess struct {
-	cmd     *exec.Cmd
-	log     *os.File
-	started time.Time
-	done    chan struct{}
-	exitErr error
+	cmd         *exec.Cmd
+	log         *os.File
+	metricsAddr string
+	started     time.Time
+	done        chan struct{}
+	exitErr     error
 
 	mu      sync.Mutex
 	peakRSS int64 // since the last resetPeak

@@ -65,7 +65,7 @@ func (b *bench) floorRun(ctx context.Context, run int, data map[string][]byte) (
 	n := len(b.namespaces)
 	updated := make([]*corev1.ServiceAccount, len(sas))
 
-	p, err := b.begin(fmt.Sprintf("floor-%d", run), floorIdentity, nil)
+	p, err := b.begin(ctx, fmt.Sprintf("floor-%d", run), floorIdentity, nil)
 	if err != nil {
 		return Phase{}, err
 	}
@@ -111,7 +111,7 @@ func (b *bench) floorRun(ctx context.Context, run int, data map[string][]byte) (
 	if err != nil {
 		return Phase{}, err
 	}
-	ph, err := b.end(p, Phase{
+	ph, err := b.end(ctx, p, Phase{
 		GoalSeconds:   done.Sub(start).Seconds(),
 		ClientSeconds: client.Seconds(),
 		Settled:       settled,

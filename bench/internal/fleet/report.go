@@ -68,6 +68,17 @@ type Phase struct {
 	Watches          int `json:"watches"`
 	// Requests by verb, resource and, for failures, code.
 	Requests []RequestCount `json:"requests"`
+	// ControllerCountedRequests are the API requests the controller
+	// counted itself (pullsecrets_api_requests_total), to cross-check the
+	// audit log.
+	ControllerCountedRequests int `json:"controllerCountedRequests,omitempty"`
+	// WatchEventsSent and WatchBytesSent are what the API server sent to
+	// every watcher (the controller, kube-controller-manager and the
+	// benchmark's own watch) during the phase.
+	WatchEventsSent int   `json:"watchEventsSent"`
+	WatchBytesSent  int64 `json:"watchBytesSent"`
+	// Reconciles by controller, from controller_runtime_reconcile_total.
+	Reconciles map[string]int `json:"reconciles,omitempty"`
 	// CPU is the CPU time of every process, from the phase's start to its
 	// goal, or over the whole window for phases without a goal.
 	CPU          CPUUse `json:"cpu"`
@@ -238,7 +249,7 @@ func (r *Result) printTable(out io.Writer) {
 
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "PHASE\tGOAL\tWINDOW\tWRITES\tMINIMAL\tSECRET+SA\tNON-WATCH\tLEASE\tWATCHES\tFAILED\tCPU s CTRL/API/ETCD/BENCH/OTHER\tBUSY\tPEAK RSS\t")
+	fmt.Fprintln(w, "PHASE\tGOAL\tWINDOW\tWRITES\tMINIMAL\tSECRET+SA\tNON-WATCH\tLEASE\tWATCHES\tFAILED\tCPU s CTRL/API/ETCD/BENCH/OTHER\tBUSY\tPEAK RSS\tRECONCILES NS/CPS\tREQUESTS AUDIT/CTRL\tWATCH EVENTS SENT\t")
 	for _, p := range r.Phases {
 		rss := "-"
 		if p.PeakRSSBytes > 0 {
@@ -249,9 +260,14 @@ func (r *Result) printTable(out io.Writer) {
 			goal = fmt.Sprintf("%.2f s", p.GoalSeconds)
 		}
 		c := p.CPU.Seconds
-		fmt.Fprintf(w, "%s\t%s\t%.1f s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f/%.1f/%.1f/%.1f/%.1f\t%.0f%%\t%s\t\n", p.Name, goal, p.WindowSeconds,
+		reconciles, requests := "-", "-"
+		if p.Reconciles != nil {
+			reconciles = fmt.Sprintf("%d/%d", p.Reconciles["namespace"], p.Reconciles["clusterpullsecret"])
+			requests = fmt.Sprintf("%d/%d", p.NonWatchRequests+p.LeaseRequests+p.Watches, p.ControllerCountedRequests)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%.1f s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f/%.1f/%.1f/%.1f/%.1f\t%.0f%%\t%s\t%s\t%s\t%d\t\n", p.Name, goal, p.WindowSeconds,
 			p.Writes, p.MinimalWrites, p.CopyAndSAWrites, p.NonWatchRequests, p.LeaseRequests, p.Watches, p.FailedRequests,
-			c["controller"], c["apiserver"], c["etcd"], c[benchProcess], c[otherProcesses], 100*p.CPU.MachineBusy, rss)
+			c["controller"], c["apiserver"], c["etcd"], c[benchProcess], c[otherProcesses], 100*p.CPU.MachineBusy, rss, reconciles, requests, p.WatchEventsSent)
 	}
 	_ = w.Flush()
 

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -213,7 +214,7 @@ func (b *bench) setup(ctx context.Context) error {
 		b.namespaces[i] = fleetNamespace(i)
 	}
 	err = pool(ctx, b.opts.SetupWorkers, n, func(ctx context.Context, i int) error {
-		return createNamespace(ctx, b.admin, b.namespaces[i], b.opts.ServiceAccounts, payloads)
+		return createNamespace(ctx, b.admin, b.namespaces[i], b.opts.ServiceAccounts, payloads, true)
 	})
 	if err != nil {
 		return err
@@ -248,6 +249,11 @@ type phaseRun struct {
 	tally *Tally
 	ctrl  *controllerProcess // nil for the floor
 	cpu   cpuSample
+	// counters are the controller's at the start (zero for a controller
+	// started within the phase).
+	counters controllerCounters
+	// watch is the API server's watch traffic at the start.
+	watch watchTraffic
 	// goalCPU is the CPU sample taken when the phase's goal was reached.
 	goalCPU *cpuSample
 }
@@ -261,14 +267,17 @@ func (p *phaseRun) reached() {
 
 // begin starts a phase. Whatever the audit log holds up to now belongs to
 // the phase before.
-func (b *bench) begin(name string, id identity, ctrl *controllerProcess) (*phaseRun, error) {
+func (b *bench) begin(ctx context.Context, name string, id identity, ctrl *controllerProcess) (*phaseRun, error) {
 	if err := b.audit.readInto(newTally("")); err != nil {
 		return nil, err
 	}
-	p := &phaseRun{name: name, start: time.Now(), tally: newTally(id.user()), ctrl: ctrl, cpu: sampleCPU()}
+	p := &phaseRun{name: name, tally: newTally(id.user()), ctrl: ctrl, counters: controllerCounters{Reconciles: map[string]float64{}}}
 	if ctrl != nil {
 		ctrl.resetPeak()
+		p.counters = scrapeMetrics(ctx, ctrl.metricsAddr)
 	}
+	p.watch = b.watchTraffic(ctx)
+	p.start, p.cpu = time.Now(), sampleCPU()
 	b.logf("phase %s", name)
 	return p, nil
 }
@@ -298,7 +307,7 @@ func (b *bench) settle(ctx context.Context, p *phaseRun, minimum time.Duration) 
 }
 
 // end closes the phase and records it.
-func (b *bench) end(p *phaseRun, ph Phase) (Phase, error) {
+func (b *bench) end(ctx context.Context, p *phaseRun, ph Phase) (Phase, error) {
 	if err := b.audit.readInto(p.tally); err != nil {
 		return ph, err
 	}
@@ -313,18 +322,37 @@ func (b *bench) end(p *phaseRun, ph Phase) (Phase, error) {
 	ph.CopyAndSAWrites = p.tally.sum(func(r Request) bool {
 		return r.IsWrite() && r.Code == 0 && (r.Resource == "secrets" || r.Resource == "serviceaccounts")
 	})
+	w := b.watchTraffic(ctx)
+	ph.WatchEventsSent, ph.WatchBytesSent = int(w.Events-p.watch.Events), int64(w.Bytes-p.watch.Bytes)
 	until := sampleCPU()
 	if p.goalCPU != nil {
 		until = *p.goalCPU
 	}
 	ph.CPU = p.cpu.until(until)
 	if p.ctrl != nil {
+		c := scrapeMetrics(ctx, p.ctrl.metricsAddr).since(p.counters)
+		ph.Reconciles = map[string]int{}
+		for k, v := range c.Reconciles {
+			ph.Reconciles[k] = int(v)
+		}
+		ph.ControllerCountedRequests = int(c.APIRequests)
 		u, peak := p.ctrl.usage()
 		ph.PeakRSSBytes = peak
 		ph.HWMBytes = u.HWM
 	}
 	b.result.Phases = append(b.result.Phases, ph)
 	return ph, nil
+}
+
+// watchTraffic reads what the API server has sent to watchers so far, from
+// its metrics, as administrator (not audited). Zero when unreadable: the
+// figure is then missing, not wrong.
+func (b *bench) watchTraffic(ctx context.Context) watchTraffic {
+	raw, err := b.admin.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return watchTraffic{}
+	}
+	return parseWatchTraffic(bytes.NewReader(raw))
 }
 
 // serviceAccountCount is the fleet's ServiceAccounts, counting the

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -75,5 +76,38 @@ func TestParseStatAndMachineCPU(t *testing.T) {
 	busy, total := parseMachineCPU("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3\n")
 	if busy != 150 || total != 1000 {
 		t.Errorf("machine CPU: got busy %d total %d, want 150 1000", busy, total)
+	}
+}
+
+func TestParseCounters(t *testing.T) {
+	text := `# HELP controller_runtime_reconcile_total Total number of reconciliations per controller
+# TYPE controller_runtime_reconcile_total counter
+controller_runtime_reconcile_total{controller="namespace",result="success"} 4003
+controller_runtime_reconcile_total{controller="namespace",result="error"} 2
+controller_runtime_reconcile_total{controller="clusterpullsecret",result="requeue_after"} 7
+pullsecrets_api_requests_total{resource="secrets",verb="create"} 1000
+pullsecrets_api_requests_total{resource="serviceaccounts",verb="update"} 3000
+workqueue_adds_total{controller="namespace",name="namespace"} 9
+`
+	c := parseCounters(strings.NewReader(text))
+	if c.Reconciles["namespace"] != 4005 || c.Reconciles["clusterpullsecret"] != 7 || c.APIRequests != 4000 {
+		t.Errorf("got %+v", c)
+	}
+	d := c.since(controllerCounters{Reconciles: map[string]float64{"namespace": 5}, APIRequests: 1000})
+	if d.Reconciles["namespace"] != 4000 || d.APIRequests != 3000 {
+		t.Errorf("since: got %+v", d)
+	}
+}
+
+func TestParseWatchTraffic(t *testing.T) {
+	text := `apiserver_watch_events_total{group="",resource="secrets",version="v1"} 10
+apiserver_watch_events_total{group="",resource="serviceaccounts",version="v1"} 30
+apiserver_watch_events_sizes_bucket{group="",resource="secrets",version="v1",le="1024"} 10
+apiserver_watch_events_sizes_sum{group="",resource="secrets",version="v1"} 5000
+apiserver_watch_events_sizes_count{group="",resource="secrets",version="v1"} 10
+`
+	got := parseWatchTraffic(strings.NewReader(text))
+	if got.Events != 40 || got.Bytes != 5000 {
+		t.Errorf("got %+v", got)
 	}
 }
