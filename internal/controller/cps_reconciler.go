@@ -57,7 +57,7 @@ func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 	}
 
-	status, nextCheck, err := r.observe(ctx, &cps)
+	status, nextCheck, partial, err := r.observe(ctx, &cps)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -68,6 +68,15 @@ func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		requeue = r.statusInterval
 	}
 	if equality.Semantic.DeepEqual(*status, cps.Status) {
+		return ctrl.Result{RequeueAfter: requeue}, nil
+	}
+	if partial && cps.Status.ObservedGeneration == cps.Generation &&
+		cps.Status.SourceResourceVersion == status.SourceResourceVersion {
+		// Right after a restart the namespaces report one by one. For the
+		// same spec and source, the status written before the restart is
+		// better than a partial count: keep it until every namespace has
+		// reported, so that a restart of a converged controller writes
+		// nothing. Each report wakes this reconciler again.
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
 	// Status writes are paced so that a rollout over thousands of
@@ -98,8 +107,11 @@ func (r *cpsReconciler) untilNextWrite(name string) time.Duration {
 }
 
 // observe computes the status from the source, the namespace cache and the
-// namespace reconcilers' reports.
-func (r *cpsReconciler) observe(ctx context.Context, cps *v1alpha1.ClusterPullSecret) (*v1alpha1.ClusterPullSecretStatus, time.Duration, error) {
+// namespace reconcilers' reports; partial is true while some matched
+// namespace has not reported to this process yet.
+func (r *cpsReconciler) observe(ctx context.Context, cps *v1alpha1.ClusterPullSecret) (
+	*v1alpha1.ClusterPullSecretStatus, time.Duration, bool, error,
+) {
 	status := cps.Status.DeepCopy()
 	status.ObservedGeneration = cps.Generation
 	status.SecretName = secretNameOf(cps)
@@ -111,11 +123,11 @@ func (r *cpsReconciler) observe(ctx context.Context, cps *v1alpha1.ClusterPullSe
 	sel, err := selection.New(&cps.Spec)
 	if err != nil {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, err.Error()
-		return status, 0, nil
+		return status, 0, false, nil
 	}
 	src, err := r.sources.get(ctx, cps)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	r.metrics.sourceValid(cps.Name, src.ok())
 	status.SourceResourceVersion = src.ResourceVersion
@@ -138,7 +150,7 @@ func (r *cpsReconciler) observe(ctx context.Context, cps *v1alpha1.ClusterPullSe
 
 	var namespaces corev1.NamespaceList
 	if err := r.client.List(ctx, &namespaces); err != nil {
-		return nil, 0, fmt.Errorf("list namespaces: %w", err)
+		return nil, 0, false, fmt.Errorf("list namespaces: %w", err)
 	}
 	matched := map[string]bool{}
 	for i := range namespaces.Items {
@@ -177,7 +189,7 @@ func (r *cpsReconciler) observe(ctx context.Context, cps *v1alpha1.ClusterPullSe
 	if sum.Pending > 0 && cond.Status == metav1.ConditionTrue {
 		cond.Message += fmt.Sprintf("; %d old copies wait for the Pods that list them", sum.Pending)
 	}
-	return status, nextCheck, nil
+	return status, nextCheck, sum.Known < len(matched), nil
 }
 
 func failingWith(sum summary, reason string) string {

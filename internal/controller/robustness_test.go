@@ -69,6 +69,31 @@ func TestRestartMidRolloutConverges(t *testing.T) {
 	g.Expect(e.countCopies(name)).To(Equal(len(namespaces)))
 }
 
+// A controller restarted over a converged fleet writes nothing: no copy, no
+// ServiceAccount, and no status patch while the namespaces report one by one
+// (a partial count would first turn Ready into Progressing and back).
+func TestRestartOfConvergedControllerWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	g := NewWithT(t)
+	e.source("regcred", "registry.example.com", "ci", "pw")
+	namespaces := e.namespaces(40)
+	first := e.startController()
+	name := e.uniqueName("warm")
+	e.cps(name, "regcred")
+	eventually(g, e.readyCondition(name)).Should(HaveField("Status", metav1.ConditionTrue))
+	eventually(g, func() int32 { return e.status(name).Namespaces.Ready }).Should(BeEquivalentTo(len(namespaces)))
+	first.stop()
+	before := e.status(name)
+
+	second := e.startController(func(o *manager.Options) { o.Controller.Workers = 1 })
+	settled := func() map[string]float64 { return second.requests() }
+	// Caches started (client-go lists through watches), then quiet.
+	eventually(g, second.requests).Should(And(HaveKey("watch clusterpullsecrets"), HaveKey("watch namespaces"), HaveKey("watch serviceaccounts")))
+	consistently(g, settled).Should(Equal(settled()))
+	g.Expect(writes(second.requests())).To(BeEmpty(), "a warm restart writes nothing")
+	g.Expect(e.status(name)).To(Equal(before))
+}
+
 // Another writer editing the same ServiceAccounts at the same time loses
 // none of its entries: every write is a read-merge-update with the
 // resourceVersion.

@@ -53,7 +53,10 @@ func TestVerifyChecksCredentialsWithoutBlockingPropagation(t *testing.T) {
 		HaveField("Status", metav1.ConditionFalse), HaveField("Reason", v1alpha1.ReasonVerificationFailed),
 		HaveField("Message", ContainSubstring("rejected"))))
 	eventually(g, func() []byte { return dataOf(e.secret(ns, name)()) }).Should(Equal(src.Data[corev1.DockerConfigJsonKey]))
-	g.Expect(e.readyCondition(name)()).To(HaveField("Status", metav1.ConditionTrue), "verification never blocks propagation")
+	// The status catches up with the copies within its write pacing: Ready
+	// again, with the check still failing.
+	eventually(g, e.readyCondition(name)).Should(HaveField("Status", metav1.ConditionTrue), "verification never blocks propagation")
+	g.Expect(e.verifiedCondition(name)()).To(HaveField("Status", metav1.ConditionFalse))
 	g.Expect(e.verifiedCondition(name)().Message).NotTo(ContainSubstring("wrong-password"))
 
 	// Fixed again, then a tag that does not exist.
