@@ -22,11 +22,7 @@ var registryCodes = []string{
 func (d *Diagnosis) VerifyRequests() []registrycheck.Request {
 	var reqs []registrycheck.Request
 	for _, c := range d.verifiable() {
-		creds := make([]registrycheck.Credential, 0, len(c.list()))
-		for _, cr := range c.list() {
-			creds = append(creds, registrycheck.Credential{Label: describe(cr), Username: cr.Username, Password: cr.Password})
-		}
-		reqs = append(reqs, registrycheck.Request{Image: c.Image, Credentials: creds})
+		reqs = append(reqs, registrycheck.Request{Image: c.Image, Credentials: registrycheck.Candidates(c.list())})
 	}
 	return reqs
 }

@@ -159,8 +159,12 @@ type Request struct {
 
 // Check checks whether image can be pulled with creds, tried in order until
 // one works, the way a Pod's pull goes: the kubelet's image manager looks up
-// every credential matching the image (longest key first) and
-// kubeGenericRuntimeManager.PullImage
+// every credential matching the image, key by key in reverse byte order of
+// the normalised keys (BasicDockerKeyring.Add's sort.Reverse:
+// "quay.io/coreos" before "quay.io", but also "reg.example.com" before the
+// longer "*.example.com/team"), and for one key in the Pod's order of
+// Secrets: the order credentials.Keyring.Lookup gives and Candidates keeps.
+// Then kubeGenericRuntimeManager.PullImage
 // (pkg/kubelet/kuberuntime/kuberuntime_image.go, Kubernetes 1.37) asks the
 // runtime to pull with each in turn, returning on the first success; with
 // no credential at all it pulls anonymously once. It never falls back to

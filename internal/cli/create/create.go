@@ -315,11 +315,7 @@ func (o *Options) check(ctx context.Context, secret *corev1.Secret) error {
 	if err != nil {
 		return err
 	}
-	creds := make([]registrycheck.Credential, 0, len(m.Credentials))
-	for _, c := range m.Credentials {
-		creds = append(creds, registrycheck.Credential{Label: fmt.Sprintf("%s (%s, user %s)", o.name, c.Registry, c.Username), Username: c.Username, Password: c.Password})
-	}
-	res := registrycheck.Check(ctx, o.verifyImage, creds, opts)
+	res := registrycheck.Check(ctx, o.verifyImage, registrycheck.Candidates(m.Credentials), opts)
 	if !res.OK() {
 		return o.refuse(fmt.Sprintf("registry check of Secret %s/%s failed (%s): %s", o.namespace, o.name, res.Status, res.Message))
 	}

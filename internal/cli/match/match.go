@@ -16,6 +16,7 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
+	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
 )
 
 const example = `  # Which credentials does a Pod of the default ServiceAccount send for these images?
@@ -28,7 +29,10 @@ const example = `  # Which credentials does a Pod of the default ServiceAccount 
   kubectl pullsecrets match quay.io/acme/etcd -n team-a --secret quay-robot --secret regcred
 
   # Secret manifests, before they reach a cluster; JSON for scripts.
-  kubectl pullsecrets match ghcr.io/acme/app --secret-file deploy/pull-secret.yaml -o json`
+  kubectl pullsecrets match ghcr.io/acme/app --secret-file deploy/pull-secret.yaml -o json
+
+  # Does the registry accept them? Ask it, with the credentials in the kubelet's order.
+  kubectl pullsecrets match registry.example.com/team/app:2 --secret-file deploy/pull-secret.yaml --verify`
 
 // Options are the flags and arguments of match, completed, validated and
 // run in that order (as in kubernetes/sample-cli-plugin).
@@ -41,6 +45,8 @@ type Options struct {
 	serviceAccount string
 	pod            string
 	output         string
+	verify         bool
+	vflags         cmdutil.VerifyFlags
 
 	images []string
 	// fileNamespace is the namespace of file Secrets that set none: -n
@@ -57,7 +63,7 @@ func NewOptions(f cmdutil.Factory, streams genericiooptions.IOStreams) *Options 
 func NewCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(f, streams)
 	cmd := &cobra.Command{
-		Use:   "match IMAGE... (--secret-file FILE... | --secret NAME... | --service-account SA | --pod POD) [-o text|json]",
+		Use:   "match IMAGE... (--secret-file FILE... | --secret NAME... | --service-account SA | --pod POD) [--verify] [-o text|json]",
 		Short: "Show which pull secret credentials the kubelet would send for images, in order",
 		Long: `For each IMAGE, show the credentials the kubelet would try, in its order
 (Secret, registry key as written, username; never a password), or why no key
@@ -77,9 +83,17 @@ The pull secrets come from exactly one of:
   --pod POD            what the Pod lists, which is what its kubelet reads.
 A Secret the namespace does not hold is skipped, as the kubelet skips it.
 
-Exit status: 0 when every image has a credential and no pull secret has an
-error; 1 otherwise (or when the pull secrets cannot be read); 2 for a wrong
-command line.`,
+With --verify, each registry is asked for each image's manifest (never a
+layer) with exactly those credentials, in that order, until one works, or
+without credentials when none matches, as the kubelet would pull it; the
+answer (ok and the digest with the credential that worked, or unauthorized,
+forbidden, not-found, unreachable, tls-error, timeout and why) follows each
+image. The check runs from here, not from the node. Passwords are never
+shown.
+
+Exit status: 0 when every image has a credential, no pull secret has an
+error and, with --verify, every registry check succeeded; 1 otherwise (or
+when the pull secrets cannot be read); 2 for a wrong command line.`,
 		Example: example,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
@@ -97,6 +111,8 @@ command line.`,
 	fl.StringVar(&o.serviceAccount, "service-account", "", "a ServiceAccount whose imagePullSecrets to use")
 	fl.StringVar(&o.pod, "pod", "", "a Pod whose imagePullSecrets to use")
 	fl.StringVarP(&o.output, "output", "o", o.output, "output format: text or json")
+	fl.BoolVar(&o.verify, "verify", false, "ask the registries, with the credentials the kubelet would send, in its order")
+	cmdutil.AddVerifyFlags(cmd, &o.vflags)
 	registerCompletions(cmd, f)
 	return cmd
 }
@@ -164,8 +180,16 @@ func (o *Options) Validate(cmd *cobra.Command) error {
 	return nil
 }
 
-// Run reads the pull secrets, evaluates each image and prints the report.
+// Run reads the pull secrets, evaluates each image, asks the registries
+// with --verify, and prints the report.
 func (o *Options) Run(ctx context.Context) error {
+	var vopts registrycheck.Options
+	if o.verify {
+		var err error
+		if vopts, err = o.vflags.Options(); err != nil {
+			return err
+		}
+	}
 	source, secrets, err := o.pullSecrets(ctx)
 	if err != nil {
 		return err
@@ -173,6 +197,9 @@ func (o *Options) Run(ctx context.Context) error {
 	r, err := evaluate(source, secrets, o.images)
 	if err != nil {
 		return err
+	}
+	if o.verify {
+		r.verify(ctx, vopts)
 	}
 	if o.output == "json" {
 		err = printJSON(o.streams.Out, r)

@@ -13,12 +13,16 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
+	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
 	"github.com/pullsecrets/pullsecrets/internal/testcluster"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
-func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}) }
+func TestMain(m *testing.M) {
+	registrytest.QuietLogs()
+	testcluster.Main(m, testcluster.Options{})
+}
 
 // secretFile is a path under testdata/secrets, as given on the command
 // line and shown in the output.

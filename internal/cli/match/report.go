@@ -1,6 +1,7 @@
 package match
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
+	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
 )
 
 // pullSecret is one pull secret in the order the Pod would list it.
@@ -33,13 +35,30 @@ type report struct {
 	keyringErr error
 	images     []imageResult
 	findings   []credentials.Finding
+	// verified is set when the registries were asked (--verify).
+	verified bool
 }
 
-// imageResult is the answer for one image. A later --verify adds the
-// registry's answer for the same credentials here (a
-// registrycheck.Result), and the printers a column for it.
+// imageResult is the answer for one image.
 type imageResult struct {
 	match credentials.Match
+	// verify is the registry's answer to a pull with match.Credentials,
+	// in their order (anonymous when there are none); nil without
+	// --verify, or when the keyring fails and the kubelet asks no
+	// registry.
+	verify *registrycheck.Result
+}
+
+// verifiedWith returns the place in match.Credentials (1-based) of the
+// credential the registry accepted: 0 when the anonymous pull succeeded
+// or nothing did. registrycheck tries the credentials in order and stops
+// at the first that works, so that is the last attempt.
+func (img imageResult) verifiedWith() int {
+	v := img.verify
+	if v == nil || !v.OK() || len(v.Attempts) == 0 || len(v.Attempts) > len(img.match.Credentials) {
+		return 0
+	}
+	return len(v.Attempts)
 }
 
 // evaluate builds the keyring the kubelet would build from the pull
@@ -69,18 +88,46 @@ func evaluate(source string, secrets []pullSecret, images []string) (*report, er
 	return r, nil
 }
 
-// ok reports whether every image has a credential to try and no pull
-// secret has an error: the exit status is 0 only then.
+// verify asks the registry about each image with exactly the credentials
+// the kubelet would try, in its order, all images at once
+// (registrycheck.CheckMany deduplicates identical requests). An image
+// without a credential is checked anonymously, as the kubelet pulls it.
+// When the keyring fails the kubelet asks no registry, and neither does
+// verify.
+func (r *report) verify(ctx context.Context, opts registrycheck.Options) {
+	r.verified = true
+	if r.keyringErr != nil {
+		return
+	}
+	reqs := make([]registrycheck.Request, 0, len(r.images))
+	for _, img := range r.images {
+		reqs = append(reqs, registrycheck.Request{Image: img.match.Image, Credentials: registrycheck.Candidates(img.match.Credentials)})
+	}
+	results := registrycheck.CheckMany(ctx, reqs, opts)
+	for i := range r.images {
+		r.images[i].verify = &results[i]
+	}
+}
+
+// ok reports whether every image has a credential to try, no pull secret
+// has an error and, with --verify, every registry check succeeded: the
+// exit status is 0 only then.
 func (r *report) ok() bool {
 	if r.keyringErr != nil || credentials.HasError(r.findings) {
 		return false
 	}
 	for _, img := range r.images {
-		if len(img.match.Credentials) == 0 {
+		if len(img.match.Credentials) == 0 || img.unverified() {
 			return false
 		}
 	}
 	return true
+}
+
+// unverified reports whether --verify asked the registry and the pull
+// failed.
+func (img imageResult) unverified() bool {
+	return img.verify != nil && !img.verify.OK()
 }
 
 // The -o json contract. Field names and shapes are stable: scripts use
@@ -94,6 +141,28 @@ type (
 	jsonImage struct {
 		Image       string           `json:"image"`
 		Credentials []jsonCredential `json:"credentials"`
+		// Verify is only there with --verify, and not when the keyring
+		// fails (error is set: no registry is asked).
+		Verify *jsonVerify `json:"verify,omitempty"`
+	}
+	// jsonVerify is the registry's answer to a pull with the credentials,
+	// in their order (anonymous when there are none).
+	jsonVerify struct {
+		// Status is a registrycheck status: ok, unauthorized, forbidden,
+		// not-found, unreachable, tls-error, timeout, invalid-image, error.
+		Status string `json:"status"`
+		// Reference is the image as pulled ("docker.io/library/nginx:latest").
+		Reference string `json:"reference,omitempty"`
+		// Digest is the manifest's digest when status is ok.
+		Digest string `json:"digest,omitempty"`
+		// Try is the 1-based place in credentials of the credential the
+		// registry accepted, and Secret and Registry name it; all three
+		// are absent when the anonymous pull succeeded or nothing did.
+		Try      int    `json:"try,omitempty"`
+		Secret   string `json:"secret,omitempty"`
+		Registry string `json:"registry,omitempty"`
+		// Message explains status in one sentence.
+		Message string `json:"message"`
 	}
 	jsonCredential struct {
 		Secret   string `json:"secret"`
@@ -118,6 +187,13 @@ func printJSON(w io.Writer, r *report) error {
 		ji := jsonImage{Image: img.match.Image, Credentials: []jsonCredential{}}
 		for _, c := range img.match.Credentials {
 			ji.Credentials = append(ji.Credentials, jsonCredential{Secret: c.Secret, Registry: c.Registry, Username: c.Username})
+		}
+		if v := img.verify; v != nil {
+			ji.Verify = &jsonVerify{Status: string(v.Status), Reference: v.Reference, Digest: v.Digest, Message: v.Message}
+			if try := img.verifiedWith(); try > 0 {
+				c := img.match.Credentials[try-1]
+				ji.Verify.Try, ji.Verify.Secret, ji.Verify.Registry = try, c.Secret, c.Registry
+			}
 		}
 		out.Images = append(out.Images, ji)
 	}
@@ -153,13 +229,17 @@ func printText(w io.Writer, r *report) error {
 	if r.keyringErr != nil {
 		fmt.Fprintf(w, "\nThe kubelet cannot use these pull secrets: %v.\n", r.keyringErr)
 	}
-	without := 0
+	without, failed := 0, 0
 	for _, img := range r.images {
 		m := img.match
 		fmt.Fprintf(w, "\nImage %s (%s):\n", m.Image, m.Normalized)
+		if img.unverified() {
+			failed++
+		}
 		if len(m.Credentials) == 0 {
 			without++
 			writeMiss(w, m.Miss)
+			writeVerify(w, img)
 			continue
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -173,6 +253,7 @@ func printText(w io.Writer, r *report) error {
 		if m.Fallback && !strings.HasPrefix(m.Normalized, "docker.io/") {
 			fmt.Fprintln(w, "  (no key matches: the kubelet's Docker Hub fallback applies, since the first part of the name has no '.' or ':')")
 		}
+		writeVerify(w, img)
 	}
 
 	errs, warnings := 0, 0
@@ -187,9 +268,36 @@ func printText(w io.Writer, r *report) error {
 		}
 		fmt.Fprintf(w, "  %s %s %s: %s\n", f.Secret, f.Severity, f.Code, f.Message)
 	}
-	_, err := fmt.Fprintf(w, "\n%d of %d %s without a credential; %d %s, %d %s.\n",
-		without, len(r.images), plural(len(r.images), "image"), errs, plural(errs, "error"), warnings, plural(warnings, "warning"))
+	verified := ""
+	if r.verified {
+		verified = fmt.Sprintf(", %d failing the registry check", failed)
+	}
+	_, err := fmt.Fprintf(w, "\n%d of %d %s without a credential%s; %d %s, %d %s.\n",
+		without, len(r.images), plural(len(r.images), "image"), verified, errs, plural(errs, "error"), warnings, plural(warnings, "warning"))
 	return err
+}
+
+// writeVerify says what the registry answered (--verify): the digest and
+// the credential it took, or why the pull fails.
+func writeVerify(w io.Writer, img imageResult) {
+	v := img.verify
+	switch {
+	case v == nil:
+	case !v.OK():
+		fmt.Fprintf(w, "  verified: %s: %s\n", v.Status, v.Message)
+	case img.verifiedWith() == 0:
+		fmt.Fprintf(w, "  verified: ok (%s) without credentials\n", v.Digest)
+	default:
+		try := img.verifiedWith()
+		c := img.match.Credentials[try-1]
+		fmt.Fprintf(w, "  verified: ok (%s) with secret %s key %s", v.Digest, c.Secret, display(c.Registry))
+		if try > 1 {
+			// The ones before it failed: a credential is tried only
+			// when the one before did not work.
+			fmt.Fprintf(w, " (try %d)", try)
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 // writeMiss explains why an image gets no credential.
