@@ -2,7 +2,6 @@ package match_test
 
 import (
 	"encoding/base64"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,8 +15,6 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
 	"github.com/pullsecrets/pullsecrets/internal/testcluster"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 func TestMain(m *testing.M) {
 	registrytest.QuietLogs()
@@ -126,20 +123,7 @@ func TestGolden(t *testing.T) {
 				if res.Code != tt.code || res.Stderr != "" {
 					t.Errorf("exit status %d, want %d; stderr: %s", res.Code, tt.code, res.Stderr)
 				}
-				golden := filepath.Join("testdata", "golden", tt.name+"."+format)
-				if *update {
-					if err := os.WriteFile(golden, []byte(res.Stdout), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run with -update to create it)", err)
-				}
-				if res.Stdout != string(want) {
-					t.Errorf("stdout differs from %s (run with -update to accept):\n%s", golden, res.Stdout)
-				}
+				clitest.Golden(t, filepath.Join("testdata", "golden", tt.name+"."+format), res.Stdout)
 			})
 		}
 	}
