@@ -439,7 +439,8 @@ func (r *namespaceReconciler) restartPods(ctx context.Context, ns string, plans 
 		return 0, nil
 	}
 	var pods corev1.PodList
-	if err := r.client.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+	// Read-only: the cached Pods are not copied.
+	if err := r.client.List(ctx, &pods, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return 0, fmt.Errorf("list Pods in %s: %w", ns, err)
 	}
 	var delay time.Duration

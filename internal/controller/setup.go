@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -202,7 +203,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("clusterpullsecret").
 		For(&v1alpha1.ClusterPullSecret{}).
-		WatchesRawSource(source.Channel(statusEvents, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(statusEvents, coalesceReports)).
 		WatchesRawSource(source.Kind(sourceCache, &corev1.Secret{}, sourceToCPS)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(cpsr)
@@ -210,6 +211,20 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("create ClusterPullSecret controller: %w", err)
 	}
 	return nil
+}
+
+// reportCoalescing is how long a namespace's report waits for others before
+// the ClusterPullSecret's status is computed again.
+const reportCoalescing = 100 * time.Millisecond
+
+// coalesceReports enqueues a ClusterPullSecret for the namespaces' reports
+// after reportCoalescing: during a rollout a thousand namespaces report
+// within seconds, and the queue folds each burst into one status
+// computation instead of one per report.
+var coalesceReports = handler.Funcs{
+	GenericFunc: func(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		q.AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Name: e.Object.GetName()}}, reportCoalescing)
+	},
 }
 
 func listNamespaceRequests(ctx context.Context, c client.Client) []reconcile.Request {
