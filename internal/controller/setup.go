@@ -150,12 +150,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		}
 	}
 
-	writes := newWriteLog()
 	nsr := &namespaceReconciler{
 		client:    mgr.GetClient(),
 		apiReader: mgr.GetAPIReader(),
 		sources:   srcs,
-		copies:    &copies{client: mgr.GetClient(), log: writes},
+		copies:    &copies{client: mgr.GetClient(), log: newWriteLog()},
 		board:     b,
 		memo:      newMemo(),
 		recorder:  recorder,
@@ -177,8 +176,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("namespace").
 		For(&corev1.Namespace{}).
-		Watches(&corev1.ServiceAccount{}, toNamespace, builder.WithPredicates(notOurWrite(writes))).
-		WatchesMetadata(&corev1.Secret{}, toNamespace, builder.WithPredicates(notOurWrite(writes))).
+		Watches(&corev1.ServiceAccount{}, toNamespace).
+		WatchesMetadata(&corev1.Secret{}, toNamespace).
 		Watches(&corev1.Pod{}, toNamespace, builder.WithPredicates(podPredicate())).
 		Watches(&v1alpha1.ClusterPullSecret{}, allNamespaces, builder.WithPredicates(specOrDeletionChanged())).
 		WatchesRawSource(source.Kind(sourceCache, &corev1.Secret{}, sourceToNamespaces)).
@@ -264,17 +263,6 @@ func cpsRequestsForSource(ctx context.Context, c client.Client, secret *corev1.S
 // status write would touch every namespace.
 func specOrDeletionChanged() predicate.Predicate {
 	return predicate.GenerationChangedPredicate{}
-}
-
-// notOurWrite drops the create and update events that only bring back
-// what a reconcile of ours just wrote: in a rollout each namespace would
-// otherwise be reconciled again once per copy and ServiceAccount written.
-// Deletes and everyone else's writes pass.
-func notOurWrite(w *writeLog) predicate.Predicate {
-	return predicate.Funcs{
-		CreateFunc: func(e event.CreateEvent) bool { return !w.wrote(e.Object) },
-		UpdateFunc: func(e event.UpdateEvent) bool { return !w.wrote(e.ObjectNew) },
-	}
 }
 
 // podPredicate passes the Pod events that matter: a Pod starts failing to

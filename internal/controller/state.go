@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
@@ -100,32 +99,6 @@ func (w *writeLog) recordCopy(key types.NamespacedName, basedOn string, result *
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.copies[key] = copyWrite{basedOn: basedOn, result: result, deleted: deleted}
-}
-
-// wrote reports whether obj, as a watch event brings it, is the result of
-// our last write of it (a copy or a ServiceAccount). The reconcile that made
-// the write already accounted for it, so its event needs no reconcile: a
-// resourceVersion is never reused, and a write by anyone else carries
-// another one. The informer updates its cache before it hands out the
-// event, so the cache now shows the write and the entry is dropped; left
-// in place, it would mask a later delete of the object by someone else.
-func (w *writeLog) wrote(obj metav1.Object) bool {
-	rv := obj.GetResourceVersion()
-	if rv == "" {
-		return false
-	}
-	key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if wr, ok := w.copies[key]; ok && !wr.deleted && wr.result != nil && wr.result.ResourceVersion == rv {
-		delete(w.copies, key)
-		return true
-	}
-	if wr, ok := w.sas[key]; ok && wr.result.ResourceVersion == rv {
-		delete(w.sas, key)
-		return true
-	}
-	return false
 }
 
 // nsState is one namespace's state for one ClusterPullSecret, as the
