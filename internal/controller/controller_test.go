@@ -90,10 +90,11 @@ func TestForeignSecretIsAConflictAndLeftAlone(t *testing.T) {
 
 	eventually(g, e.readyCondition(name)).Should(HaveField("Reason", v1alpha1.ReasonConflict))
 	eventually(g, e.pullSecretNames(ns2, "default")).Should(Equal([]string{"regcred"}), "the rest goes on")
+	// The status follows the namespaces' reports within its pacing.
+	eventually(g, func() int32 { return e.status(name).Namespaces.Ready }).Should(BeEquivalentTo(1))
 	st := e.status(name)
 	g.Expect(st.FailingNamespaces).To(ConsistOf(HaveField("Namespace", ns1)))
 	g.Expect(st.FailingNamespaces[0].Reason).To(Equal(v1alpha1.ReasonConflict))
-	g.Expect(st.Namespaces.Ready).To(BeEquivalentTo(1))
 	eventually(g, e.eventReasons(name)).Should(ContainElement(v1alpha1.ReasonConflict))
 
 	got := e.secret(ns1, "regcred")()

@@ -33,6 +33,7 @@ type cpsReconciler struct {
 
 	mu        sync.Mutex
 	lastWrite map[string]time.Time
+	heldSince map[string]time.Time
 }
 
 func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -42,6 +43,7 @@ func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			r.board.forget(req.Name)
 			r.metrics.forget(req.Name)
 			r.verifier.forget(req.Name)
+			r.release(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -67,16 +69,19 @@ func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		// Catch up with progress even if a notification was missed.
 		requeue = r.statusInterval
 	}
+	if !partial {
+		r.release(cps.Name)
+	}
 	if equality.Semantic.DeepEqual(*status, cps.Status) {
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
-	if partial && cps.Status.ObservedGeneration == cps.Generation &&
-		cps.Status.SourceResourceVersion == status.SourceResourceVersion {
+	if partial && wasReady(&cps) && cps.Status.SourceResourceVersion == status.SourceResourceVersion && r.hold(cps.Name) {
 		// Right after a restart the namespaces report one by one. For the
-		// same spec and source, the status written before the restart is
-		// better than a partial count: keep it until every namespace has
-		// reported, so that a restart of a converged controller writes
-		// nothing. Each report wakes this reconciler again.
+		// same spec and source, the Ready status written before the
+		// restart is better than a partial count: keep it until every
+		// namespace has reported, so that a restart of a converged
+		// controller writes nothing. Each report wakes this reconciler
+		// again. (A rollout in progress is not Ready: its counts go on.)
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
 	// Status writes are paced so that a rollout over thousands of
@@ -94,6 +99,37 @@ func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	r.lastWrite[cps.Name] = time.Now()
 	r.mu.Unlock()
 	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// maxHold bounds how long a Ready status is kept while namespaces report:
+// a namespace that never reports must not hide behind it for ever.
+const maxHold = time.Minute
+
+// hold reports whether the stored status may still be kept, starting the
+// clock at the first call.
+func (r *cpsReconciler) hold(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	since, ok := r.heldSince[name]
+	if !ok {
+		r.heldSince[name] = time.Now()
+		return true
+	}
+	return time.Since(since) < maxHold
+}
+
+func (r *cpsReconciler) release(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.heldSince, name)
+}
+
+// wasReady reports whether the stored status is Ready for the current
+// generation.
+func wasReady(cps *v1alpha1.ClusterPullSecret) bool {
+	ready := meta.FindStatusCondition(cps.Status.Conditions, v1alpha1.ConditionReady)
+	return cps.Status.ObservedGeneration == cps.Generation && ready != nil &&
+		ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == cps.Generation
 }
 
 func (r *cpsReconciler) untilNextWrite(name string) time.Duration {

@@ -196,6 +196,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		metrics:        m,
 		verifier:       newVerifier(opts.VerifyRootCAs, opts.VerifyTimeout, m),
 		lastWrite:      map[string]time.Time{},
+		heldSince:      map[string]time.Time{},
 	}
 	sourceToCPS := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, secret *corev1.Secret) []reconcile.Request {
 		return cpsRequestsForSource(ctx, mgr.GetClient(), secret)
