@@ -1,16 +1,19 @@
 package manifests
 
 import (
+	"path/filepath"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
 )
 
 // Diff renders a change as a unified diff with three lines of context, with
-// git's a/ and b/ prefixes (and /dev/null for a created file). Lines keep
-// their own endings, so a CRLF file shows its carriage returns.
+// git's a/ and b/ prefixes (and /dev/null for a created file); an absolute
+// path is written as git writes it, a/tmp/x.yaml rather than a//tmp/x.yaml.
+// Lines keep their own endings, so a CRLF file shows its carriage returns.
 func Diff(c Change) string {
-	from, to := "a/"+c.Path, "b/"+c.Path
+	path := strings.TrimPrefix(filepath.ToSlash(c.Path), "/")
+	from, to := "a/"+path, "b/"+path
 	if c.Created {
 		from = "/dev/null"
 	}

@@ -58,7 +58,7 @@ func TestMigrateDryRunPrintsDiffAndChangesNothing(t *testing.T) {
 	res := clitest.Run(t, "", "", "manifests", "migrate", dir)
 
 	g.Expect(res.Code).To(Equal(0), res.Stderr)
-	g.Expect(res.Stdout).To(ContainSubstring("--- a/" + filepath.Join(dir, "deploy.yaml")))
+	g.Expect(res.Stdout).To(ContainSubstring("--- a"+filepath.Join(dir, "deploy.yaml")+"\n"), "an absolute path is written as git does, a/tmp/...")
 	g.Expect(res.Stdout).To(ContainSubstring("-      imagePullSecrets:\n-      - name: regcred\n"))
 	g.Expect(res.Stdout).To(ContainSubstring("--- /dev/null\n+++ b/" + filepath.Join(dir, "serviceaccount-default.yaml")))
 	g.Expect(res.Stdout).To(ContainSubstring("Deployment default/web: imagePullSecrets [regcred] moved to ServiceAccount default/default"))
