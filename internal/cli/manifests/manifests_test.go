@@ -60,7 +60,7 @@ func TestMigrateDryRunPrintsDiffAndChangesNothing(t *testing.T) {
 	g.Expect(res.Code).To(Equal(0), res.Stderr)
 	g.Expect(res.Stdout).To(ContainSubstring("--- a"+filepath.Join(dir, "deploy.yaml")+"\n"), "an absolute path is written as git does, a/tmp/...")
 	g.Expect(res.Stdout).To(ContainSubstring("-      imagePullSecrets:\n-      - name: regcred\n"))
-	g.Expect(res.Stdout).To(ContainSubstring("--- /dev/null\n+++ b/" + filepath.Join(dir, "serviceaccount-default.yaml")))
+	g.Expect(res.Stdout).To(ContainSubstring("--- /dev/null\n+++ b" + filepath.Join(dir, "serviceaccount-default.yaml") + "\n"))
 	g.Expect(res.Stdout).To(ContainSubstring("Deployment default/web: imagePullSecrets [regcred] moved to ServiceAccount default/default"))
 	g.Expect(res.Stdout).To(ContainSubstring("1 file would be edited, 1 created; run again with --write to apply."))
 	g.Expect(read(t, filepath.Join(dir, "deploy.yaml"))).To(Equal(deployment))
