@@ -105,14 +105,7 @@ func (t *tracker) setSA(obj any, deleted bool) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if deleted {
-		delete(t.sas[sa.Namespace], sa.Name)
-	} else {
-		if t.sas[sa.Namespace] == nil {
-			t.sas[sa.Namespace] = map[string]seen[*corev1.ServiceAccount]{}
-		}
-		t.sas[sa.Namespace][sa.Name] = seen[*corev1.ServiceAccount]{obj: sa, at: now}
-	}
+	record(t.sas, sa, deleted, now)
 	t.notifyLocked()
 }
 
@@ -124,16 +117,25 @@ func (t *tracker) setCopy(obj any, deleted bool) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	record(t.copies, s, deleted, now)
 	if deleted {
-		delete(t.copies[s.Namespace], s.Name)
 		t.deleted = now
-	} else {
-		if t.copies[s.Namespace] == nil {
-			t.copies[s.Namespace] = map[string]seen[*corev1.Secret]{}
-		}
-		t.copies[s.Namespace][s.Name] = seen[*corev1.Secret]{obj: s, at: now}
 	}
 	t.notifyLocked()
+}
+
+// record keeps obj, as seen at at, under its namespace and name, or forgets
+// it when deleted.
+func record[T metav1.Object](m map[string]map[string]seen[T], obj T, deleted bool, at time.Time) {
+	ns, name := obj.GetNamespace(), obj.GetName()
+	if deleted {
+		delete(m[ns], name)
+		return
+	}
+	if m[ns] == nil {
+		m[ns] = map[string]seen[T]{}
+	}
+	m[ns][name] = seen[T]{obj: obj, at: at}
 }
 
 func (t *tracker) notifyLocked() {
