@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pullsecrets/pullsecrets/internal/controlplane"
+	"github.com/pullsecrets/pullsecrets/internal/testing/controlplane"
 )
 
 const usage = "usage: dev-cluster up|down|run [--dir DIR]"

@@ -26,7 +26,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
-	"github.com/pullsecrets/pullsecrets/internal/kubeletsim"
+	"github.com/pullsecrets/pullsecrets/internal/testing/kubeletsim"
 )
 
 type namespaces []string

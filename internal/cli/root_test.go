@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
+	"github.com/pullsecrets/pullsecrets/internal/testing/clitest"
 )
 
 func TestUsageErrorsExitWithStatus2(t *testing.T) {

@@ -31,8 +31,8 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/controller"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
 	"github.com/pullsecrets/pullsecrets/internal/manager"
-	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/registrytest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 // controllerLogs collects every log line of the controllers the tests run,

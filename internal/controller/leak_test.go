@@ -13,7 +13,7 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/manager"
-	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/registrytest"
 )
 
 // Secret bytes never appear in logs (at any verbosity), Events or status,

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
-	"github.com/pullsecrets/pullsecrets/internal/kubeletsim"
+	"github.com/pullsecrets/pullsecrets/internal/testing/kubeletsim"
 )
 
 func (e *env) setSpec(name string, mutate func(*v1alpha1.ClusterPullSecretSpec)) {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/manager"
-	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/registrytest"
 )
 
 func (e *env) verifiedCondition(name string) func() *metav1.Condition {

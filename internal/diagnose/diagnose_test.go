@@ -15,8 +15,8 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
 	"github.com/pullsecrets/pullsecrets/internal/diagnose"
-	"github.com/pullsecrets/pullsecrets/internal/kubeletsim"
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
+	"github.com/pullsecrets/pullsecrets/internal/testing/kubeletsim"
 )
 
 const (

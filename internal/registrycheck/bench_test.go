@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
-	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/registrytest"
 )
 
 // BenchmarkCheckMany100 verifies 100 distinct images (10 repositories of 10

@@ -14,7 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
-	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/registrytest"
 )
 
 func TestMain(m *testing.M) {

@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/pullsecrets/pullsecrets/internal/manager"
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 func TestMain(m *testing.M) {

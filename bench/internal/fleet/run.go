@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
-	"github.com/pullsecrets/pullsecrets/internal/controlplane"
+	"github.com/pullsecrets/pullsecrets/internal/testing/controlplane"
 )
 
 // bench is one run's state.

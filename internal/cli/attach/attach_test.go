@@ -15,9 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
-	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/clitest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 func TestMain(m *testing.M) {

@@ -13,10 +13,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
-	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/clitest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/registrytest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 func TestMain(m *testing.M) {

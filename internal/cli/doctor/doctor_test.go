@@ -16,13 +16,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
 	"github.com/pullsecrets/pullsecrets/internal/diagnose"
-	"github.com/pullsecrets/pullsecrets/internal/kubeletsim"
-	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/clitest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/kubeletsim"
+	"github.com/pullsecrets/pullsecrets/internal/testing/registrytest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 func TestMain(m *testing.M) {

@@ -8,7 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/clitest"
 )
 
 const deployment = `apiVersion: apps/v1

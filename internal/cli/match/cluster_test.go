@@ -11,7 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 // pullSecret creates a kubectl-style docker-registry Secret.

@@ -11,9 +11,9 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
-	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/clitest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/registrytest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 func TestMain(m *testing.M) {

@@ -12,10 +12,10 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
-	"github.com/pullsecrets/pullsecrets/internal/registrycheck/registrytest"
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/clitest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/registrytest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 // The registry's account. Both passwords hold secretMarker, so run fails

@@ -15,11 +15,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
-	"github.com/pullsecrets/pullsecrets/internal/kubeletsim"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/clitest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/kubeletsim"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 func TestMain(m *testing.M) {

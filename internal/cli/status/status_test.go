@@ -23,12 +23,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/pullsecrets/pullsecrets/internal/cli/clitest"
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	"github.com/pullsecrets/pullsecrets/internal/cli/status"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
-	"github.com/pullsecrets/pullsecrets/internal/kubeletsim"
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/clitest"
+	"github.com/pullsecrets/pullsecrets/internal/testing/kubeletsim"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 func TestMain(m *testing.M) {

@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/pullsecrets/pullsecrets/internal/controlplane"
+	"github.com/pullsecrets/pullsecrets/internal/testing/controlplane"
 )
 
 // TestLabel is set on every namespace made by Namespace, with the test's

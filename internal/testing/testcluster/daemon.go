@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/pullsecrets/pullsecrets/internal/controlplane"
+	"github.com/pullsecrets/pullsecrets/internal/testing/controlplane"
 )
 
 type daemonOptions struct {

@@ -20,7 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/pullsecrets/pullsecrets/internal/testcluster"
+	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
 func TestMain(m *testing.M) {
