@@ -10,7 +10,9 @@ controller_gen="bin/controller-gen"
 
 "${controller_gen}" object paths=./api/...
 "${controller_gen}" crd paths=./api/... output:crd:artifacts:config=config/crd/bases
-"${controller_gen}" rbac:roleName=pullsecrets-controller paths=./internal/controller/... output:rbac:artifacts:config=config/rbac
+"${controller_gen}" rbac:roleName=pullsecrets-controller paths=./internal/controller output:rbac:artifacts:config=config/rbac
+# Pod deletion for restartPods is a separate, optional role.
+"${controller_gen}" rbac:roleName=pullsecrets-controller-restart-pods paths=./internal/controller/podrestart output:rbac:artifacts:config=config/rbac-restart-pods
 
 mkdir -p charts/pullsecrets/crds
 cp config/crd/bases/pullsecrets.dev_clusterpullsecrets.yaml charts/pullsecrets/crds/

@@ -18,12 +18,47 @@ const (
 	// imagePullSecrets names pullsecrets added and the ClusterPullSecret that
 	// added each: {"regcred":"my-cps"}. Only these are ever removed.
 	AttachedAnnotation = "pullsecrets.dev/attached"
+	// ProofAnnotation on a copy proves that the controller made it: an
+	// HMAC, under a key only the controller reads, of the copy's namespace
+	// and name and its ClusterPullSecret's name and UID. Labels anyone with
+	// Secret write can set; this they cannot forge.
+	ProofAnnotation = "pullsecrets.dev/proof"
+	// OwnerUIDAnnotation on a copy is the UID of its ClusterPullSecret.
+	OwnerUIDAnnotation = "pullsecrets.dev/cluster-pull-secret-uid"
+	// AttachedProofAnnotation on a ServiceAccount proves that the
+	// controller wrote AttachedAnnotation: an HMAC of the record and the
+	// ServiceAccount's namespace, name and UID.
+	AttachedProofAnnotation = "pullsecrets.dev/attached-proof"
 	// OptOutAnnotation set to "true" on a Namespace or ServiceAccount keeps
 	// pullsecrets away from it.
 	OptOutAnnotation = "pullsecrets.dev/opt-out"
 	// Finalizer lets the controller detach and delete what it made before a
 	// ClusterPullSecret goes away.
 	Finalizer = "pullsecrets.dev/cleanup"
+)
+
+// The ownership key: a Secret in the controller's namespace, made by the
+// controller on its first start, holding the HMAC key of the proofs. Only
+// the controller reads it; deleting it orphans every copy (they are then
+// reported as conflicts and never touched).
+const (
+	// OwnershipKeySecretName is the key Secret's name.
+	OwnershipKeySecretName = "pullsecrets-ownership-key"
+	// OwnershipKeySecretType is the key Secret's type.
+	OwnershipKeySecretType = "pullsecrets.dev/ownership-key"
+	// OwnershipKeyDataKey holds the key bytes.
+	OwnershipKeyDataKey = "key"
+)
+
+// CopyLabels are the labels that make a Secret one of the controller's
+// copies; CopyAnnotations its annotations. Only the controller may set,
+// change or remove them (the admission policy in config/policy enforces it).
+var (
+	CopyLabels      = []string{ManagedByLabel, OwnerLabel}
+	CopyAnnotations = []string{SourceAnnotation, DataHashAnnotation, ProofAnnotation, OwnerUIDAnnotation}
+	// ServiceAccountAnnotations are the controller's marks on a
+	// ServiceAccount.
+	ServiceAccountAnnotations = []string{AttachedAnnotation, AttachedProofAnnotation}
 )
 
 // Condition types.

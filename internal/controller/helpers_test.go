@@ -102,9 +102,14 @@ const controllerUser = "pullsecrets-controller-under-test"
 // namespace, where the deployment binds it in its own namespace.
 func (e *env) grantRBAC() {
 	e.t.Helper()
-	raw, err := os.ReadFile("../../config/rbac/role.yaml")
-	if err != nil {
-		e.t.Fatal(err)
+	var raw []byte
+	// The optional restartPods role is granted too: the tests use it.
+	for _, f := range []string{"../../config/rbac/role.yaml", "../../config/rbac-restart-pods/role.yaml"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		raw = append(append(raw, b...), "\n---\n"...)
 	}
 	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: controllerUser}}
 	for _, doc := range strings.Split(string(raw), "\n---") {

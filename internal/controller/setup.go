@@ -76,16 +76,19 @@ func CacheOptions() cache.Options {
 }
 
 // RBAC, least privilege; docs/rbac.md gives the reason for every verb.
-// Secret data is readable only in the source namespaces (a Role); elsewhere
-// the controller lists and watches the metadata of its own copies and
-// writes them blind.
+// Secret data is read only in the source namespaces (a Role); elsewhere the
+// controller asks only for the metadata of its own copies and writes them
+// blind. Pod deletion (restartPods) is an optional role: see package
+// podrestart.
 //
 // +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets/status,verbs=get;patch
+// +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=list;watch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch;delete
+// +kubebuilder:rbac:groups="",resources=pods;replicationcontrollers,verbs=list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments;replicasets;statefulsets;daemonsets,verbs=list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",namespace=pullsecrets-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=pullsecrets-system,resources=leases,verbs=get;create;update
