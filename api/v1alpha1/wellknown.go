@@ -89,6 +89,12 @@ const (
 	ReasonWriteFailed = "WriteFailed"
 	// ReasonInvalidSpec: a selector or glob in the spec does not parse.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonRecordInvalid: a selected ServiceAccount's attachment record is
+	// malformed or was changed by someone else; it is left alone.
+	ReasonRecordInvalid = "RecordInvalid"
+	// ReasonDeleting: the ClusterPullSecret is being deleted and its copies
+	// and attachments are being removed.
+	ReasonDeleting = "Deleting"
 	// ReasonNoNamespaces: nothing is selected.
 	ReasonNoNamespaces = "NoNamespaces"
 	// ReasonPodRestarted: a Pod stuck on a pull was deleted so that its

@@ -68,31 +68,43 @@ func (s *Selector) Namespace(ns *corev1.Namespace) bool {
 	if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
 		return false
 	}
-	if OptedOut(ns.Annotations) {
+	return s.NamespaceMeta(ns.Name, ns.Labels, ns.Annotations)
+}
+
+// NamespaceMeta reports whether a live namespace with this name, labels
+// and annotations is selected.
+func (s *Selector) NamespaceMeta(name string, lbls, annotations map[string]string) bool {
+	if OptedOut(annotations) {
 		return false
 	}
-	if slices.Contains(systemNamespaces, ns.Name) && !slices.Contains(s.include, ns.Name) {
+	if slices.Contains(systemNamespaces, name) && !slices.Contains(s.include, name) {
 		return false
 	}
-	if len(s.include) > 0 && !matchAny(s.include, ns.Name) {
+	if len(s.include) > 0 && !matchAny(s.include, name) {
 		return false
 	}
-	if matchAny(s.exclude, ns.Name) {
+	if matchAny(s.exclude, name) {
 		return false
 	}
-	return s.nsLabels.Matches(labels.Set(ns.Labels))
+	return s.nsLabels.Matches(labels.Set(lbls))
 }
 
 // ServiceAccount reports whether the ServiceAccount is selected (its
 // namespace is checked separately).
 func (s *Selector) ServiceAccount(sa *corev1.ServiceAccount) bool {
-	if OptedOut(sa.Annotations) {
+	return s.ServiceAccountMeta(sa.Name, sa.Labels, sa.Annotations)
+}
+
+// ServiceAccountMeta reports whether a ServiceAccount with this name,
+// labels and annotations is selected.
+func (s *Selector) ServiceAccountMeta(name string, lbls, annotations map[string]string) bool {
+	if OptedOut(annotations) {
 		return false
 	}
-	if len(s.saNames) > 0 && !matchAny(s.saNames, sa.Name) {
+	if len(s.saNames) > 0 && !matchAny(s.saNames, name) {
 		return false
 	}
-	return s.saLabels.Matches(labels.Set(sa.Labels))
+	return s.saLabels.Matches(labels.Set(lbls))
 }
 
 // OptedOut reports whether an object carries the opt-out annotation.

@@ -1,0 +1,43 @@
+package planner
+
+import (
+	"maps"
+	"slices"
+)
+
+// After returns the snapshot as it is once every write of the plan is
+// made. A created copy gets the UID its CopyWrite carries (the writer sets
+// it from the API server's answer). s is not modified.
+func After(s Snapshot, p Plan) Snapshot {
+	out := s
+	out.Copies = slices.Clone(s.Copies)
+	for _, w := range p.UpdateCopies {
+		for i := range out.Copies {
+			if out.Copies[i].Name == w.Name {
+				out.Copies[i].Hash = w.Hash
+			}
+		}
+	}
+	for _, w := range p.CreateCopies {
+		out.Copies = append(out.Copies, Copy{Name: w.Name, UID: w.UID, Owner: w.Owner, OwnerUID: w.OwnerUID, Hash: w.Hash, Proven: true})
+	}
+	for _, d := range p.DeleteCopies {
+		out.Copies = slices.DeleteFunc(out.Copies, func(k Copy) bool { return k.Name == d.Name })
+	}
+	out.ServiceAccounts = slices.Clone(s.ServiceAccounts)
+	for _, e := range p.ServiceAccounts {
+		for i := range out.ServiceAccounts {
+			sa := &out.ServiceAccounts[i]
+			if sa.Name == e.ServiceAccount {
+				sa.PullSecrets, sa.Record, _ = e.Apply(sa.PullSecrets, sa.Record)
+			}
+		}
+	}
+	if len(p.DeletePods) > 0 {
+		out.Pods = slices.DeleteFunc(slices.Clone(s.Pods), func(pod Pod) bool {
+			return slices.ContainsFunc(p.DeletePods, func(r PodRestart) bool { return r.UID == pod.UID })
+		})
+	}
+	out.Blocked = maps.Clone(s.Blocked)
+	return out
+}

@@ -1,0 +1,494 @@
+package planner
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+)
+
+type role int
+
+const (
+	roleActive     role = iota // copy and attachments enforced
+	roleUnselected             // namespace not selected: attachments removed, copies retired
+	roleFrozen                 // invalid spec or unusable source: nothing touched
+	roleDeleting               // everything removed
+)
+
+// cps is a ClusterPullSecret as the planner sees it in this namespace.
+type cps struct {
+	*ClusterPullSecret
+	role role
+	// claimed: it holds its secret name here.
+	claimed  bool
+	conflict string
+	// ready: its copy exists (or is created by this plan) and is not being
+	// deleted, so its name may be attached.
+	ready bool
+}
+
+type planner struct {
+	s       Snapshot
+	byName  map[string]*cps
+	ordered []*cps
+	// proven copies by name, and names held by Secrets that are not.
+	copies  map[string]*Copy
+	blocked map[string]string
+	sas     []*saPlan
+	out     Plan
+}
+
+// saPlan is a ServiceAccount and its list and record once the plan's edit is
+// applied.
+type saPlan struct {
+	*ServiceAccount
+	list   []string
+	record map[string]string
+}
+
+// Compute plans the writes and states for the snapshot's namespace.
+func Compute(s Snapshot) Plan {
+	p := newPlanner(s)
+	if s.Namespace.Terminating {
+		// Nothing can be written, and everything goes away with it.
+		for _, c := range p.ordered {
+			p.out.States[c.Name] = State{Reason: v1alpha1.ReasonNoNamespaces, Message: "the namespace is being deleted"}
+		}
+		return p.out
+	}
+	p.claim()
+	p.writeCopies()
+	p.editServiceAccounts()
+	p.retire()
+	p.restart()
+	p.report()
+	return p.out
+}
+
+func newPlanner(s Snapshot) *planner {
+	p := &planner{
+		s: s, byName: map[string]*cps{}, copies: map[string]*Copy{}, blocked: map[string]string{},
+		out: Plan{States: map[string]State{}},
+	}
+	for i := range s.ClusterPullSecrets {
+		c := &cps{ClusterPullSecret: &s.ClusterPullSecrets[i]}
+		p.byName[c.Name] = c
+		p.ordered = append(p.ordered, c)
+	}
+	// Oldest first, so that the oldest wins a name nobody holds yet.
+	slices.SortFunc(p.ordered, func(a, b *cps) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	for _, c := range p.ordered {
+		c.role = p.roleOf(c)
+	}
+	for name, why := range s.Blocked {
+		p.blocked[name] = why
+	}
+	for i := range s.Copies {
+		k := &s.Copies[i]
+		if !k.Proven {
+			p.blocked[k.Name] = fmt.Sprintf("Secret %s wears pullsecrets' labels but was not made by pullsecrets (no valid ownership proof); it is left alone", k.Name)
+			continue
+		}
+		p.copies[k.Name] = k
+	}
+	for i := range s.ServiceAccounts {
+		sa := &s.ServiceAccounts[i]
+		p.sas = append(p.sas, &saPlan{ServiceAccount: sa, list: slices.Clone(sa.PullSecrets), record: maps.Clone(sa.Record)})
+	}
+	slices.SortFunc(p.sas, func(a, b *saPlan) int { return cmp.Compare(a.Name, b.Name) })
+	return p
+}
+
+func (p *planner) roleOf(c *cps) role {
+	switch {
+	case c.Deleting:
+		return roleDeleting
+	case c.Invalid != "" || c.Selector == nil:
+		return roleFrozen
+	case !c.Selector.NamespaceMeta(p.s.Namespace.Name, p.s.Namespace.Labels, p.s.Namespace.Annotations):
+		return roleUnselected
+	case c.Source.Problem != "":
+		return roleFrozen
+	}
+	return roleActive
+}
+
+// owner returns the live ClusterPullSecret that made a copy, or nil for a
+// copy whose ClusterPullSecret is gone (or was recreated).
+func (p *planner) owner(k *Copy) *cps {
+	c := p.byName[k.Owner]
+	if c == nil || c.UID != k.OwnerUID {
+		return nil
+	}
+	return c
+}
+
+func (p *planner) owns(c *cps, k *Copy) bool { return k != nil && p.owner(k) == c }
+
+// claim decides which ClusterPullSecret holds each name: the one whose copy
+// is there; when none is, the oldest that wants it. A name held by a Secret
+// that is not a proven copy is nobody's.
+func (p *planner) claim() {
+	claimedBy := map[string]*cps{}
+	for _, c := range p.ordered {
+		if c.role != roleActive {
+			continue
+		}
+		n := c.SecretName
+		k := p.copies[n]
+		if why, ok := p.blocked[n]; ok {
+			c.conflict = why
+			continue
+		}
+		if k != nil && !p.owns(c, k) {
+			c.conflict = p.heldBy(k)
+			continue
+		}
+		if holder := claimedBy[n]; holder != nil {
+			c.conflict = fmt.Sprintf("ClusterPullSecret %s, created earlier, also wants Secret %s in this namespace", holder.Name, n)
+			continue
+		}
+		claimedBy[n] = c
+		c.claimed = true
+		c.ready = k == nil || !k.Deleting
+	}
+}
+
+// heldBy says why a copy of someone else's keeps a name.
+func (p *planner) heldBy(k *Copy) string {
+	o := p.owner(k)
+	switch {
+	case o == nil:
+		return fmt.Sprintf("Secret %s is a copy made for a ClusterPullSecret that no longer exists; it is retired once nothing uses it", k.Name)
+	case o.role == roleActive && o.SecretName == k.Name:
+		return fmt.Sprintf("ClusterPullSecret %s already holds Secret %s in this namespace", o.Name, k.Name)
+	case o.role == roleFrozen:
+		return fmt.Sprintf("Secret %s belongs to ClusterPullSecret %s, which is frozen (%s)", k.Name, o.Name, cmp.Or(o.Invalid, o.Source.Problem))
+	default:
+		return fmt.Sprintf("Secret %s is an old copy of ClusterPullSecret %s; it is retired once nothing uses it", k.Name, o.Name)
+	}
+}
+
+func (p *planner) writeCopies() {
+	for _, c := range p.ordered {
+		if !c.claimed {
+			continue
+		}
+		w := CopyWrite{Name: c.SecretName, Owner: c.Name, OwnerUID: c.UID, Hash: c.Source.Hash}
+		k := p.copies[c.SecretName]
+		switch {
+		case k == nil:
+			p.out.CreateCopies = append(p.out.CreateCopies, w)
+		case !k.Deleting && k.Hash != c.Source.Hash:
+			w.UID = k.UID
+			p.out.UpdateCopies = append(p.out.UpdateCopies, w)
+		}
+	}
+}
+
+// wants reports whether c keeps name attached to sa: its current name, on a
+// ServiceAccount it selects, with its copy in place.
+func (p *planner) wants(c *cps, sa *saPlan, name string) bool {
+	return c != nil && c.role == roleActive && c.claimed && c.ready && c.SecretName == name && p.selects(c, sa)
+}
+
+func (p *planner) selects(c *cps, sa *saPlan) bool {
+	return c.Selector != nil && c.Selector.ServiceAccountMeta(sa.Name, sa.Labels, sa.Annotations)
+}
+
+func (p *planner) editServiceAccounts() {
+	for _, sa := range p.sas {
+		if sa.Deleting || sa.RecordProblem != "" {
+			continue
+		}
+		e := Edit{ServiceAccount: sa.Name, UID: sa.UID}
+		for _, c := range p.ordered {
+			if p.wants(c, sa, c.SecretName) && !slices.Contains(sa.list, c.SecretName) {
+				e.Attach = append(e.Attach, Attachment{Secret: c.SecretName, By: c.Name})
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(sa.record)) {
+			c := p.byName[sa.record[name]]
+			if !slices.Contains(sa.list, name) {
+				if !p.wants(c, sa, name) {
+					e.Forget = append(e.Forget, name)
+				}
+				continue
+			}
+			if !p.keeps(c, sa, name, e) {
+				e.Detach = append(e.Detach, name)
+			}
+		}
+		list, record, changed := e.Apply(sa.list, sa.record)
+		if !changed {
+			continue
+		}
+		sa.list, sa.record = list, record
+		p.out.ServiceAccounts = append(p.out.ServiceAccounts, e)
+	}
+}
+
+// keeps reports whether a listed name the controller attached stays. An old
+// name stays until the name replacing it is attached with its copy in
+// place, so a ServiceAccount never loses the credential in between.
+func (p *planner) keeps(c *cps, sa *saPlan, name string, e Edit) bool {
+	switch {
+	case c == nil || c.role == roleDeleting || c.role == roleUnselected:
+		return false
+	case c.role == roleFrozen:
+		return true
+	case !p.selects(c, sa):
+		return false
+	case c.SecretName == name:
+		return true // still its name; if its copy is missing, it is being recreated or in conflict
+	}
+	// Renamed or moved: detach once the new name is (or is being) attached.
+	replaced := c.claimed && c.ready && (slices.Contains(sa.list, c.SecretName) && sa.record[c.SecretName] == c.Name ||
+		slices.ContainsFunc(e.Attach, func(a Attachment) bool { return a.Secret == c.SecretName }))
+	return !replaced
+}
+
+// retire deletes the controller's copies that nothing wants nor uses.
+func (p *planner) retire() {
+	for _, name := range slices.Sorted(maps.Keys(p.copies)) {
+		k := p.copies[name]
+		o := p.owner(k)
+		if k.Deleting || (o != nil && o.claimed && o.SecretName == name) {
+			continue
+		}
+		if o != nil && o.role == roleFrozen {
+			continue // leave everything of a frozen ClusterPullSecret as it is
+		}
+		if o != nil && o.role == roleDeleting {
+			p.out.DeleteCopies = append(p.out.DeleteCopies, CopyDelete{Name: name, UID: k.UID, Owner: k.Owner, Why: "its ClusterPullSecret is being deleted"})
+			continue
+		}
+		if held := p.holders(name); len(held) > 0 {
+			if o != nil {
+				st := p.out.States[o.Name]
+				st.Retiring = append(st.Retiring, Retiring{Secret: name, HeldBy: held})
+				p.out.States[o.Name] = st
+			}
+			continue
+		}
+		why := "no ClusterPullSecret wants it here and nothing uses it"
+		p.out.DeleteCopies = append(p.out.DeleteCopies, CopyDelete{Name: name, UID: k.UID, Owner: k.Owner, Why: why})
+	}
+}
+
+// holders names what still uses a Secret: ServiceAccounts listing it (after
+// this plan's edits), live Pods reading it, and templates that can still
+// make Pods reading it.
+func (p *planner) holders(name string) []string {
+	var out []string
+	for _, sa := range p.sas {
+		if !sa.Deleting && slices.Contains(sa.list, name) {
+			out = append(out, "ServiceAccount "+sa.Name)
+		}
+	}
+	for _, pod := range p.s.Pods {
+		if !pod.Finished && !pod.Deleting && slices.Contains(pod.SecretRefs, name) {
+			out = append(out, "Pod "+pod.Name)
+		}
+	}
+	for _, w := range p.s.Workloads {
+		if w.Active && slices.Contains(w.SecretRefs, name) {
+			out = append(out, w.Kind+" "+w.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// recreators are the owners that replace a deleted Pod from a template.
+var recreators = []struct{ group, kind string }{
+	{"apps", "ReplicaSet"}, {"apps", "StatefulSet"}, {"apps", "DaemonSet"}, {"batch", "Job"}, {"", "ReplicationController"},
+}
+
+func (p *planner) workload(o *Owner) *Workload {
+	if o == nil || !slices.ContainsFunc(recreators, func(r struct{ group, kind string }) bool { return r.group == o.Group && r.kind == o.Kind }) {
+		return nil
+	}
+	for i := range p.s.Workloads {
+		w := &p.s.Workloads[i]
+		if w.Owner == *o {
+			return w
+		}
+	}
+	return nil
+}
+
+func (p *planner) serviceAccount(name string) *saPlan {
+	for _, sa := range p.sas {
+		if sa.Name == name {
+			return sa
+		}
+	}
+	return nil
+}
+
+// restart deletes Pods stuck on a pull for an image a ClusterPullSecret's
+// credential is for, when their replacement will get that credential: the
+// Pod lacks the name, its owner recreates it from a template, and admission
+// will give the replacement the name (the template lists it, or lists
+// nothing and the ServiceAccount does). A Pod that already lists the name is
+// never restarted for it, so no cause restarts a workload twice.
+func (p *planner) restart() {
+	pods := slices.Clone(p.s.Pods)
+	slices.SortFunc(pods, func(a, b Pod) int { return cmp.Compare(a.Name, b.Name) })
+	for _, pod := range pods {
+		if pod.Finished || pod.Deleting || len(pod.StuckImages) == 0 {
+			continue
+		}
+		sa := p.serviceAccount(pod.ServiceAccount)
+		if sa == nil || sa.Deleting {
+			continue
+		}
+		for _, c := range p.ordered {
+			if !p.wants(c, sa, c.SecretName) || !slices.ContainsFunc(pod.StuckImages, c.matches) {
+				continue
+			}
+			n := c.SecretName
+			why := ""
+			w := p.workload(pod.Owner)
+			switch {
+			case slices.Contains(pod.PullSecrets, n):
+				why = fmt.Sprintf("it lists %s and still fails to pull: check the credential and the image name", n)
+			case !slices.Contains(sa.list, n):
+				continue
+			case w == nil:
+				why = "it has no owner that would recreate it: delete it to retry"
+			case len(w.PullSecrets) > 0 && !slices.Contains(w.PullSecrets, n):
+				why = fmt.Sprintf("%s %s lists its own imagePullSecrets (%s), which hide the ServiceAccount's: add %s to its template",
+					w.Kind, w.Name, strings.Join(w.PullSecrets, ", "), n)
+			case !c.RestartPods:
+				why = "restartPods is Never: delete it to retry"
+			case w.FailureBudget == 0:
+				why = fmt.Sprintf("Job %s cannot afford another failed Pod (backoffLimit reached)", w.Name)
+			default:
+				p.out.DeletePods = append(p.out.DeletePods, PodRestart{
+					Pod: pod.Name, UID: pod.UID, By: c.Name, Secret: n, ServiceAccount: sa.Name, Owner: w.Owner,
+				})
+			}
+			if why != "" {
+				st := p.out.States[c.Name]
+				st.Stuck = append(st.Stuck, Stuck{Pod: pod.Name, Why: why})
+				p.out.States[c.Name] = st
+			}
+			break // one cause per Pod
+		}
+	}
+}
+
+func (c *cps) matches(image string) bool { return c.Source.Matches != nil && c.Source.Matches(image) }
+
+// report fills each ClusterPullSecret's state.
+func (p *planner) report() {
+	pending := map[string]bool{}
+	for _, w := range append(slices.Clone(p.out.CreateCopies), p.out.UpdateCopies...) {
+		pending[w.Owner] = true
+	}
+	for _, e := range p.out.ServiceAccounts {
+		for _, a := range e.Attach {
+			pending[a.By] = true
+		}
+		for _, name := range e.Detach {
+			pending[p.recordOwner(e.ServiceAccount, name)] = true
+		}
+	}
+	for _, c := range p.ordered {
+		st := p.out.States[c.Name]
+		switch c.role {
+		case roleDeleting:
+			st.Reason, st.Leftovers = v1alpha1.ReasonDeleting, p.leftovers(c)
+			st.Message = fmt.Sprintf("%d copies and attachments left", st.Leftovers)
+		case roleFrozen:
+			st.Selected = c.Invalid == "" && c.Selector != nil
+			if c.Invalid != "" || c.Selector == nil {
+				st.Reason, st.Message = v1alpha1.ReasonInvalidSpec, c.Invalid
+			} else {
+				st.Reason, st.Message = c.Source.Problem, c.Source.Message
+			}
+		case roleUnselected:
+			st.Reason = v1alpha1.ReasonNoNamespaces
+		case roleActive:
+			st.Selected = true
+			p.reportActive(c, &st, pending[c.Name])
+		}
+		p.out.States[c.Name] = st
+	}
+}
+
+func (p *planner) reportActive(c *cps, st *State, pending bool) {
+	n := c.SecretName
+	missing, invalid := 0, []string{}
+	for _, sa := range p.sas {
+		if sa.Deleting || !p.selects(c, sa) {
+			continue
+		}
+		if sa.RecordProblem != "" {
+			invalid = append(invalid, sa.Name)
+			continue
+		}
+		if slices.Contains(sa.list, n) {
+			st.Attached++
+		} else {
+			missing++
+		}
+	}
+	switch {
+	case c.conflict != "":
+		st.Reason, st.Message = v1alpha1.ReasonConflict, c.conflict
+	case !c.ready:
+		st.Reason, st.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("Secret %s is being deleted; it is made again once it is gone", n)
+	case len(invalid) > 0:
+		st.Reason = v1alpha1.ReasonRecordInvalid
+		st.Message = fmt.Sprintf("ServiceAccounts %s: the annotation %s was changed by someone else, so pullsecrets leaves them alone; remove the annotations %s and %s to let it manage them again",
+			strings.Join(invalid, ", "), v1alpha1.AttachedAnnotation, v1alpha1.AttachedAnnotation, v1alpha1.AttachedProofAnnotation)
+	case pending || missing > 0:
+		st.Reason, st.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("Secret %s is being copied and attached", n)
+	default:
+		st.Ready, st.Reason = true, v1alpha1.ReasonReady
+	}
+}
+
+func (p *planner) recordOwner(sa, name string) string {
+	for _, s := range p.s.ServiceAccounts {
+		if s.Name == sa {
+			return s.Record[name]
+		}
+	}
+	return ""
+}
+
+// leftovers counts what a deleted ClusterPullSecret still has here once
+// the plan is applied: copies not yet being deleted and recorded
+// attachments on live ServiceAccounts.
+func (p *planner) leftovers(c *cps) int {
+	n := 0
+	for _, k := range p.copies {
+		if p.owns(c, k) && !k.Deleting && !slices.ContainsFunc(p.out.DeleteCopies, func(d CopyDelete) bool { return d.UID == k.UID }) {
+			n++
+		}
+	}
+	for _, sa := range p.sas {
+		if sa.Deleting || sa.RecordProblem != "" {
+			continue
+		}
+		for name, by := range sa.record {
+			if by == c.Name && slices.Contains(sa.list, name) {
+				n++
+			}
+		}
+	}
+	return n
+}

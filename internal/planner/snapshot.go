@@ -1,0 +1,136 @@
+package planner
+
+import (
+	"time"
+
+	"github.com/pullsecrets/pullsecrets/internal/selection"
+)
+
+// Snapshot is what the caches show of one namespace, and of every
+// ClusterPullSecret.
+type Snapshot struct {
+	Namespace          Namespace
+	ClusterPullSecrets []ClusterPullSecret
+	// Copies are the namespace's Secrets that wear the controller's labels,
+	// proven or not.
+	Copies []Copy
+	// Blocked names Secrets that exist but are not copies (learned when a
+	// create failed), with a note for humans.
+	Blocked         map[string]string
+	ServiceAccounts []ServiceAccount
+	// Pods and Workloads need only be those that reference a Secret or are
+	// stuck on a pull: the others never change a plan.
+	Pods      []Pod
+	Workloads []Workload
+}
+
+// Namespace is the namespace planned for.
+type Namespace struct {
+	Name        string
+	Labels      map[string]string
+	Annotations map[string]string
+	Terminating bool
+}
+
+// ClusterPullSecret is one ClusterPullSecret, as far as a namespace cares.
+type ClusterPullSecret struct {
+	Name    string
+	UID     string
+	Created time.Time
+	// Deleting: the object is being deleted; everything it made goes.
+	Deleting bool
+	// Invalid, when set, says why the spec cannot be used; nothing of this
+	// ClusterPullSecret is touched until it is fixed.
+	Invalid string
+	// Selector is nil when Invalid is set.
+	Selector    *selection.Selector
+	SecretName  string
+	RestartPods bool
+	Source      Source
+}
+
+// Source is the state of a ClusterPullSecret's credential.
+type Source struct {
+	// Problem is a condition reason (SourceNotFound, SourceInvalid, ...)
+	// when the credential cannot be copied; copies are then left as they
+	// are.
+	Problem string
+	Message string
+	// Hash identifies the content the copies must have.
+	Hash string
+	// Matches reports whether the credential is one the kubelet would use
+	// for an image; nil matches nothing.
+	Matches func(image string) bool `json:"-"`
+}
+
+// Copy is a Secret wearing the controller's labels.
+type Copy struct {
+	Name string
+	UID  string
+	// Owner and OwnerUID name the ClusterPullSecret the marks claim.
+	Owner    string
+	OwnerUID string
+	Hash     string
+	// Proven: the marks carry a valid ownership proof. An unproven Secret is
+	// never modified nor deleted.
+	Proven   bool
+	Deleting bool
+}
+
+// ServiceAccount is one ServiceAccount of the namespace.
+type ServiceAccount struct {
+	Name        string
+	UID         string
+	Labels      map[string]string
+	Annotations map[string]string
+	PullSecrets []string
+	// Record maps each name the controller attached to the
+	// ClusterPullSecret that attached it.
+	Record map[string]string
+	// RecordProblem, when set, says why the record cannot be trusted; the
+	// ServiceAccount is then left alone.
+	RecordProblem string
+	Deleting      bool
+}
+
+// Owner identifies a Pod's or workload's controller.
+type Owner struct {
+	Group string
+	Kind  string
+	Name  string
+	UID   string
+}
+
+// Pod is a Pod of the namespace.
+type Pod struct {
+	Name           string
+	UID            string
+	ServiceAccount string
+	// PullSecrets is the Pod's own imagePullSecrets.
+	PullSecrets []string
+	// SecretRefs are every Secret the Pod reads: pull secrets, secret and
+	// projected volumes, env and envFrom.
+	SecretRefs []string
+	// Finished: Succeeded or Failed; it never starts a container again.
+	Finished bool
+	Deleting bool
+	Owner    *Owner
+	// StuckImages are the images of containers waiting on a failed pull.
+	StuckImages []string
+}
+
+// Workload is a Pod template: a Deployment, ReplicaSet, StatefulSet,
+// DaemonSet, Job, CronJob or ReplicationController.
+type Workload struct {
+	Owner
+	// PullSecrets is the template's own imagePullSecrets.
+	PullSecrets []string
+	// SecretRefs are every Secret the template reads.
+	SecretRefs []string
+	// Active: the template may still make Pods (not a finished Job, not a
+	// Deployment's scaled-down history).
+	Active bool
+	// FailureBudget is how many more Pod failures a Job can afford before
+	// it fails; negative means unlimited (not a Job).
+	FailureBudget int
+}
