@@ -1,0 +1,359 @@
+package usage
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"unique"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/pullsecrets/pullsecrets/internal/planner"
+)
+
+// Index holds the records of Pods and workloads, by namespace. It is fed
+// by one client-go reflector per kind, each writing into a store that keeps
+// records instead of objects.
+type Index struct {
+	mu       sync.RWMutex
+	pods     map[unique.Handle[string]]map[string]*record
+	work     map[unique.Handle[string]]map[string]*record // key: kind/name
+	onChange func(namespace string)
+	kinds    []*kindStore
+}
+
+// New returns an empty index; onChange is called with the namespace of any
+// record that appears, changes or goes.
+func New(onChange func(namespace string)) *Index {
+	return &Index{
+		pods:     map[unique.Handle[string]]map[string]*record{},
+		work:     map[unique.Handle[string]]map[string]*record{},
+		onChange: onChange,
+	}
+}
+
+// Pods returns the namespace's Pods that read a Secret or are stuck.
+func (ix *Index) Pods(namespace string) []planner.Pod {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	m := ix.pods[unique.Make(namespace)]
+	out := make([]planner.Pod, 0, len(m))
+	for _, r := range m {
+		out = append(out, r.pod())
+	}
+	return out
+}
+
+// Workloads returns the namespace's templates that can still make Pods and
+// read a Secret or own Pods.
+func (ix *Index) Workloads(namespace string) []planner.Workload {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	m := ix.work[unique.Make(namespace)]
+	out := make([]planner.Workload, 0, len(m))
+	for _, r := range m {
+		out = append(out, r.workload())
+	}
+	return out
+}
+
+// Counts returns how many Pod and workload records are held, for metrics
+// and benchmarks.
+func (ix *Index) Counts() (pods, workloads int) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for _, m := range ix.pods {
+		pods += len(m)
+	}
+	for _, m := range ix.work {
+		workloads += len(m)
+	}
+	return pods, workloads
+}
+
+// set stores or removes one record and reports a change.
+func (ix *Index) set(table map[unique.Handle[string]]map[string]*record, ns unique.Handle[string], key string, r *record) {
+	ix.mu.Lock()
+	m := table[ns]
+	old := m[key]
+	if old.equal(r) {
+		ix.mu.Unlock()
+		return
+	}
+	if r == nil {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(table, ns)
+		}
+	} else {
+		if m == nil {
+			m = map[string]*record{}
+			table[ns] = m
+		}
+		m[key] = r
+	}
+	ix.mu.Unlock()
+	if ix.onChange != nil {
+		ix.onChange(ns.Value())
+	}
+}
+
+// kind is one resource the index follows.
+type kind struct {
+	name    string
+	example runtime.Object
+	list    func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error)
+	watch   func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error)
+	// convert returns the record, or nil when the object cannot matter.
+	convert func(obj any) *record
+	pods    bool
+}
+
+func kinds() []kind {
+	all := metav1.NamespaceAll
+	wl := func(name string, ex runtime.Object,
+		list func(context.Context, kubernetes.Interface, metav1.ListOptions) (runtime.Object, error),
+		w func(context.Context, kubernetes.Interface, metav1.ListOptions) (watch.Interface, error)) kind {
+		return kind{name: name, example: ex, list: list, watch: w, convert: workloadRecord}
+	}
+	return []kind{
+		{name: "pods", example: &corev1.Pod{}, pods: true,
+			list: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+				return c.CoreV1().Pods(all).List(ctx, o)
+			},
+			watch: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+				return c.CoreV1().Pods(all).Watch(ctx, o)
+			},
+			convert: func(obj any) *record {
+				if p, ok := obj.(*corev1.Pod); ok {
+					return podRecord(p)
+				}
+				return nil
+			}},
+		wl("deployments", &appsv1.Deployment{},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+				return c.AppsV1().Deployments(all).List(ctx, o)
+			},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+				return c.AppsV1().Deployments(all).Watch(ctx, o)
+			}),
+		wl("replicasets", &appsv1.ReplicaSet{},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+				return c.AppsV1().ReplicaSets(all).List(ctx, o)
+			},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+				return c.AppsV1().ReplicaSets(all).Watch(ctx, o)
+			}),
+		wl("statefulsets", &appsv1.StatefulSet{},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+				return c.AppsV1().StatefulSets(all).List(ctx, o)
+			},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+				return c.AppsV1().StatefulSets(all).Watch(ctx, o)
+			}),
+		wl("daemonsets", &appsv1.DaemonSet{},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+				return c.AppsV1().DaemonSets(all).List(ctx, o)
+			},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+				return c.AppsV1().DaemonSets(all).Watch(ctx, o)
+			}),
+		wl("jobs", &batchv1.Job{},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+				return c.BatchV1().Jobs(all).List(ctx, o)
+			},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+				return c.BatchV1().Jobs(all).Watch(ctx, o)
+			}),
+		wl("cronjobs", &batchv1.CronJob{},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+				return c.BatchV1().CronJobs(all).List(ctx, o)
+			},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+				return c.BatchV1().CronJobs(all).Watch(ctx, o)
+			}),
+		wl("replicationcontrollers", &corev1.ReplicationController{},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+				return c.CoreV1().ReplicationControllers(all).List(ctx, o)
+			},
+			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+				return c.CoreV1().ReplicationControllers(all).Watch(ctx, o)
+			}),
+	}
+}
+
+// kindStore receives one kind's objects from its reflector and keeps their
+// records in the index. The reflector hands it objects (watch events) or,
+// through Transformer, records (the initial list).
+type kindStore struct {
+	ix     *Index
+	kind   kind
+	mu     sync.Mutex
+	synced bool
+}
+
+var _ cache.TransformingStore = &kindStore{}
+
+func (s *kindStore) table() map[unique.Handle[string]]map[string]*record {
+	if s.kind.pods {
+		return s.ix.pods
+	}
+	return s.ix.work
+}
+
+// transform turns an object into its record; a record passes through, and
+// an object that cannot matter becomes a record holding only its name, so
+// that it can still be keyed and removed.
+func (s *kindStore) transform(obj any) (any, error) {
+	if r, ok := obj.(*record); ok {
+		return r, nil
+	}
+	if r := s.kind.convert(obj); r != nil {
+		return r, nil
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("usage index %s: unexpected object %T", s.kind.name, obj)
+	}
+	return &record{namespace: unique.Make(m.GetNamespace()), name: m.GetName(), budget: tombstone}, nil
+}
+
+// tombstone marks a record that stands for an object that cannot matter.
+const tombstone = -2
+
+// Transformer lets the reflector shrink objects as it lists them.
+func (s *kindStore) Transformer() cache.TransformFunc { return s.transform }
+
+// key is the record's key in its namespace's table.
+func (s *kindStore) key(name string) string {
+	if s.kind.pods {
+		return name
+	}
+	return kindOf(s.kind.name) + "/" + name
+}
+
+func kindOf(resource string) string {
+	return map[string]string{
+		"deployments": "Deployment", "replicasets": "ReplicaSet", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet",
+		"jobs": "Job", "cronjobs": "CronJob", "replicationcontrollers": "ReplicationController",
+	}[resource]
+}
+
+func (s *kindStore) put(obj any) error {
+	t, err := s.transform(obj)
+	if err != nil {
+		return err
+	}
+	r := t.(*record)
+	if r.budget == tombstone {
+		r = nil
+	}
+	s.ix.set(s.table(), t.(*record).namespace, s.key(t.(*record).name), r)
+	return nil
+}
+
+// Add stores an object's record.
+func (s *kindStore) Add(obj any) error { return s.put(obj) }
+
+// Update stores an object's new record.
+func (s *kindStore) Update(obj any) error { return s.put(obj) }
+
+// Delete removes an object's record.
+func (s *kindStore) Delete(obj any) error {
+	t, err := s.transform(obj)
+	if err != nil {
+		return err
+	}
+	s.ix.set(s.table(), t.(*record).namespace, s.key(t.(*record).name), nil)
+	return nil
+}
+
+// Replace stores a full list, dropping the records of objects not in it.
+func (s *kindStore) Replace(list []any, _ string) error {
+	type id struct {
+		ns  unique.Handle[string]
+		key string
+	}
+	seen := map[id]bool{}
+	for _, obj := range list {
+		t, err := s.transform(obj)
+		if err != nil {
+			return err
+		}
+		r := t.(*record)
+		seen[id{r.namespace, s.key(r.name)}] = true
+		if err := s.put(r); err != nil {
+			return err
+		}
+	}
+	prefix := s.key("")
+	var gone []id
+	s.ix.mu.RLock()
+	for ns, m := range s.table() {
+		for key := range m {
+			if strings.HasPrefix(key, prefix) && !seen[id{ns, key}] {
+				gone = append(gone, id{ns, key})
+			}
+		}
+	}
+	s.ix.mu.RUnlock()
+	for _, g := range gone {
+		s.ix.set(s.table(), g.ns, g.key, nil)
+	}
+	s.mu.Lock()
+	s.synced = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Resync does nothing: the records are the state.
+func (s *kindStore) Resync() error { return nil }
+
+func (s *kindStore) hasSynced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.synced
+}
+
+// Start runs one reflector per kind until ctx ends.
+func (ix *Index) Start(ctx context.Context, c kubernetes.Interface) {
+	for _, k := range kinds() {
+		s := &kindStore{ix: ix, kind: k}
+		ix.mu.Lock()
+		ix.kinds = append(ix.kinds, s)
+		ix.mu.Unlock()
+		lw := &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return k.list(ctx, c, o) },
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				return k.watch(ctx, c, o)
+			},
+		}
+		r := cache.NewReflectorWithOptions(lw, k.example, s, cache.ReflectorOptions{Name: "usage-" + k.name})
+		go r.RunWithContext(ctx)
+	}
+}
+
+// Synced reports whether every kind has been listed once.
+func (ix *Index) Synced() bool {
+	ix.mu.RLock()
+	kinds := slices.Clone(ix.kinds)
+	ix.mu.RUnlock()
+	if len(kinds) == 0 {
+		return false
+	}
+	for _, s := range kinds {
+		if !s.hasSynced() {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,186 @@
+package usage
+
+import (
+	"strings"
+	"unique"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/pullsecrets/pullsecrets/internal/planner"
+	"github.com/pullsecrets/pullsecrets/internal/pullfailure"
+)
+
+// names is a list of names interned as one string: Pods of one template
+// share it, so it costs one pointer per Pod.
+type names = unique.Handle[string]
+
+var noNames = unique.Make("")
+
+func internNames(list []string) names { return unique.Make(strings.Join(list, "\x00")) }
+
+func (r *record) split(h names) []string {
+	if h == noNames {
+		return nil
+	}
+	return strings.Split(h.Value(), "\x00")
+}
+
+// record is what the index keeps of a Pod or a workload. It implements
+// metav1.ObjectMetaAccessor only so that client-go can key it.
+type record struct {
+	namespace unique.Handle[string]
+	name      string
+	// uid is kept only where a write needs it (a stuck Pod's restart).
+	uid         string
+	owner       unique.Handle[planner.Owner]
+	hasOwner    bool
+	sa          unique.Handle[string]
+	pullSecrets names
+	refs        names
+	stuck       []string
+	// budget is a Job's affordable failures, -1 for anything else.
+	budget int32
+}
+
+// GetObjectMeta returns the record's name, for client-go's key functions.
+func (r *record) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Namespace: r.namespace.Value(), Name: r.name}
+}
+
+func (r *record) equal(o *record) bool {
+	if r == nil || o == nil {
+		return r == o
+	}
+	return r.namespace == o.namespace && r.name == o.name && r.uid == o.uid && r.owner == o.owner && r.hasOwner == o.hasOwner &&
+		r.sa == o.sa && r.pullSecrets == o.pullSecrets && r.refs == o.refs && r.budget == o.budget && strings.Join(r.stuck, "\x00") == strings.Join(o.stuck, "\x00")
+}
+
+// podRecord returns what the planner needs of a Pod, or nil when the Pod
+// cannot change a plan: it reads no Secret and is not stuck on a pull, or
+// it will never start a container again.
+func podRecord(pod *corev1.Pod) *record {
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed || pod.DeletionTimestamp != nil {
+		return nil
+	}
+	refs := SecretRefs(&pod.Spec)
+	var stuck []string
+	for _, c := range pullfailure.StuckContainers(pod) {
+		stuck = append(stuck, c.Image)
+	}
+	if len(refs) == 0 && len(stuck) == 0 {
+		return nil
+	}
+	r := &record{
+		namespace: unique.Make(pod.Namespace), name: pod.Name, sa: unique.Make(pullfailure.ServiceAccountName(pod)),
+		pullSecrets: internNames(PullSecrets(&pod.Spec)), refs: internNames(refs), stuck: stuck, budget: -1,
+	}
+	if len(stuck) > 0 {
+		r.uid = string(pod.UID)
+		if ref := metav1.GetControllerOf(pod); ref != nil {
+			r.owner, r.hasOwner = unique.Make(ownerOf(ref)), true
+		}
+	}
+	return r
+}
+
+func ownerOf(ref *metav1.OwnerReference) planner.Owner {
+	gv, _ := schema.ParseGroupVersion(ref.APIVersion) // an unparsable group matches no workload
+	return planner.Owner{Group: gv.Group, Kind: ref.Kind, Name: ref.Name, UID: string(ref.UID)}
+}
+
+func (r *record) pod() planner.Pod {
+	p := planner.Pod{
+		Name: r.name, UID: r.uid, ServiceAccount: r.sa.Value(),
+		PullSecrets: r.split(r.pullSecrets), SecretRefs: r.split(r.refs), StuckImages: r.stuck,
+	}
+	if r.hasOwner {
+		o := r.owner.Value()
+		p.Owner = &o
+	}
+	return p
+}
+
+func (r *record) workload() planner.Workload {
+	return planner.Workload{
+		Owner: r.owner.Value(), PullSecrets: r.split(r.pullSecrets), SecretRefs: r.split(r.refs), Active: true, FailureBudget: int(r.budget),
+	}
+}
+
+// workloadRecord returns what the planner needs of a workload's template, or
+// nil when the template can no longer make Pods.
+func workloadRecord(obj any) *record {
+	var (
+		meta     *metav1.ObjectMeta
+		group    string
+		kind     string
+		template *corev1.PodTemplateSpec
+		budget   int32 = -1
+	)
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		meta, group, kind, template = &o.ObjectMeta, "apps", "Deployment", &o.Spec.Template
+	case *appsv1.ReplicaSet:
+		// A Deployment's scaled-down ReplicaSets are history; its own
+		// template stands for them.
+		if replicas(o.Spec.Replicas) == 0 && o.Status.Replicas == 0 && metav1.GetControllerOf(o) != nil {
+			return nil
+		}
+		meta, group, kind, template = &o.ObjectMeta, "apps", "ReplicaSet", &o.Spec.Template
+	case *appsv1.StatefulSet:
+		meta, group, kind, template = &o.ObjectMeta, "apps", "StatefulSet", &o.Spec.Template
+	case *appsv1.DaemonSet:
+		meta, group, kind, template = &o.ObjectMeta, "apps", "DaemonSet", &o.Spec.Template
+	case *batchv1.Job:
+		if jobFinished(o) {
+			return nil
+		}
+		meta, group, kind, template = &o.ObjectMeta, "batch", "Job", &o.Spec.Template
+		limit := int32(6) // the API's default backoffLimit
+		if o.Spec.BackoffLimit != nil {
+			limit = *o.Spec.BackoffLimit
+		}
+		budget = max(limit-o.Status.Failed, 0)
+	case *batchv1.CronJob:
+		meta, group, kind, template = &o.ObjectMeta, "batch", "CronJob", &o.Spec.JobTemplate.Spec.Template
+	case *corev1.ReplicationController:
+		meta, group, kind = &o.ObjectMeta, "", "ReplicationController"
+		if o.Spec.Template == nil {
+			return nil
+		}
+		template = o.Spec.Template
+	default:
+		return nil
+	}
+	if meta.DeletionTimestamp != nil {
+		return nil
+	}
+	refs := SecretRefs(&template.Spec)
+	if len(refs) == 0 && (kind == "Deployment" || kind == "CronJob") {
+		return nil // not a Pod's owner, and reads no Secret: never in a plan
+	}
+	return &record{
+		namespace: unique.Make(meta.Namespace), name: meta.Name,
+		owner: unique.Make(planner.Owner{Group: group, Kind: kind, Name: meta.Name, UID: string(meta.UID)}), hasOwner: true,
+		pullSecrets: internNames(PullSecrets(&template.Spec)), refs: internNames(refs), budget: budget,
+	}
+}
+
+func replicas(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
+}
+
+func jobFinished(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
