@@ -75,10 +75,12 @@ type SourceReference struct {
 	// Namespace of the source Secret.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Namespace string `json:"namespace"`
 	// Name of the source Secret.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 }
 
@@ -86,14 +88,22 @@ type SourceReference struct {
 type NamespaceSelector struct {
 	// Selector matches namespace labels. Empty matches all.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule=`!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'] && ((e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0)))`,message="matchExpressions: operator must be In, NotIn, Exists or DoesNotExist; In and NotIn need values, Exists and DoesNotExist take none"
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
-	// Include lists namespace names or globs (`team-*`); when set, only
-	// matching namespaces are selected. Naming kube-system, kube-public or
-	// kube-node-lease here (exactly, not by a glob) selects it.
+	// Include lists namespace names or globs (`team-*`, `?` for one
+	// character); when set, only matching namespaces are selected. Naming
+	// kube-system, kube-public or kube-node-lease here (exactly, not by a
+	// glob) selects it.
 	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9*?]([-a-z0-9*?]*[a-z0-9*?])?$`
 	Include []string `json:"include,omitempty"`
 	// Exclude lists namespace names or globs that are never selected.
 	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9*?]([-a-z0-9*?]*[a-z0-9*?])?$`
 	Exclude []string `json:"exclude,omitempty"`
 }
 
@@ -101,9 +111,13 @@ type NamespaceSelector struct {
 type ServiceAccountSelector struct {
 	// Names lists ServiceAccount names or globs. Empty means all.
 	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9*?]([-a-z0-9*?.]*[a-z0-9*?])?$`
 	Names []string `json:"names,omitempty"`
 	// Selector matches ServiceAccount labels. Empty matches all.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule=`!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'] && ((e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0)))`,message="matchExpressions: operator must be In, NotIn, Exists or DoesNotExist; In and NotIn need values, Exists and DoesNotExist take none"
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 }
 
@@ -124,10 +138,13 @@ type VerifySpec struct {
 	// Image is pulled (manifest only, never layers) with the source
 	// credentials, exactly as the kubelet would choose them.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image"`
-	// Interval between checks; the credentials are also checked whenever
-	// they change. Defaults to 1h.
+	// Interval between checks, a Go duration of at least 1m (`30m`, `1h`);
+	// the credentials are also checked whenever they change. Defaults to 1h.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1m')`,message="must be a duration such as 30m or 1h, of at least 1m"
 	Interval *metav1.Duration `json:"interval,omitempty"`
 	// Insecure allows plain HTTP or an unverified TLS certificate for the
 	// image's registry.
@@ -161,9 +178,20 @@ type ClusterPullSecretStatus struct {
 	// because of this ClusterPullSecret.
 	// +optional
 	ServiceAccountsAttached int32 `json:"serviceAccountsAttached,omitempty"`
-	// PendingRetirement counts old copies kept because Pods still list them.
+	// PendingRetirement counts old copies kept because something still
+	// uses them.
 	// +optional
 	PendingRetirement int32 `json:"pendingRetirement,omitempty"`
+	// Retiring lists up to 20 old copies kept, and what holds each (Pods,
+	// workload templates, ServiceAccounts), sorted by namespace.
+	// +optional
+	// +listType=atomic
+	Retiring []RetiringCopy `json:"retiring,omitempty"`
+	// StuckPods lists up to 20 Pods that fail to pull an image this
+	// credential is for and that the controller does not restart, with why.
+	// +optional
+	// +listType=atomic
+	StuckPods []StuckPod `json:"stuckPods,omitempty"`
 	// FailingNamespaces lists up to 20 namespaces that are not ready, with
 	// the reason, sorted by name.
 	// +optional
@@ -197,6 +225,29 @@ type NamespaceFailure struct {
 	// Message for humans; never holds secret bytes.
 	// +optional
 	Message string `json:"message,omitempty"`
+}
+
+// RetiringCopy is an old copy kept because something still uses it.
+type RetiringCopy struct {
+	// Namespace of the copy.
+	Namespace string `json:"namespace"`
+	// Secret is the copy's name.
+	Secret string `json:"secret"`
+	// HeldBy names up to 5 users, e.g. "Pod web-1", "Deployment api",
+	// "ServiceAccount builder".
+	// +optional
+	// +listType=atomic
+	HeldBy []string `json:"heldBy,omitempty"`
+}
+
+// StuckPod is a Pod that fails to pull and is not restarted.
+type StuckPod struct {
+	// Namespace of the Pod.
+	Namespace string `json:"namespace"`
+	// Pod name.
+	Pod string `json:"pod"`
+	// Reason it is not restarted.
+	Reason string `json:"reason"`
 }
 
 // ClusterPullSecretList is a list of ClusterPullSecrets.

@@ -1,21 +1,20 @@
 // Package controller keeps ClusterPullSecrets true: a copy of the source
 // Secret in every selected namespace, its name on every selected
-// ServiceAccount, old copies retired once no Pod lists them, and, on
+// ServiceAccount, old copies retired once nothing uses them, and, on
 // request, Pods that failed before the fix replaced.
 //
-// Two reconcilers share the work. The namespace reconciler, keyed by
-// namespace, does every write for all ClusterPullSecrets in that namespace,
-// so a large rollout runs in parallel across namespaces and every
-// ServiceAccount is written at most once per change. The ClusterPullSecret
-// reconciler validates the source, owns the finalizer, and publishes status
-// from what the namespace reconcilers report, at most once per
-// StatusInterval, so status writes do not grow with the number of
-// namespaces.
+// Decisions are made by package planner, a pure function of what the
+// caches show of one namespace. The namespace reconciler reads a snapshot,
+// plans, writes in the plan's order (stopping at the first failure), and
+// reports each ClusterPullSecret's state there. The ClusterPullSecret
+// reconciler owns the finalizer and computes status from those reports,
+// or from the caches for namespaces with none. docs/controller.md lists
+// the invariants and what enforces each.
 //
-// Reads come from informer caches only: Namespaces, ServiceAccounts, Pods
-// (stripped to what restartPods and retirement need), the copies as
-// metadata only (selected by the managed-by label, so unrelated Secrets are
-// never cached), and source Secrets through a second cache limited to the
-// source namespaces, which is the only place the controller reads Secret
-// data.
+// Reads come from caches only: Namespaces, ServiceAccounts, the
+// ClusterPullSecrets (unstructured, decoded one by one so that an object
+// that does not decode never stops the others), the copies as metadata
+// selected by label, source Secrets through a cache limited to the source
+// namespaces, and Pods and workload templates as small records (package
+// usage).
 package controller

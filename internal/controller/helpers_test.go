@@ -211,13 +211,15 @@ func (e *env) uniqueName(base string) string {
 func (e *env) deleteClusterPullSecrets() {
 	ctx := context.Background()
 	for _, name := range e.cpsList {
-		var obj v1alpha1.ClusterPullSecret
-		if err := e.client.Get(ctx, types.NamespacedName{Name: name}, &obj); err != nil {
+		// Unstructured, so that objects the typed client cannot decode go too.
+		obj := &unstructured.Unstructured{}
+		obj.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("ClusterPullSecret"))
+		if err := e.client.Get(ctx, types.NamespacedName{Name: name}, obj); err != nil {
 			continue
 		}
-		obj.Finalizers = nil
-		_ = e.client.Update(ctx, &obj)
-		_ = e.client.Delete(ctx, &obj)
+		obj.SetFinalizers(nil)
+		_ = e.client.Update(ctx, obj)
+		_ = e.client.Delete(ctx, obj)
 	}
 }
 
@@ -234,6 +236,7 @@ func (e *env) startController(opts ...controllerOption) *running {
 	e.t.Helper()
 	o := manager.DefaultOptions()
 	o.Controller.SourceNamespaces = []string{e.srcNS}
+	o.Controller.KeyNamespace = e.srcNS
 	o.Controller.StatusInterval = 200 * time.Millisecond
 	o.MetricsAddr, o.ProbeAddr = "0", "0"
 	o.LeaderElect = false

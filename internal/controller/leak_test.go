@@ -40,6 +40,9 @@ func TestSecretBytesNeverLeak(t *testing.T) {
 	src.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{"` + reg.Host + `":{"auth":"` + canary + `"}}}`)
 	g.Expect(e.client.Update(e.ctx(), src)).To(Succeed())
 	eventually(g, e.readyCondition(name)).Should(HaveField("Reason", v1alpha1.ReasonSourceInvalid))
+	// Events are sent asynchronously: scan them only once those of every
+	// step are in.
+	eventually(g, e.eventReasons(name)).Should(ContainElements(v1alpha1.ReasonReady, v1alpha1.ReasonSourceInvalid))
 
 	forms := []string{
 		canary,

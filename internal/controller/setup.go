@@ -5,13 +5,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -25,8 +27,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
-	"github.com/pullsecrets/pullsecrets/internal/pullfailure"
+	"github.com/pullsecrets/pullsecrets/internal/controller/podrestart"
+	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
+	"github.com/pullsecrets/pullsecrets/internal/usage"
 )
 
 // indexAttachedBy indexes ServiceAccounts by the ClusterPullSecrets in
@@ -36,8 +40,11 @@ const indexAttachedBy = "pullsecrets.dev/attached-by"
 // Options configure the controller.
 type Options struct {
 	// SourceNamespaces are the only namespaces source Secrets may live in,
-	// and the only ones whose Secrets the controller reads.
+	// and the only ones whose Secret data the controller reads.
 	SourceNamespaces []string
+	// KeyNamespace holds the ownership key Secret (the controller's own
+	// namespace).
+	KeyNamespace string
 	// Workers is the number of namespaces reconciled in parallel.
 	Workers int
 	// StatusInterval is the least time between two status writes of one
@@ -60,17 +67,19 @@ func DefaultOptions() Options {
 }
 
 // CacheOptions configure the manager's cache: Secrets are cached only when
-// labelled as our copies (and only their metadata is ever requested), and
-// Pods, ServiceAccounts and Namespaces are stripped of what we never read,
-// so memory does not grow with unrelated objects.
+// labelled as copies, and only as metadata; ServiceAccounts, Namespaces and
+// ClusterPullSecrets without managed fields. Pods and workloads are not in
+// this cache at all: package usage keeps a few words of each.
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue})
+	secrets := &metav1.PartialObjectMetadata{}
+	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:         {Label: managed, Transform: stripManagedFields},
-			&corev1.Pod{}:            {Transform: slimPod},
+			secrets:                  {Label: managed, Transform: stripManagedFields},
 			&corev1.ServiceAccount{}: {Transform: stripManagedFields},
 			&corev1.Namespace{}:      {Transform: stripManagedFields},
+			newUnstructuredCPS():     {Transform: stripManagedFields},
 		},
 	}
 }
@@ -98,6 +107,9 @@ func CacheOptions() cache.Options {
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if len(opts.SourceNamespaces) == 0 {
 		return errors.New("at least one source namespace is required")
+	}
+	if opts.KeyNamespace == "" {
+		opts.KeyNamespace = opts.SourceNamespaces[0]
 	}
 	if opts.Metrics == nil {
 		return errors.New("metrics are required")
@@ -127,10 +139,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		namespaces[ns] = cache.Config{}
 	}
 	sourceCache, err := cache.New(mgr.GetConfig(), cache.Options{
-		Scheme:            mgr.GetScheme(),
-		Mapper:            mgr.GetRESTMapper(),
-		DefaultNamespaces: namespaces,
-		DefaultTransform:  stripManagedFields,
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), DefaultNamespaces: namespaces, DefaultTransform: stripManagedFields,
 	})
 	if err != nil {
 		return fmt.Errorf("create source cache: %w", err)
@@ -138,31 +147,30 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(sourceCache); err != nil {
 		return err
 	}
+	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
 
-	m := opts.Metrics
-	recorder := mgr.GetEventRecorder("pullsecrets-controller")
-	srcs := newSources(sourceCache, opts.SourceNamespaces)
+	nsQueue, cpsQueue := &queueRef{}, &queueRef{}
+	notify := func(cps string) { cpsQueue.add(cps, reportCoalescing) }
+	cpss := newCPSCache(mgr.GetClient())
+	read := &reader{
+		client: mgr.GetClient(), cps: cpss, sources: newSources(sourceCache, opts.SourceNamespaces),
+		usage: usage.New(func(ns string) { nsQueue.add(ns, 0) }), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now),
+	}
+	events := newEventSink(mgr.GetEventRecorder("pullsecrets-controller"))
 	b := newBoard()
-	statusEvents := make(chan event.GenericEvent, 4096)
-	notify := func(cps string) {
-		select {
-		case statusEvents <- event.GenericEvent{Object: &v1alpha1.ClusterPullSecret{ObjectMeta: metav1.ObjectMeta{Name: cps}}}:
-		default:
-			// Full: the ClusterPullSecret reconciler requeues itself while
-			// not ready, so the change is picked up within StatusInterval.
-		}
+	if err := mgr.Add(&startup{mgr: mgr, read: read, clientset: clientset, keyNamespace: opts.KeyNamespace}); err != nil {
+		return err
 	}
 
 	nsr := &namespaceReconciler{
-		client:    mgr.GetClient(),
-		apiReader: mgr.GetAPIReader(),
-		sources:   srcs,
-		copies:    &copies{client: mgr.GetClient(), log: newWriteLog()},
-		board:     b,
-		memo:      newMemo(),
-		recorder:  recorder,
-		restarts:  rate.NewLimiter(rate.Limit(opts.PodRestartsPerSecond), 1),
-		notify:    notify,
+		client: mgr.GetClient(), read: read, board: b, notify: notify, events: events,
+		write: &writer{
+			client: mgr.GetClient(), reader: mgr.GetAPIReader(), sources: read.sources, cps: cpss, overlay: read.overlay,
+			conflicts: read.conflicts, restarter: podrestart.New(mgr.GetClient(), opts.PodRestartsPerSecond), events: events,
+		},
 	}
 	allNamespaces := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		return listNamespaceRequests(ctx, mgr.GetClient())
@@ -171,19 +179,34 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: obj.GetNamespace()}}}
 	})
 	sourceToNamespaces := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, secret *corev1.Secret) []reconcile.Request {
-		if !isSourceOfAny(ctx, mgr.GetClient(), secret) {
+		if len(cpsRequestsForSource(ctx, cpss, secret)) == 0 {
 			return nil
 		}
 		return listNamespaceRequests(ctx, mgr.GetClient())
 	})
+	copyMeta := &metav1.PartialObjectMetadata{}
+	copyMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("namespace").
 		For(&corev1.Namespace{}).
 		Watches(&corev1.ServiceAccount{}, toNamespace).
-		WatchesMetadata(&corev1.Secret{}, toNamespace).
-		Watches(&corev1.Pod{}, toNamespace, builder.WithPredicates(podPredicate())).
-		Watches(&v1alpha1.ClusterPullSecret{}, allNamespaces, builder.WithPredicates(specOrDeletionChanged())).
+		Watches(copyMeta, handler.Funcs{
+			CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				read.overlay.observedCopy(key(e.Object), e.Object.GetUID(), e.Object.GetResourceVersion())
+				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: e.Object.GetNamespace()}})
+			},
+			UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				read.overlay.observedCopy(key(e.ObjectNew), e.ObjectNew.GetUID(), e.ObjectNew.GetResourceVersion())
+				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: e.ObjectNew.GetNamespace()}})
+			},
+			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				read.overlay.observedCopy(key(e.Object), e.Object.GetUID(), "")
+				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: e.Object.GetNamespace()}})
+			},
+		}).
+		Watches(newUnstructuredCPS(), allNamespaces, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(source.Kind(sourceCache, &corev1.Secret{}, sourceToNamespaces)).
+		WatchesRawSource(nsQueue.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers}).
 		Complete(nsr)
 	if err != nil {
@@ -191,23 +214,21 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 
 	cpsr := &cpsReconciler{
-		client:         mgr.GetClient(),
-		sources:        srcs,
-		board:          b,
-		recorder:       recorder,
-		statusInterval: opts.StatusInterval,
-		metrics:        m,
-		verifier:       newVerifier(opts.VerifyRootCAs, opts.VerifyTimeout, m),
-		lastWrite:      map[string]time.Time{},
-		heldSince:      map[string]time.Time{},
+		client: mgr.GetClient(), read: read, board: b, events: events, statusInterval: opts.StatusInterval, metrics: opts.Metrics,
+		lastWrite: map[string]time.Time{},
+	}
+	cpsr.verifier = newVerifier(opts.VerifyRootCAs, opts.VerifyTimeout, opts.Metrics, read, notify)
+	if err := mgr.Add(cpsr.verifier); err != nil {
+		return err
 	}
 	sourceToCPS := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, secret *corev1.Secret) []reconcile.Request {
-		return cpsRequestsForSource(ctx, mgr.GetClient(), secret)
+		return cpsRequestsForSource(ctx, cpss, secret)
 	})
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("clusterpullsecret").
-		For(&v1alpha1.ClusterPullSecret{}).
-		WatchesRawSource(source.Channel(statusEvents, coalesceReports)).
+		For(newUnstructuredCPS(), builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, finalizersChanged()))).
+		WatchesRawSource(cpsQueue.source()).
 		WatchesRawSource(source.Kind(sourceCache, &corev1.Secret{}, sourceToCPS)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(cpsr)
@@ -218,22 +239,56 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 }
 
 // reportCoalescing is how long a namespace's report waits for others before
-// the ClusterPullSecret's status is computed again.
+// the ClusterPullSecret's status is computed again: during a rollout a
+// thousand namespaces report within seconds, and the queue folds each burst
+// into one status computation.
 const reportCoalescing = 100 * time.Millisecond
 
-// coalesceReports enqueues a ClusterPullSecret for the namespaces' reports
-// after reportCoalescing: during a rollout a thousand namespaces report
-// within seconds, and the queue folds each burst into one status
-// computation instead of one per report.
-var coalesceReports = handler.Funcs{
-	GenericFunc: func(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-		q.AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Name: e.Object.GetName()}}, reportCoalescing)
-	},
+// queueRef lets code outside a controller enqueue into it. The work queue
+// deduplicates, so nothing is dropped however many reports come.
+type queueRef struct {
+	mu sync.Mutex
+	q  workqueue.TypedRateLimitingInterface[reconcile.Request]
+}
+
+func (r *queueRef) source() source.Source {
+	return source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.q = q
+		return nil
+	})
+}
+
+// add enqueues name after a delay; before the controller starts it does
+// nothing (its initial list enqueues everything).
+func (r *queueRef) add(name string, after time.Duration) {
+	r.mu.Lock()
+	q := r.q
+	r.mu.Unlock()
+	if q == nil {
+		return
+	}
+	req := reconcile.Request{NamespacedName: types.NamespacedName{Name: name}}
+	if after > 0 {
+		q.AddAfter(req, after)
+		return
+	}
+	q.Add(req)
+}
+
+// finalizersChanged passes updates that add or remove finalizers: the
+// generation does not move for them.
+func finalizersChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return !slices.Equal(e.ObjectOld.GetFinalizers(), e.ObjectNew.GetFinalizers()) ||
+			(e.ObjectOld.GetDeletionTimestamp() == nil) != (e.ObjectNew.GetDeletionTimestamp() == nil)
+	}}
 }
 
 func listNamespaceRequests(ctx context.Context, c client.Client) []reconcile.Request {
 	var list corev1.NamespaceList
-	if err := c.List(ctx, &list); err != nil {
+	if err := c.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))
@@ -243,44 +298,18 @@ func listNamespaceRequests(ctx context.Context, c client.Client) []reconcile.Req
 	return reqs
 }
 
-func isSourceOfAny(ctx context.Context, c client.Client, secret *corev1.Secret) bool {
-	return len(cpsRequestsForSource(ctx, c, secret)) > 0
-}
-
-func cpsRequestsForSource(ctx context.Context, c client.Client, secret *corev1.Secret) []reconcile.Request {
-	var list v1alpha1.ClusterPullSecretList
-	if err := c.List(ctx, &list); err != nil {
+func cpsRequestsForSource(ctx context.Context, cpss *cpsCache, secret *corev1.Secret) []reconcile.Request {
+	all, err := cpss.list(ctx)
+	if err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
-	for _, cps := range list.Items {
-		if cps.Spec.Source.Namespace == secret.Namespace && cps.Spec.Source.Name == secret.Name {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: cps.Name}})
+	for _, c := range all {
+		if c.obj != nil && c.obj.Spec.Source.Namespace == secret.Namespace && c.obj.Spec.Source.Name == secret.Name {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.obj.Name}})
 		}
 	}
 	return reqs
-}
-
-// specOrDeletionChanged passes ClusterPullSecret events that change what
-// namespaces must hold: creation, spec changes (the generation also moves
-// when deletion starts) and removal. Status writes do not pass, or every
-// status write would touch every namespace.
-func specOrDeletionChanged() predicate.Predicate {
-	return predicate.GenerationChangedPredicate{}
-}
-
-// podPredicate passes the Pod events that matter: a Pod starts failing to
-// pull (restartPods), or a Pod goes away (a copy waiting for retirement may
-// now be deleted).
-func podPredicate() predicate.Predicate {
-	return predicate.Funcs{
-		CreateFunc: func(e event.CreateEvent) bool { return pullfailure.IsStuck(e.Object.(*corev1.Pod)) },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			return pullfailure.IsStuck(e.ObjectNew.(*corev1.Pod)) && !pullfailure.IsStuck(e.ObjectOld.(*corev1.Pod))
-		},
-		DeleteFunc:  func(event.DeleteEvent) bool { return true },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-	}
 }
 
 func stripManagedFields(obj any) (any, error) {
@@ -290,42 +319,43 @@ func stripManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
-// slimPod keeps only what restartPods and retirement read: owner,
-// ServiceAccount, imagePullSecrets, images, phase and container states.
-func slimPod(obj any) (any, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
-	}
-	slim := &corev1.Pod{
-		TypeMeta: pod.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{
-			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
-			OwnerReferences: pod.OwnerReferences, DeletionTimestamp: pod.DeletionTimestamp, CreationTimestamp: pod.CreationTimestamp,
-		},
-		Spec: corev1.PodSpec{
-			ServiceAccountName:       pod.Spec.ServiceAccountName,
-			DeprecatedServiceAccount: pod.Spec.DeprecatedServiceAccount,
-			ImagePullSecrets:         pod.Spec.ImagePullSecrets,
-		},
-		Status: corev1.PodStatus{Phase: pod.Status.Phase},
-	}
-	slim.Status.InitContainerStatuses = slimStatuses(pod.Status.InitContainerStatuses)
-	slim.Status.ContainerStatuses = slimStatuses(pod.Status.ContainerStatuses)
-	slim.Status.EphemeralContainerStatuses = slimStatuses(pod.Status.EphemeralContainerStatuses)
-	return slim, nil
+// startup loads the ownership key (making it on the first start) and runs
+// the usage index and the overlay's sweeper. It runs on every replica: a
+// standby has its caches warm when it becomes leader.
+type startup struct {
+	mgr          ctrl.Manager
+	read         *reader
+	clientset    kubernetes.Interface
+	keyNamespace string
 }
 
-func slimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]corev1.ContainerStatus, len(in))
-	for i, cs := range in {
-		out[i] = corev1.ContainerStatus{Name: cs.Name, Image: cs.Image}
-		if w := cs.State.Waiting; w != nil {
-			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason}
+func (s *startup) NeedLeaderElection() bool { return false }
+
+func (s *startup) Start(ctx context.Context) error {
+	s.read.usage.Start(ctx, s.clientset)
+	for {
+		k, err := ownership.LoadOrCreateKey(ctx, s.mgr.GetClient(), s.mgr.GetAPIReader(), s.keyNamespace)
+		if err == nil {
+			s.read.keyMu.Lock()
+			s.read.key = k
+			s.read.keyMu.Unlock()
+			break
+		}
+		ctrl.Log.WithName("setup").Error(err, "ownership key unavailable; retrying", "namespace", s.keyNamespace)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
 		}
 	}
-	return out
+	ticker := time.NewTicker(overlayTTL)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			s.read.overlay.sweep()
+		}
+	}
 }

@@ -17,88 +17,110 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
+	"github.com/pullsecrets/pullsecrets/internal/planner"
 )
 
-// sourceState is what a ClusterPullSecret's source allows. Reason is empty
-// when the source can be copied.
+// sourceState is what a ClusterPullSecret's source allows: the planner's
+// view, and the Secret to copy when it is usable.
 type sourceState struct {
+	planner.Source
 	Secret          *corev1.Secret
-	Hash            string
 	ResourceVersion string
-	Reason          string
-	Message         string
 }
 
-func (s sourceState) ok() bool { return s.Reason == "" }
+func (s sourceState) ok() bool { return s.Problem == "" }
 
-// sources reads and validates source Secrets through the source cache, and
-// memoizes validation per resourceVersion: every namespace reconcile asks.
+// sources reads and validates source Secrets through the source cache,
+// memoized per Secret and resourceVersion: every namespace reconcile asks.
 type sources struct {
 	reader  client.Reader
 	allowed []string
 
 	mu   sync.Mutex
-	memo map[types.UID]sourceState
+	memo map[types.NamespacedName]sourceState
 }
+
+// maxSourceMemo bounds the memo; it is rebuilt when full.
+const maxSourceMemo = 1024
 
 func newSources(reader client.Reader, allowed []string) *sources {
-	return &sources{reader: reader, allowed: allowed, memo: map[types.UID]sourceState{}}
+	return &sources{reader: reader, allowed: allowed, memo: map[types.NamespacedName]sourceState{}}
 }
 
-func (s *sources) get(ctx context.Context, cps *v1alpha1.ClusterPullSecret) (sourceState, error) {
+// state is the planner's view of the source.
+func (s *sources) state(ctx context.Context, cps *v1alpha1.ClusterPullSecret) planner.Source {
+	return s.get(ctx, cps).Source
+}
+
+func (s *sources) get(ctx context.Context, cps *v1alpha1.ClusterPullSecret) sourceState {
 	ref := cps.Spec.Source
 	if !slices.Contains(s.allowed, ref.Namespace) {
-		return sourceState{Reason: v1alpha1.ReasonSourceNotFound, Message: fmt.Sprintf(
-			"source namespace %q is not one the controller may read from (allowed: %s)", ref.Namespace, strings.Join(s.allowed, ", "))}, nil
+		return problem(v1alpha1.ReasonSourceNotFound, fmt.Sprintf(
+			"source namespace %q is not one the controller may read from (allowed: %s)", ref.Namespace, strings.Join(s.allowed, ", ")))
 	}
+	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
 	var secret corev1.Secret
-	err := s.reader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &secret)
+	err := s.reader.Get(ctx, key, &secret)
 	if apierrors.IsNotFound(err) {
-		return sourceState{Reason: v1alpha1.ReasonSourceNotFound, Message: fmt.Sprintf("source Secret %s/%s not found", ref.Namespace, ref.Name)}, nil
+		return problem(v1alpha1.ReasonSourceNotFound, fmt.Sprintf("source Secret %s not found", key))
 	}
 	if err != nil {
-		return sourceState{}, fmt.Errorf("read source Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+		return problem(v1alpha1.ReasonSourceNotFound, fmt.Sprintf("source Secret %s cannot be read: %v", key, err))
 	}
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st, ok := s.memo[secret.UID]; ok && st.ResourceVersion == secret.ResourceVersion {
-		return st, nil
+	if st, ok := s.memo[key]; ok && st.ResourceVersion == secret.ResourceVersion {
+		return st
 	}
 	st := validateSource(&secret)
-	s.memo[secret.UID] = st
-	return st, nil
+	if len(s.memo) >= maxSourceMemo {
+		clear(s.memo)
+	}
+	s.memo[key] = st
+	return st
+}
+
+func problem(reason, message string) sourceState {
+	return sourceState{Source: planner.Source{Problem: reason, Message: message}}
 }
 
 // validateSource checks that the Secret is a pull secret the kubelet can
 // use. Messages name finding codes, never data.
 func validateSource(secret *corev1.Secret) sourceState {
 	ref := secret.Namespace + "/" + secret.Name
-	st := sourceState{ResourceVersion: secret.ResourceVersion}
 	switch secret.Type {
 	case corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg:
 	default:
-		st.Reason = v1alpha1.ReasonSourceInvalid
-		st.Message = fmt.Sprintf("source Secret %s has type %q; want %s or %s", ref, secret.Type, corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg)
+		st := problem(v1alpha1.ReasonSourceInvalid, fmt.Sprintf("source Secret %s has type %q; want %s or %s",
+			ref, secret.Type, corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg))
+		st.ResourceVersion = secret.ResourceVersion
 		return st
 	}
-	findings := credentials.Validate(credentials.Secret{
-		Namespace: secret.Namespace, Name: secret.Name, Type: string(secret.Type), Data: secret.Data,
-	})
-	if credentials.HasError(findings) {
+	cs := credentials.Secret{Namespace: secret.Namespace, Name: secret.Name, Type: string(secret.Type), Data: secret.Data}
+	if findings := credentials.Validate(cs); credentials.HasError(findings) {
 		var problems []string
 		for _, f := range findings {
 			if f.Severity == credentials.SeverityError {
 				problems = append(problems, f.Message)
 			}
 		}
-		st.Reason = v1alpha1.ReasonSourceInvalid
-		st.Message = fmt.Sprintf("source Secret %s is not a usable pull secret: %s", ref, strings.Join(problems, "; "))
+		st := problem(v1alpha1.ReasonSourceInvalid, fmt.Sprintf("source Secret %s is not a usable pull secret: %s", ref, strings.Join(problems, "; ")))
+		st.ResourceVersion = secret.ResourceVersion
 		return st
 	}
-	st.Secret = secret
-	st.Hash = dataHash(secret.Type, secret.Data)
-	return st
+	keyring := credentials.NewKeyring([]credentials.Secret{cs})
+	return sourceState{
+		Source: planner.Source{
+			Hash: dataHash(secret.Type, secret.Data),
+			// Restarting a Pod whose pull fails for another registry would
+			// not help it.
+			Matches: func(image string) bool {
+				m, err := keyring.Lookup(image)
+				return err == nil && len(m.Credentials) > 0
+			},
+		},
+		Secret: secret, ResourceVersion: secret.ResourceVersion,
+	}
 }
 
 // dataHash identifies a copy's content, so that the controller can tell a

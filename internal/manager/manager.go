@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -83,6 +84,7 @@ func DefaultOptions() Options {
 		Burst:                   1000,
 	}
 	o.Controller.SourceNamespaces = []string{ns}
+	o.Controller.KeyNamespace = ns
 	return o
 }
 
@@ -91,6 +93,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to a kubeconfig; empty means in-cluster configuration (or $KUBECONFIG).")
 	fs.StringSliceVar(&o.Controller.SourceNamespaces, "source-namespaces", o.Controller.SourceNamespaces,
 		"Namespaces source Secrets may be read from. The controller reads Secret data nowhere else.")
+	fs.StringVar(&o.Controller.KeyNamespace, "ownership-key-namespace", o.Controller.KeyNamespace,
+		"Namespace of the Secret "+v1alpha1.OwnershipKeySecretName+", the key that proves which copies and attachments the controller made (made on first start).")
 	fs.IntVar(&o.Controller.Workers, "workers", o.Controller.Workers, "Namespaces reconciled in parallel.")
 	fs.DurationVar(&o.Controller.StatusInterval, "status-interval", o.Controller.StatusInterval,
 		"Least time between two status writes of one ClusterPullSecret.")
@@ -156,8 +160,11 @@ func New(cfg *rest.Config, opts Options, metrics *controller.Metrics) (ctrl.Mana
 	cfg.UserAgent = "pullsecrets-controller"
 
 	mgr, err := ctrl.NewManager(cfg, ctrlmanager.Options{
-		Scheme:                        Scheme(),
-		Cache:                         controller.CacheOptions(),
+		Scheme: Scheme(),
+		Cache:  controller.CacheOptions(),
+		// ClusterPullSecrets are cached unstructured (see package
+		// controller): reads of them must come from the cache too.
+		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.ProbeAddr,
 		LeaderElection:                opts.LeaderElect,

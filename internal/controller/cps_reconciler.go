@@ -1,0 +1,400 @@
+package controller
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/ownership"
+	"github.com/pullsecrets/pullsecrets/internal/planner"
+)
+
+// maxListed bounds each list in status.
+const maxListed = 20
+
+// deletionRecheck is how often a deletion that waits is looked at again,
+// besides the namespace reports that wake it.
+const deletionRecheck = time.Minute
+
+// cpsReconciler owns a ClusterPullSecret's finalizer and status. Status is
+// computed from what the cluster shows: the namespace reconcilers' reports
+// of their last plans, and the caches for namespaces with no report.
+type cpsReconciler struct {
+	client         client.Client
+	read           *reader
+	board          *board
+	events         *eventSink
+	statusInterval time.Duration
+	metrics        *Metrics
+	verifier       *verifier
+
+	mu        sync.Mutex
+	lastWrite map[string]time.Time
+}
+
+func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	d, u, err := r.read.cps.get(ctx, req.Name)
+	if apierrors.IsNotFound(err) {
+		r.forget(req.Name)
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if u.GetDeletionTimestamp() != nil {
+		return r.finalize(ctx, u, d)
+	}
+	if !slices.Contains(u.GetFinalizers(), v1alpha1.Finalizer) {
+		if err := r.setFinalizer(ctx, u, true); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	status := r.observe(ctx, u, d)
+	return r.writeStatus(ctx, u, d, status)
+}
+
+func (r *cpsReconciler) forget(name string) {
+	r.board.dropCPS(name)
+	r.metrics.forget(name)
+	r.verifier.forget(name)
+	r.mu.Lock()
+	delete(r.lastWrite, name)
+	r.mu.Unlock()
+}
+
+// setFinalizer adds or removes the finalizer with optimistic concurrency
+// (the resourceVersion read), so that a concurrent edit of the list is
+// never lost.
+func (r *cpsReconciler) setFinalizer(ctx context.Context, u *unstructured.Unstructured, present bool) error {
+	list := slices.DeleteFunc(slices.Clone(u.GetFinalizers()), func(f string) bool { return f == v1alpha1.Finalizer })
+	if present {
+		list = append(list, v1alpha1.Finalizer)
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"finalizers": list, "resourceVersion": u.GetResourceVersion()}})
+	if err != nil {
+		return err
+	}
+	obj := newUnstructuredCPS()
+	obj.SetName(u.GetName())
+	err = r.client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
+	if err != nil && (!apierrors.IsNotFound(err) || present) {
+		return fmt.Errorf("update finalizers of ClusterPullSecret %s: %w", u.GetName(), err)
+	}
+	return nil
+}
+
+// observe computes the status.
+func (r *cpsReconciler) observe(ctx context.Context, u *unstructured.Unstructured, d decodedCPS) *v1alpha1.ClusterPullSecretStatus {
+	var status v1alpha1.ClusterPullSecretStatus
+	if d.obj != nil {
+		status = *d.obj.Status.DeepCopy()
+	}
+	gen := u.GetGeneration()
+	status.ObservedGeneration = gen
+	cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: gen}
+	defer func() { meta.SetStatusCondition(&status.Conditions, cond) }()
+
+	if d.plan.Invalid != "" {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, d.plan.Invalid+"; nothing of it is changed until it is fixed"
+		r.metrics.sourceValid(u.GetName(), false)
+		return &status
+	}
+	status.SecretName = d.plan.SecretName
+	src := r.read.sources.get(ctx, d.obj)
+	r.metrics.sourceValid(u.GetName(), src.ok())
+	status.SourceResourceVersion = src.ResourceVersion
+	r.observeVerification(d.obj, &status)
+
+	var namespaces corev1.NamespaceList
+	if err := r.client.List(ctx, &namespaces, client.UnsafeDisableDeepCopy); err != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, v1alpha1.ReasonProgressing, "namespaces cannot be listed"
+		return &status
+	}
+	sum := r.summarize(ctx, d, namespaces.Items, wasReady(d.obj))
+	status.Namespaces = v1alpha1.NamespaceCounts{
+		Matched: int32(sum.matched), Ready: int32(sum.ready), Summary: fmt.Sprintf("%d/%d", sum.ready, sum.matched),
+	}
+	status.ServiceAccountsAttached = int32(sum.attached)
+	status.PendingRetirement = int32(sum.retiringCount)
+	status.Retiring = sum.retiring
+	status.StuckPods = sum.stuck
+	status.FailingNamespaces = sum.failing
+	r.metrics.namespaces(u.GetName(), sum.matched, sum.ready, sum.matched-sum.ready)
+
+	switch {
+	case !src.ok():
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, src.Problem, src.Message+"; existing copies are left as they are"
+	case sum.matched == 0:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, v1alpha1.ReasonNoNamespaces, "no namespace is selected"
+	case sum.ready == sum.matched:
+		cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.ReasonReady
+		cond.Message = fmt.Sprintf("Secret %s is in %d namespaces and attached to %d ServiceAccounts", status.SecretName, sum.ready, sum.attached)
+		if sum.retiringCount > 0 {
+			cond.Message += fmt.Sprintf("; %d old copies wait for what still uses them", sum.retiringCount)
+		}
+	default:
+		reason := worstReason(sum.reasons)
+		cond.Status, cond.Reason = metav1.ConditionFalse, reason
+		cond.Message = fmt.Sprintf("%d of %d namespaces ready; %s in %d: %s", sum.ready, sum.matched, reason, sum.reasons[reason], failingWith(sum.failing, reason))
+	}
+	return &status
+}
+
+// worstReason picks the reason the Ready condition shows when namespaces
+// disagree: what needs a person first.
+func worstReason(reasons map[string]int) string {
+	for _, r := range []string{v1alpha1.ReasonConflict, v1alpha1.ReasonWriteFailed, v1alpha1.ReasonRecordInvalid} {
+		if reasons[r] > 0 {
+			return r
+		}
+	}
+	return v1alpha1.ReasonProgressing
+}
+
+// failingWith names the first namespaces failing for reason, with why.
+func failingWith(failing []v1alpha1.NamespaceFailure, reason string) string {
+	var parts []string
+	for _, f := range failing {
+		if f.Reason != reason {
+			continue
+		}
+		if len(parts) == 3 {
+			parts = append(parts, "...")
+			break
+		}
+		parts = append(parts, f.Namespace+" ("+f.Message+")")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// wasReady reports whether the stored status is Ready for the current
+// generation.
+func wasReady(cps *v1alpha1.ClusterPullSecret) bool {
+	ready := meta.FindStatusCondition(cps.Status.Conditions, v1alpha1.ConditionReady)
+	return cps.Status.ObservedGeneration == cps.Generation && ready != nil &&
+		ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == cps.Generation
+}
+
+type summary struct {
+	matched, ready, attached, retiringCount int
+	reasons                                 map[string]int
+	failing                                 []v1alpha1.NamespaceFailure
+	retiring                                []v1alpha1.RetiringCopy
+	stuck                                   []v1alpha1.StuckPod
+}
+
+// summarize folds the namespaces' states. A matched namespace with no
+// report is computed from the caches when the stored status says Ready
+// (after a restart, so that a converged fleet's status stays as it is);
+// during a rollout it is simply not ready yet.
+func (r *cpsReconciler) summarize(ctx context.Context, d decodedCPS, namespaces []corev1.Namespace, wasReady bool) summary {
+	name := d.plan.Name
+	sum := summary{reasons: map[string]int{}}
+	for i := range namespaces {
+		ns := &namespaces[i]
+		if !d.sel.Namespace(ns) {
+			continue
+		}
+		sum.matched++
+		st, known := r.board.get(ns.Name, name)
+		if !known || !st.Selected {
+			st = planner.State{Reason: v1alpha1.ReasonProgressing, Message: "not reconciled yet"}
+			if wasReady {
+				if s, err := r.read.snapshot(ctx, ns); err == nil {
+					st = planner.Compute(s).States[name]
+					r.board.put(ns.Name, name, st)
+				}
+			}
+		}
+		sum.attached += st.Attached
+		if st.Ready {
+			sum.ready++
+			continue
+		}
+		sum.reasons[st.Reason]++
+		sum.failing = append(sum.failing, v1alpha1.NamespaceFailure{Namespace: ns.Name, Reason: st.Reason, Message: st.Message})
+	}
+	r.board.each(name, func(ns string, st planner.State) {
+		for _, k := range st.Retiring {
+			sum.retiringCount++
+			held := k.HeldBy
+			if len(held) > 5 {
+				held = append(slices.Clone(held[:5]), fmt.Sprintf("and %d more", len(k.HeldBy)-5))
+			}
+			sum.retiring = append(sum.retiring, v1alpha1.RetiringCopy{Namespace: ns, Secret: k.Secret, HeldBy: held})
+		}
+		for _, s := range st.Stuck {
+			sum.stuck = append(sum.stuck, v1alpha1.StuckPod{Namespace: ns, Pod: s.Pod, Reason: s.Why})
+		}
+	})
+	slices.SortFunc(sum.failing, func(a, b v1alpha1.NamespaceFailure) int { return cmp.Compare(a.Namespace, b.Namespace) })
+	slices.SortFunc(sum.retiring, func(a, b v1alpha1.RetiringCopy) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret))
+	})
+	slices.SortFunc(sum.stuck, func(a, b v1alpha1.StuckPod) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Pod, b.Pod))
+	})
+	sum.failing = sum.failing[:min(len(sum.failing), maxListed)]
+	sum.retiring = sum.retiring[:min(len(sum.retiring), maxListed)]
+	sum.stuck = sum.stuck[:min(len(sum.stuck), maxListed)]
+	return sum
+}
+
+// writeStatus writes the status when it changed, at most once per
+// statusInterval, with an Event when the Ready reason changes.
+func (r *cpsReconciler) writeStatus(ctx context.Context, u *unstructured.Unstructured, d decodedCPS, status *v1alpha1.ClusterPullSecretStatus) (ctrl.Result, error) {
+	var stored v1alpha1.ClusterPullSecretStatus
+	if d.obj != nil {
+		stored = d.obj.Status
+	}
+	if equality.Semantic.DeepEqual(*status, stored) {
+		return ctrl.Result{}, nil
+	}
+	if wait := r.untilNextWrite(u.GetName()); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	next := meta.FindStatusCondition(status.Conditions, v1alpha1.ConditionReady)
+	if prev := meta.FindStatusCondition(stored.Conditions, v1alpha1.ConditionReady); (prev == nil || prev.Reason != next.Reason) && next.Reason != v1alpha1.ReasonProgressing {
+		eventType := corev1.EventTypeNormal
+		if next.Status != metav1.ConditionTrue {
+			eventType = corev1.EventTypeWarning
+		}
+		r.events.emit(eventTarget(u, d), eventType, next.Reason, "%s", next.Message)
+	}
+	// A merge patch from the stored object, so that fields that became
+	// empty are removed, not left as they were.
+	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(status)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	obj := u.DeepCopy()
+	obj.Object["status"] = content
+	if err := r.client.Status().Patch(ctx, obj, client.MergeFrom(u)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("update status of ClusterPullSecret %s: %w", u.GetName(), err)
+	}
+	r.mu.Lock()
+	r.lastWrite[u.GetName()] = time.Now()
+	r.mu.Unlock()
+	return ctrl.Result{}, nil
+}
+
+// eventTarget is the object Events are about; an object that does not
+// decode still has a name and UID.
+func eventTarget(u *unstructured.Unstructured, d decodedCPS) *v1alpha1.ClusterPullSecret {
+	if d.obj != nil {
+		return d.obj
+	}
+	return &v1alpha1.ClusterPullSecret{ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), UID: u.GetUID()}}
+}
+
+func (r *cpsReconciler) untilNextWrite(name string) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last, ok := r.lastWrite[name]
+	if !ok {
+		return 0
+	}
+	return r.statusInterval - time.Since(last)
+}
+
+// finalize removes the finalizer once nothing of the ClusterPullSecret is
+// left but what is already going away (copies being deleted, objects in
+// terminating namespaces or being deleted themselves); until then a
+// condition says what it waits for, and since when.
+func (r *cpsReconciler) finalize(ctx context.Context, u *unstructured.Unstructured, d decodedCPS) (ctrl.Result, error) {
+	if !slices.Contains(u.GetFinalizers(), v1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	left, err := r.leftovers(ctx, u.GetName(), u.GetUID())
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(left) == 0 {
+		if err := r.setFinalizer(ctx, u, false); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.forget(u.GetName())
+		return ctrl.Result{}, nil
+	}
+	var status v1alpha1.ClusterPullSecretStatus
+	if d.obj != nil {
+		status = *d.obj.Status.DeepCopy()
+	}
+	shown := left[:min(len(left), 10)]
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonDeleting, ObservedGeneration: u.GetGeneration(),
+		Message: fmt.Sprintf("deleting since %s: waiting for %d copies and attachments to be removed: %s",
+			u.GetDeletionTimestamp().UTC().Format(time.RFC3339), len(left), strings.Join(shown, ", ")),
+	})
+	if _, err := r.writeStatus(ctx, u, d, &status); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: deletionRecheck}, nil
+}
+
+// leftovers lists the copies and attachments of a ClusterPullSecret that
+// its deletion still has to remove.
+func (r *cpsReconciler) leftovers(ctx context.Context, name string, uid types.UID) ([]string, error) {
+	key := r.read.ownershipKey()
+	gone := map[string]bool{}
+	var namespaces corev1.NamespaceList
+	if err := r.client.List(ctx, &namespaces, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	for _, ns := range namespaces.Items {
+		if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
+			gone[ns.Name] = true
+		}
+	}
+	copies := &metav1.PartialObjectMetadataList{}
+	copies.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := r.client.List(ctx, copies, client.MatchingLabels{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: name}); err != nil {
+		return nil, fmt.Errorf("list copies of %s: %w", name, err)
+	}
+	var left []string
+	for _, c := range copies.Items {
+		if gone[c.Namespace] || c.DeletionTimestamp != nil || c.Annotations[v1alpha1.OwnerUIDAnnotation] != string(uid) ||
+			!ownership.CopyIsProven(key, c.Namespace, c.Name, c.Labels, c.Annotations) {
+			continue
+		}
+		left = append(left, "Secret "+c.Namespace+"/"+c.Name)
+	}
+	var sas corev1.ServiceAccountList
+	if err := r.client.List(ctx, &sas, client.MatchingFields{indexAttachedBy: name}); err != nil {
+		return nil, fmt.Errorf("list ServiceAccounts attached by %s: %w", name, err)
+	}
+	for i := range sas.Items {
+		sa := &sas.Items[i]
+		if gone[sa.Namespace] || sa.DeletionTimestamp != nil {
+			continue
+		}
+		rec, err := ownership.ReadRecord(sa, key)
+		if err != nil {
+			continue // not ours to clean: left alone, and not waited for
+		}
+		for secret, by := range rec {
+			if by == name && slices.ContainsFunc(sa.ImagePullSecrets, func(ref corev1.LocalObjectReference) bool { return ref.Name == secret }) {
+				left = append(left, "ServiceAccount "+sa.Namespace+"/"+sa.Name)
+			}
+		}
+	}
+	slices.Sort(left)
+	return left, nil
+}

@@ -1,0 +1,225 @@
+package controller
+
+import (
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// The controller's only memory is below: caches of facts the informers
+// have not shown yet. Each entry ends when the informer catches up or
+// after a TTL, so the maps are bounded by the writes of the last minutes,
+// and losing them (a restart) changes no outcome: the next plan reads the
+// same facts from the API server again (at worst a create that fails).
+
+// overlayTTL bounds how long a write of ours overrides the cache.
+const overlayTTL = 2 * time.Minute
+
+// overlay is the controller's own recent writes, laid over the caches until
+// the informers show them, so that a reconcile running before the watch
+// event of its previous write neither repeats it nor mistakes its own copy
+// for a foreign Secret.
+type overlay struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	copies map[types.NamespacedName]copyWrite
+	sas    map[types.NamespacedName]saWrite
+}
+
+// copyWrite is a copy we created, updated or deleted.
+type copyWrite struct {
+	at      time.Time
+	uid     types.UID
+	basedOn string    // resourceVersion the write replaced ("" for a create)
+	result  *copyMeta // nil for a delete
+}
+
+type saWrite struct {
+	at      time.Time
+	basedOn string
+	result  *corev1.ServiceAccount
+}
+
+func newOverlay(now func() time.Time) *overlay {
+	return &overlay{now: now, copies: map[types.NamespacedName]copyWrite{}, sas: map[types.NamespacedName]saWrite{}}
+}
+
+// copy returns the best knowledge of a copy given what the cache shows
+// (nil: nothing).
+func (o *overlay) copy(key types.NamespacedName, cached *copyMeta) *copyMeta {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w, ok := o.copies[key]
+	if !ok {
+		return cached
+	}
+	switch {
+	case o.now().Sub(w.at) > overlayTTL,
+		cached != nil && cached.UID == w.uid && cached.ResourceVersion != w.basedOn,
+		cached != nil && cached.UID != w.uid:
+		// The cache moved past our write (or the object was replaced).
+		delete(o.copies, key)
+		return cached
+	}
+	return w.result
+}
+
+func (o *overlay) wroteCopy(key types.NamespacedName, uid types.UID, basedOn string, result *copyMeta) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.copies[key] = copyWrite{at: o.now(), uid: uid, basedOn: basedOn, result: result}
+}
+
+// observedCopy drops what we remember of a copy once the informer has shown
+// any event for it: from then on the cache knows as much as we do.
+func (o *overlay) observedCopy(key types.NamespacedName, uid types.UID, resourceVersion string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if w, ok := o.copies[key]; ok && w.uid == uid && (w.result == nil || w.result.ResourceVersion == resourceVersion || resourceVersion == "") {
+		delete(o.copies, key)
+	}
+}
+
+// serviceAccount returns our last write of a ServiceAccount while the cache
+// still shows the version that write replaced.
+func (o *overlay) serviceAccount(cached *corev1.ServiceAccount) *corev1.ServiceAccount {
+	key := types.NamespacedName{Namespace: cached.Namespace, Name: cached.Name}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w, ok := o.sas[key]
+	if !ok {
+		return cached
+	}
+	if cached.ResourceVersion != w.basedOn || cached.UID != w.result.UID || o.now().Sub(w.at) > overlayTTL {
+		delete(o.sas, key)
+		return cached
+	}
+	return w.result
+}
+
+func (o *overlay) wroteServiceAccount(basedOn string, result *corev1.ServiceAccount) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sas[types.NamespacedName{Namespace: result.Namespace, Name: result.Name}] = saWrite{at: o.now(), basedOn: basedOn, result: result}
+}
+
+// sweep drops expired entries; called now and then so that writes whose
+// objects vanished unobserved do not stay.
+func (o *overlay) sweep() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.now()
+	for k, w := range o.copies {
+		if now.Sub(w.at) > overlayTTL {
+			delete(o.copies, k)
+		}
+	}
+	for k, w := range o.sas {
+		if now.Sub(w.at) > overlayTTL {
+			delete(o.sas, k)
+		}
+	}
+}
+
+// Conflict retries back off from conflictRetryFirst to conflictRetryLongest: a
+// Secret that is not ours cannot be watched (only copies are cached), so
+// the only way to see it go is to try again.
+const (
+	conflictRetryFirst   = 10 * time.Second
+	conflictRetryLongest = 5 * time.Minute
+)
+
+// conflicts remembers names a create found taken by a Secret that is not a
+// copy, per namespace, until the next retry.
+type conflicts struct {
+	mu  sync.Mutex
+	now func() time.Time
+	by  map[string]map[string]conflict
+}
+
+type conflict struct {
+	note    string
+	until   time.Time
+	backoff time.Duration
+}
+
+func newConflicts(now func() time.Time) *conflicts {
+	return &conflicts{now: now, by: map[string]map[string]conflict{}}
+}
+
+// learn records that name is taken in ns and returns when to retry.
+func (c *conflicts) learn(ns, name, note string) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.by[ns]
+	if m == nil {
+		m = map[string]conflict{}
+		c.by[ns] = m
+	}
+	backoff := conflictRetryFirst
+	if old, ok := m[name]; ok {
+		backoff = min(2*old.backoff, conflictRetryLongest)
+	}
+	m[name] = conflict{note: note, until: c.now().Add(backoff), backoff: backoff}
+	return backoff
+}
+
+// blocked returns the names known taken in ns, and how long until the
+// earliest retry; expired entries are kept (for their backoff) but not
+// returned, so that the next plan tries the create again.
+func (c *conflicts) blocked(ns string) (map[string]string, time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	var out map[string]string
+	var next time.Duration
+	for name, k := range c.by[ns] {
+		if now.Sub(k.until) > conflictRetryLongest {
+			delete(c.by[ns], name) // long resolved: forget the backoff too
+			continue
+		}
+		if !now.Before(k.until) {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[name] = k.note
+		if d := k.until.Sub(now); next == 0 || d < next {
+			next = d
+		}
+	}
+	if len(c.by[ns]) == 0 {
+		delete(c.by, ns)
+	}
+	return out, next
+}
+
+// forget drops a namespace (deleted) or one name (created after all).
+func (c *conflicts) forget(ns, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if name == "" {
+		delete(c.by, ns)
+		return
+	}
+	delete(c.by[ns], name)
+	if len(c.by[ns]) == 0 {
+		delete(c.by, ns)
+	}
+}
+
+// createdIn lists copies we created in ns that the cache may not show yet.
+func (o *overlay) createdIn(ns string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []string
+	for k, w := range o.copies {
+		if k.Namespace == ns && w.basedOn == "" && w.result != nil {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}

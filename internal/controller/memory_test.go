@@ -1,0 +1,131 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func copyAt(uid, rv string) *copyMeta {
+	return &copyMeta{Namespace: "shop", Name: "reg", UID: types.UID(uid), ResourceVersion: rv}
+}
+
+var regKey = types.NamespacedName{Namespace: "shop", Name: "reg"}
+
+// A copy created and then deleted before the cache showed it is made
+// again: once the informer reports either event, the overlay stops
+// answering "exists".
+func TestOverlayForgetsACopyDeletedBeforeTheCacheSawIt(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Unix(0, 0)}
+	o := newOverlay(c.now)
+	o.wroteCopy(regKey, "u1", "", copyAt("u1", "10"))
+	if got := o.copy(regKey, nil); got == nil || got.UID != "u1" {
+		t.Fatalf("right after the create: %+v", got)
+	}
+	o.observedCopy(regKey, "u1", "10") // the informer's ADD
+	o.observedCopy(regKey, "u1", "")   // and its DELETE
+	if got := o.copy(regKey, nil); got != nil {
+		t.Fatalf("after the informer saw it go: %+v", got)
+	}
+	// Unobserved (a relist that never showed it): the TTL ends it.
+	o.wroteCopy(regKey, "u2", "", copyAt("u2", "11"))
+	c.t = c.t.Add(overlayTTL + time.Second)
+	if got := o.copy(regKey, nil); got != nil {
+		t.Fatalf("after the TTL: %+v", got)
+	}
+}
+
+func TestOverlayYieldsToANewerCache(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Unix(0, 0)}
+	o := newOverlay(c.now)
+	o.wroteCopy(regKey, "u1", "5", copyAt("u1", "6")) // an update of version 5
+	if got := o.copy(regKey, copyAt("u1", "5")); got.ResourceVersion != "6" {
+		t.Fatalf("cache still at 5: %+v", got)
+	}
+	if got := o.copy(regKey, copyAt("u1", "7")); got.ResourceVersion != "7" {
+		t.Fatalf("cache past our write: %+v", got)
+	}
+	o.wroteCopy(regKey, "u1", "7", nil) // a delete
+	if got := o.copy(regKey, copyAt("u2", "9")); got == nil || got.UID != "u2" {
+		t.Fatalf("a new object of that name: %+v", got)
+	}
+
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "default", UID: "s", ResourceVersion: "1"}}
+	ours := sa.DeepCopy()
+	ours.ResourceVersion = "2"
+	o.wroteServiceAccount("1", ours)
+	if got := o.serviceAccount(sa); got.ResourceVersion != "2" {
+		t.Fatalf("ServiceAccount behind: %+v", got)
+	}
+	newer := sa.DeepCopy()
+	newer.ResourceVersion = "3"
+	if got := o.serviceAccount(newer); got.ResourceVersion != "3" {
+		t.Fatalf("ServiceAccount past our write: %+v", got)
+	}
+	if len(o.sas) != 0 {
+		t.Fatal("entry kept after the cache caught up")
+	}
+}
+
+// The overlay holds only recent writes: sweeping after the TTL leaves it
+// empty, however many writes there were.
+func TestOverlayIsBounded(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Unix(0, 0)}
+	o := newOverlay(c.now)
+	for i := range 1000 {
+		k := types.NamespacedName{Namespace: "ns", Name: string(rune('a' + i%26))}
+		o.wroteCopy(k, types.UID(rune(i)), "", copyAt("x", "1"))
+		o.wroteServiceAccount("1", &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: k.Name}})
+	}
+	c.t = c.t.Add(overlayTTL + time.Second)
+	o.sweep()
+	if len(o.copies)+len(o.sas) != 0 {
+		t.Fatalf("%d entries left", len(o.copies)+len(o.sas))
+	}
+}
+
+func TestConflictsBackOffAndForget(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Unix(0, 0)}
+	k := newConflicts(c.now)
+	var waits []time.Duration
+	for range 7 {
+		waits = append(waits, k.learn("shop", "reg", "taken"))
+		c.t = c.t.Add(waits[len(waits)-1])
+	}
+	want := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second, 5 * time.Minute, 5 * time.Minute}
+	for i := range want {
+		if waits[i] != want[i] {
+			t.Fatalf("backoff %v, want %v", waits, want)
+		}
+	}
+	k.learn("shop", "reg", "taken")
+	if blocked, next := k.blocked("shop"); blocked["reg"] == "" || next != 5*time.Minute {
+		t.Fatalf("blocked %v next %v", blocked, next)
+	}
+	c.t = c.t.Add(5 * time.Minute)
+	if blocked, _ := k.blocked("shop"); len(blocked) != 0 {
+		t.Fatalf("due for a retry but still blocked: %v", blocked)
+	}
+	// Long resolved: the backoff is forgotten and the map empties.
+	c.t = c.t.Add(conflictRetryLongest + time.Second)
+	k.blocked("shop")
+	if len(k.by) != 0 {
+		t.Fatalf("kept %v", k.by)
+	}
+	k.learn("gone", "reg", "taken")
+	k.forget("gone", "")
+	if len(k.by) != 0 {
+		t.Fatalf("a deleted namespace kept: %v", k.by)
+	}
+}

@@ -1,0 +1,126 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/ownership"
+	"github.com/pullsecrets/pullsecrets/internal/planner"
+	"github.com/pullsecrets/pullsecrets/internal/usage"
+)
+
+// copyMeta is what the metadata cache shows of a Secret wearing our labels.
+type copyMeta struct {
+	Namespace, Name string
+	UID             types.UID
+	ResourceVersion string
+	Labels          map[string]string
+	Annotations     map[string]string
+	Deleting        bool
+}
+
+func copyMetaFrom(obj metav1.Object) *copyMeta {
+	return &copyMeta{
+		Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: obj.GetUID(), ResourceVersion: obj.GetResourceVersion(),
+		Labels: obj.GetLabels(), Annotations: obj.GetAnnotations(), Deleting: obj.GetDeletionTimestamp() != nil,
+	}
+}
+
+// reader builds planner snapshots from the caches. Both reconcilers use it:
+// the namespace reconciler to plan, the ClusterPullSecret reconciler to
+// compute the state of namespaces it has no report of.
+type reader struct {
+	client    client.Client // the manager's caches
+	cps       *cpsCache
+	sources   *sources
+	usage     *usage.Index
+	overlay   *overlay
+	conflicts *conflicts
+	keyMu     sync.RWMutex
+	key       *ownership.Key
+}
+
+func (r *reader) ownershipKey() *ownership.Key {
+	r.keyMu.RLock()
+	defer r.keyMu.RUnlock()
+	return r.key
+}
+
+// snapshot reads everything the planner needs of one namespace.
+func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Snapshot, error) {
+	key := r.ownershipKey()
+	s := planner.Snapshot{Namespace: planner.Namespace{
+		Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations,
+		Terminating: ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating,
+	}}
+	all, err := r.cps.list(ctx)
+	if err != nil {
+		return s, err
+	}
+	for _, c := range all {
+		pc := c.plan
+		if !pc.Deleting && pc.Invalid == "" {
+			pc.Source = r.sources.state(ctx, c.obj)
+		}
+		s.ClusterPullSecrets = append(s.ClusterPullSecrets, pc)
+	}
+
+	copies := &metav1.PartialObjectMetadataList{}
+	copies.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := r.client.List(ctx, copies, client.InNamespace(ns.Name), client.MatchingLabels{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue}); err != nil {
+		return s, fmt.Errorf("list copies in %s: %w", ns.Name, err)
+	}
+	seen := map[string]bool{}
+	add := func(m *copyMeta) {
+		if m == nil {
+			return
+		}
+		seen[m.Name] = true
+		s.Copies = append(s.Copies, planner.Copy{
+			Name: m.Name, UID: string(m.UID), Owner: m.Labels[v1alpha1.OwnerLabel], OwnerUID: m.Annotations[v1alpha1.OwnerUIDAnnotation],
+			Hash: m.Annotations[v1alpha1.DataHashAnnotation], Deleting: m.Deleting,
+			Proven: ownership.CopyIsProven(key, m.Namespace, m.Name, m.Labels, m.Annotations),
+		})
+	}
+	for i := range copies.Items {
+		m := copyMetaFrom(&copies.Items[i])
+		add(r.overlay.copy(types.NamespacedName{Namespace: ns.Name, Name: m.Name}, m))
+	}
+	for _, name := range r.overlay.createdIn(ns.Name) {
+		if !seen[name] {
+			add(r.overlay.copy(types.NamespacedName{Namespace: ns.Name, Name: name}, nil))
+		}
+	}
+	s.Blocked, _ = r.conflicts.blocked(ns.Name)
+
+	var sas corev1.ServiceAccountList
+	if err := r.client.List(ctx, &sas, client.InNamespace(ns.Name), client.UnsafeDisableDeepCopy); err != nil {
+		return s, fmt.Errorf("list ServiceAccounts in %s: %w", ns.Name, err)
+	}
+	for i := range sas.Items {
+		sa := r.overlay.serviceAccount(&sas.Items[i])
+		ps := planner.ServiceAccount{
+			Name: sa.Name, UID: string(sa.UID), Labels: sa.Labels, Annotations: sa.Annotations, Deleting: sa.DeletionTimestamp != nil,
+		}
+		for _, ref := range sa.ImagePullSecrets {
+			ps.PullSecrets = append(ps.PullSecrets, ref.Name)
+		}
+		rec, err := ownership.ReadRecord(sa, key)
+		if err != nil {
+			ps.RecordProblem = err.Error()
+		} else {
+			ps.Record = rec
+		}
+		s.ServiceAccounts = append(s.ServiceAccounts, ps)
+	}
+	s.Pods = r.usage.Pods(ns.Name)
+	s.Workloads = r.usage.Workloads(ns.Name)
+	return s, nil
+}

@@ -1,0 +1,334 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/controller/podrestart"
+	"github.com/pullsecrets/pullsecrets/internal/credentials"
+	"github.com/pullsecrets/pullsecrets/internal/ownership"
+	"github.com/pullsecrets/pullsecrets/internal/planner"
+	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
+)
+
+// outcome is what making a plan's writes gave.
+type outcome struct {
+	// done holds the writes made, with the UIDs of created copies.
+	done planner.Plan
+	// learned: a create found its name taken; plan again.
+	learned bool
+	// retry is when to come back: a conflict's backoff, or a Pod restart
+	// postponed by the rate limit.
+	retry time.Duration
+	// failed maps ClusterPullSecrets to the write that failed for them.
+	failed map[string]string
+	err    error
+}
+
+// writer makes a plan's writes, in the plan's order, stopping at the first
+// that fails: every later write may depend on it.
+type writer struct {
+	client    client.Client
+	reader    client.Reader // live reads after a ServiceAccount update conflict
+	sources   *sources
+	cps       *cpsCache
+	overlay   *overlay
+	conflicts *conflicts
+	restarter *podrestart.Restarter
+	events    *eventSink
+}
+
+func (w *writer) apply(ctx context.Context, ns string, key *ownership.Key, p planner.Plan) outcome {
+	out := outcome{done: planner.Plan{States: p.States}, failed: map[string]string{}}
+	byName := map[string]*v1alpha1.ClusterPullSecret{}
+	if all, err := w.cps.list(ctx); err == nil {
+		for _, c := range all {
+			if c.obj != nil {
+				byName[c.obj.Name] = c.obj
+			}
+		}
+	}
+	fail := func(cps string, err error, data map[string][]byte) outcome {
+		msg := err.Error()
+		if data != nil {
+			msg = credentials.Scrub(msg, data)
+		}
+		out.failed[cps] = msg
+		out.err = errors.New(msg)
+		return out
+	}
+
+	for _, c := range append(p.CreateCopies, p.UpdateCopies...) {
+		obj := byName[c.Owner]
+		if obj == nil {
+			return fail(c.Owner, fmt.Errorf("ClusterPullSecret %s changed while planning", c.Owner), nil)
+		}
+		src := w.sources.get(ctx, obj)
+		if !src.ok() || src.Hash != c.Hash {
+			return fail(c.Owner, fmt.Errorf("source of ClusterPullSecret %s changed while planning", c.Owner), nil)
+		}
+		desired := desiredCopy(ns, c.Name, obj, src, key)
+		if c.UID == "" {
+			created, err := w.create(ctx, desired)
+			if apierrors.IsAlreadyExists(err) {
+				out.retry = w.conflicts.learn(ns, c.Name, fmt.Sprintf("Secret %s exists and was not made by pullsecrets; it is left alone", c.Name))
+				out.learned = true
+				return out
+			}
+			if err != nil {
+				return fail(c.Owner, err, src.Secret.Data)
+			}
+			w.conflicts.forget(ns, c.Name)
+			c.UID = string(created)
+			out.done.CreateCopies = append(out.done.CreateCopies, c)
+			continue
+		}
+		if err := w.update(ctx, types.UID(c.UID), desired); err != nil {
+			return fail(c.Owner, err, src.Secret.Data)
+		}
+		out.done.UpdateCopies = append(out.done.UpdateCopies, c)
+	}
+
+	for _, e := range p.ServiceAccounts {
+		if err := w.edit(ctx, ns, key, e); err != nil {
+			if serviceaccount.IsGone(err) {
+				continue
+			}
+			for _, a := range e.Attach {
+				out.failed[a.By] = err.Error()
+			}
+			out.err = err
+			return out
+		}
+		out.done.ServiceAccounts = append(out.done.ServiceAccounts, e)
+	}
+
+	for _, d := range p.DeleteCopies {
+		if err := w.delete(ctx, ns, d); err != nil {
+			return fail(d.Owner, err, nil)
+		}
+		out.done.DeleteCopies = append(out.done.DeleteCopies, d)
+		if obj := byName[d.Owner]; obj != nil && obj.DeletionTimestamp == nil {
+			w.events.once(obj, "retired/"+ns+"/"+d.Name+"/"+d.UID, time.Hour, corev1.EventTypeNormal, v1alpha1.ReasonCopyRetired,
+				"deleted Secret %s/%s: %s", ns, d.Name, d.Why)
+		}
+	}
+
+	for _, r := range p.DeletePods {
+		delay, err := w.restarter.Restart(ctx, ns, r.Pod, types.UID(r.UID))
+		if errors.Is(err, podrestart.ErrForbidden) {
+			if obj := byName[r.By]; obj != nil {
+				w.events.once(obj, "restart-forbidden", 24*time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonPodStuck, "%s", err.Error())
+			}
+			st := out.done.States[r.By]
+			st.Stuck = append(st.Stuck, planner.Stuck{Pod: r.Pod, Why: err.Error()})
+			out.done.States[r.By] = st
+			continue
+		}
+		if err != nil {
+			return fail(r.By, err, nil)
+		}
+		if delay > 0 {
+			out.retry = minPositive(out.retry, delay)
+			return out
+		}
+		out.done.DeletePods = append(out.done.DeletePods, r)
+		if obj := byName[r.By]; obj != nil {
+			w.events.once(obj, "restarted/"+r.UID, 24*time.Hour, corev1.EventTypeNormal, v1alpha1.ReasonPodRestarted,
+				"deleted Pod %s/%s, stuck on an image pull and created before ServiceAccount %s got %s, so that %s %s recreates it with the secret",
+				ns, r.Pod, r.ServiceAccount, r.Secret, r.Owner.Kind, r.Owner.Name)
+		}
+	}
+	return out
+}
+
+func minPositive(a, b time.Duration) time.Duration {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// desiredCopy is the copy of a source, with its marks and ownership proof.
+func desiredCopy(ns, name string, cps *v1alpha1.ClusterPullSecret, src sourceState, key *ownership.Key) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: ns,
+			Name:      name,
+			Labels:    map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: cps.Name},
+			Annotations: map[string]string{
+				v1alpha1.SourceAnnotation:   src.Secret.Namespace + "/" + src.Secret.Name,
+				v1alpha1.DataHashAnnotation: src.Hash,
+				v1alpha1.OwnerUIDAnnotation: string(cps.UID),
+				v1alpha1.ProofAnnotation:    key.CopyProof(ns, name, cps.Name, cps.UID),
+			},
+		},
+		Type: src.Secret.Type,
+		Data: src.Secret.Data,
+	}
+}
+
+// create creates a copy; AlreadyExists means the name is taken by a Secret
+// the cache does not show as a copy of ours.
+func (w *writer) create(ctx context.Context, desired *corev1.Secret) (types.UID, error) {
+	obj := desired.DeepCopy()
+	if err := w.client.Create(ctx, obj); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return "", err
+		}
+		return "", fmt.Errorf("create Secret %s/%s: %w", desired.Namespace, desired.Name, err)
+	}
+	w.overlay.wroteCopy(key(obj), obj.UID, "", copyMetaFrom(obj))
+	return obj.UID, nil
+}
+
+type jsonPatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+func pointer(parts ...string) string {
+	for i, p := range parts {
+		parts[i] = strings.NewReplacer("~", "~0", "/", "~1").Replace(p)
+	}
+	return "/" + strings.Join(parts, "/")
+}
+
+// update brings a copy of ours to the desired data. The patch first tests
+// the UID and the ownership proof, so a Secret that stopped being our copy
+// since the cache saw it is never modified. The type is immutable: a copy
+// whose source changed type is replaced.
+func (w *writer) update(ctx context.Context, uid types.UID, desired *corev1.Secret) error {
+	ops := []jsonPatchOp{
+		{Op: "test", Path: pointer("metadata", "uid"), Value: string(uid)},
+		{Op: "test", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: desired.Annotations[v1alpha1.ProofAnnotation]},
+		{Op: "replace", Path: pointer("data"), Value: desired.Data},
+		{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.DataHashAnnotation), Value: desired.Annotations[v1alpha1.DataHashAnnotation]},
+		{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.SourceAnnotation), Value: desired.Annotations[v1alpha1.SourceAnnotation]},
+		{Op: "replace", Path: pointer("type"), Value: desired.Type},
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	basedOn := w.cachedVersion(ctx, desired.Namespace, desired.Name)
+	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: desired.Namespace, Name: desired.Name}}
+	err = w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw))
+	switch {
+	case err == nil:
+		w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyMetaFrom(obj))
+		return nil
+	case apierrors.IsInvalid(err) && strings.Contains(err.Error(), "immutable"):
+		if err := w.delete(ctx, desired.Namespace, planner.CopyDelete{Name: desired.Name, UID: string(uid)}); err != nil {
+			return err
+		}
+		_, err := w.create(ctx, desired)
+		return err
+	default:
+		return fmt.Errorf("update Secret %s/%s: %w", desired.Namespace, desired.Name, err)
+	}
+}
+
+// delete deletes a copy of ours, only if it is still the object planned.
+func (w *writer) delete(ctx context.Context, ns string, d planner.CopyDelete) error {
+	basedOn := w.cachedVersion(ctx, ns, d.Name)
+	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: d.Name}}
+	uid := types.UID(d.UID)
+	err := w.client.Delete(ctx, obj, client.Preconditions{UID: &uid})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete Secret %s/%s: %w", ns, d.Name, err)
+	}
+	w.overlay.wroteCopy(types.NamespacedName{Namespace: ns, Name: d.Name}, uid, basedOn, nil)
+	return nil
+}
+
+// cachedVersion is the resourceVersion the metadata cache shows of a copy,
+// which a write replaces.
+func (w *writer) cachedVersion(ctx context.Context, ns, name string) string {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := w.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, m); err != nil {
+		return ""
+	}
+	return m.ResourceVersion
+}
+
+// edit applies a ServiceAccount edit with optimistic concurrency: on a
+// conflict it re-reads the object, checks its record again and applies the
+// same edit there.
+func (w *writer) edit(ctx context.Context, ns string, k *ownership.Key, e planner.Edit) error {
+	var cached corev1.ServiceAccount
+	if err := w.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: e.ServiceAccount}, &cached); err != nil {
+		return fmt.Errorf("read ServiceAccount %s/%s: %w", ns, e.ServiceAccount, err)
+	}
+	current := w.overlay.serviceAccount(&cached)
+	if string(current.UID) != e.UID {
+		return nil // replaced since planning; the next plan sees the new one
+	}
+	basedOn := current.ResourceVersion
+	store := storeAdapter{client: w.client, reader: w.reader}
+	updated, wrote, err := serviceaccount.Update(ctx, store, current, func(sa *corev1.ServiceAccount) (bool, error) {
+		if string(sa.UID) != e.UID {
+			return false, nil
+		}
+		rec, err := ownership.ReadRecord(sa, k)
+		if err != nil {
+			return false, err
+		}
+		list := make([]string, 0, len(sa.ImagePullSecrets))
+		for _, r := range sa.ImagePullSecrets {
+			list = append(list, r.Name)
+		}
+		list, rec, changed := e.Apply(list, rec)
+		if !changed {
+			return false, nil
+		}
+		sa.ImagePullSecrets = nil
+		for _, n := range list {
+			sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: n})
+		}
+		ownership.WriteRecord(sa, k, rec)
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if wrote {
+		w.overlay.wroteServiceAccount(basedOn, updated)
+	}
+	return nil
+}
+
+// storeAdapter lets package serviceaccount write through the
+// controller-runtime client and re-read live on conflicts.
+type storeAdapter struct {
+	client client.Client
+	reader client.Reader
+}
+
+func (s storeAdapter) Get(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+	var sa corev1.ServiceAccount
+	err := s.reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &sa)
+	return &sa, err
+}
+
+func (s storeAdapter) Update(ctx context.Context, sa *corev1.ServiceAccount) (*corev1.ServiceAccount, error) {
+	err := s.client.Update(ctx, sa)
+	return sa, err
+}
+
+func key(obj metav1.Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
+}
