@@ -23,12 +23,14 @@ fi
 
 step "go vet"
 go vet ./... || fail=1
+(cd hack/image && go vet ./...) || fail=1
 
 step "golangci-lint"
 bin/golangci-lint run ./... || fail=1
+(cd hack/image && ../../bin/golangci-lint run ./...) || fail=1
 
 step "go mod tidy"
-for mod in . hack/tools hack/controlplane; do
+for mod in . hack/tools hack/controlplane hack/image; do
   (cd "${mod}" && go mod tidy -diff) || { echo "go.mod in ${mod} is not tidy: run go mod tidy there" >&2; fail=1; }
 done
 

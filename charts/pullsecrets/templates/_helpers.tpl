@@ -18,3 +18,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $all := prepend .Values.sourceNamespaces .Release.Namespace | uniq -}}
 {{- join "," $all -}}
 {{- end -}}
+
+{{- /* repository@digest when a digest is given, else repository:tag (appVersion by default). */ -}}
+{{- define "pullsecrets.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
