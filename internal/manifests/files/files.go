@@ -1,6 +1,7 @@
-// Package files reads manifest files from paths and folders, and writes
-// them back atomically: a temporary file in the same folder, renamed over
-// the old one, so a file is replaced whole or not at all.
+// Package files reads manifest files from paths and folders within the
+// limits of package readlimit, and writes them back atomically: a temporary
+// file in the same folder, renamed over the old one, so a file is replaced
+// whole or not at all.
 package files
 
 import (
@@ -12,14 +13,55 @@ import (
 	"strings"
 
 	"github.com/pullsecrets/pullsecrets/internal/manifests"
+	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 )
 
 // Read returns the manifest files under paths: files as given, and in
 // folders (recursively, in lexical order) those ending in .yaml, .yml or
 // .json, skipping hidden folders such as .git. A file named twice is read
-// once. Paths that cannot be read are reported; the others are still read.
+// once. Paths that cannot be read, and files over readlimit.MaxFileBytes,
+// are reported; the others are still read. When the files together come to
+// more than readlimit.MaxTotalBytes, none is read.
 func Read(paths []string) ([]manifests.File, []manifests.Finding) {
+	return read(paths, readlimit.New())
+}
+
+func read(paths []string, budget *readlimit.Budget) ([]manifests.File, []manifests.Finding) {
+	found, errs := list(paths)
+	sizes := make([]int64, len(found))
+	for i, f := range found {
+		sizes[i] = f.size
+	}
+	// Which files to leave out would be arbitrary: read none.
+	var tooLarge *readlimit.TooLargeError
+	if errors.As(budget.CheckTotal(paths, sizes), &tooLarge) {
+		return nil, append(errs, manifests.Finding{File: tooLarge.Path, Message: tooLarge.Problem()})
+	}
 	var out []manifests.File
+	for _, f := range found {
+		data, err := budget.ReadFile(f.path)
+		switch {
+		case errors.As(err, &tooLarge):
+			errs = append(errs, manifests.Finding{File: f.path, Message: tooLarge.Problem()})
+		case err != nil:
+			errs = append(errs, manifests.Finding{File: f.path, Message: "cannot read: " + reason(err)})
+		default:
+			out = append(out, manifests.File{Path: f.path, Data: data, Mode: f.mode})
+		}
+	}
+	return out, errs
+}
+
+// found is a file to read, with what Stat said of it.
+type found struct {
+	path string
+	size int64
+	mode fs.FileMode
+}
+
+// list finds the files under paths, in order, each once.
+func list(paths []string) ([]found, []manifests.Finding) {
+	var out []found
 	var errs []manifests.Finding
 	seen := map[string]bool{}
 	add := func(path string) {
@@ -33,12 +75,7 @@ func Read(paths []string) ([]manifests.File, []manifests.Finding) {
 			errs = append(errs, manifests.Finding{File: path, Message: "cannot read: " + reason(err)})
 			return
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			errs = append(errs, manifests.Finding{File: path, Message: "cannot read: " + reason(err)})
-			return
-		}
-		out = append(out, manifests.File{Path: path, Data: data, Mode: info.Mode().Perm()})
+		out = append(out, found{path: path, size: info.Size(), mode: info.Mode().Perm()})
 	}
 	for _, root := range paths {
 		info, err := os.Stat(root)

@@ -1,12 +1,14 @@
 package files
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/pullsecrets/pullsecrets/internal/manifests"
+	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 )
 
 func TestReadWalksFoldersAndReportsBadPaths(t *testing.T) {
@@ -90,6 +92,58 @@ func TestWriteFailureLeavesTheFileWhole(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); string(b) != "old" {
 		t.Errorf("file holds %q after a failed write", b)
+	}
+}
+
+// sparse makes a file of size bytes without writing them.
+func sparse(t *testing.T, path string, size int64) {
+	t.Helper()
+	mustWrite(t, path, "")
+	if err := os.Truncate(path, size); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadRefusesAFileOverTheLimit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "a.yaml"), "a")
+	big := filepath.Join(dir, "big.yaml")
+	sparse(t, big, readlimit.MaxFileBytes+1)
+	got, errs := Read([]string{dir})
+	if len(got) != 1 || got[0].Path != filepath.Join(dir, "a.yaml") {
+		t.Errorf("read %v, want a.yaml only", got)
+	}
+	want := manifests.Finding{File: big, Message: "not read: it is 8.1 MiB, over the 8 MiB limit for one file"}
+	if len(errs) != 1 || errs[0] != want {
+		t.Errorf("errors %v, want %v", errs, want)
+	}
+}
+
+func TestReadRefusesARunOverTheTotal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range readlimit.MaxTotalBytes/readlimit.MaxFileBytes + 1 {
+		sparse(t, filepath.Join(dir, fmt.Sprintf("f%d.yaml", i)), readlimit.MaxFileBytes)
+	}
+	got, errs := Read([]string{dir})
+	if len(got) != 0 {
+		t.Errorf("read %d files of a run over the total", len(got))
+	}
+	want := "not read: the 9 files come to 72 MiB, more than 64 MiB, the limit for all the files of one command; name fewer files or folders"
+	if len(errs) != 1 || errs[0].File != dir || errs[0].Message != want {
+		t.Errorf("errors %v, want one for %s: %s", errs, dir, want)
+	}
+}
+
+func TestReadStopsAStreamAtTheLimit(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("needs /dev/zero")
+	}
+	_, errs := Read([]string{"/dev/zero"})
+	if len(errs) != 1 || errs[0].Message != "not read: it holds more than the 8 MiB limit for one file" {
+		t.Errorf("errors %v, want /dev/zero refused at the limit", errs)
 	}
 }
 
