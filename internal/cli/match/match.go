@@ -16,6 +16,7 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
+	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
 )
 
@@ -76,7 +77,9 @@ known here.
 The pull secrets come from exactly one of:
   --secret-file FILE   Secret manifests (YAML or JSON, several documents, kind
                        List; stringData included), in the order given. Secrets
-                       without a namespace are in -n, else "default".
+                       without a namespace are in -n, else "default". A file
+                       over ` + readlimit.MiB(readlimit.MaxFileBytes) + `, or files over ` + readlimit.MiB(readlimit.MaxTotalBytes) + ` together, are
+                       not read.
   --secret NAME        Secrets of the namespace, in the order given.
   --service-account SA what the ServiceAccount lists: the pull secrets of a Pod
                        created now with it and no imagePullSecrets of its own.
