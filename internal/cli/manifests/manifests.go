@@ -5,6 +5,7 @@ package manifests
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -28,7 +29,8 @@ Objects without metadata.namespace are taken to be in the namespace given
 with -n, else "default", as kubectl apply would place them.
 
 migrate and rename print a unified diff and a summary and change nothing;
-with --write they apply it, replacing each file atomically. Edits touch only the lines they must: comments, key order,
+with --write they apply it, all files or none, replacing each file
+atomically. Edits touch only the lines they must: comments, key order,
 quoting, indentation, document separators and line endings survive.
 
 ` + limitsHelp + `
@@ -101,18 +103,29 @@ func (o *editOptions) report(res *libmanifests.Result) error {
 		}
 		if !o.write {
 			fmt.Fprint(out, libmanifests.Diff(c))
-			continue
 		}
-		if err := files.Write(c); err != nil {
+	}
+	if o.write && len(res.Changes) > 0 {
+		// All or none: a change can span files.
+		written, err := files.WriteAll(res.Changes)
+		if err != nil {
 			fmt.Fprintln(errOut, err)
 			failed = true
-			continue
 		}
-		verb := "wrote"
-		if c.Created {
-			verb = "created"
+		created, edited = 0, 0
+		for _, c := range res.Changes {
+			if !slices.Contains(written, c.Path) {
+				continue
+			}
+			verb := "wrote"
+			if c.Created {
+				verb = "created"
+				created++
+			} else {
+				edited++
+			}
+			fmt.Fprintf(out, "%s %s\n", verb, c.Path)
 		}
-		fmt.Fprintf(out, "%s %s\n", verb, c.Path)
 	}
 	section(out, "Changes:", res.Notes)
 	section(out, "Refused:", res.Refused)

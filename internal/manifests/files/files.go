@@ -1,7 +1,7 @@
 // Package files reads manifest files from paths and folders within the
-// limits of package readlimit, and writes them back atomically: a temporary
-// file in the same folder, renamed over the old one, so a file is replaced
-// whole or not at all.
+// limits of package readlimit, and writes them back atomically: temporary
+// files in the same folders, renamed over the old ones once all are
+// written, so that a run's files are replaced whole or not at all.
 package files
 
 import (
@@ -129,16 +129,87 @@ func Exists(path string) bool {
 	return err == nil
 }
 
-// Write applies a change: it writes the new bytes to a temporary file in the
-// target's folder, with the target's mode, syncs it, and renames it over the
-// target (the file a symlink points to, so the link stays a link). A
-// created file never replaces an existing one.
+// Write applies one change; see WriteAll.
 func Write(c manifests.Change) error {
+	_, err := WriteAll([]manifests.Change{c})
+	return err
+}
+
+// WriteAll applies changes all or none. Each new text first goes to a
+// temporary file in its target's folder, with the target's mode, synced;
+// then created files are linked into place (a hard link never replaces a
+// file that appeared meanwhile); only then are the temporary files renamed
+// over the edited files (through a symlink, to its target, so the link
+// stays a link). A failure before the renames removes what was made, and
+// nothing is written. It returns the paths written, in order.
+func WriteAll(changes []manifests.Change) ([]string, error) {
+	var all []*staged
+	defer func() {
+		for _, st := range all {
+			st.discard()
+		}
+	}()
+	for _, c := range changes {
+		st, err := stage(c)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, st)
+	}
+	var linked []string
+	unlink := func() {
+		for _, p := range linked {
+			_ = os.Remove(p) // ours: linked a moment ago
+		}
+	}
+	for _, st := range all {
+		if !st.c.Created {
+			continue
+		}
+		if err := os.Link(st.tmp, st.target); err != nil {
+			unlink()
+			return nil, fmt.Errorf("create %s: %s; nothing was written", st.c.Path, reason(err))
+		}
+		linked = append(linked, st.target)
+	}
+	var renamed []string
+	for _, st := range all {
+		if st.c.Created {
+			continue
+		}
+		if err := os.Rename(st.tmp, st.target); err != nil {
+			if len(renamed) == 0 {
+				unlink()
+				return nil, fmt.Errorf("write %s: %s; nothing was written", st.c.Path, reason(err))
+			}
+			// Rare: the folder changed under us between two renames.
+			return append(linked, renamed...), fmt.Errorf("write %s: %s; already written: %s", st.c.Path, reason(err), strings.Join(append(linked, renamed...), ", "))
+		}
+		st.tmp = ""
+		renamed = append(renamed, st.c.Path)
+	}
+	var written []string
+	for _, st := range all {
+		written = append(written, st.c.Path)
+	}
+	return written, nil
+}
+
+// staged is a change whose new text waits in a temporary file.
+type staged struct {
+	c      manifests.Change
+	target string
+	tmp    string // "" once renamed into place
+}
+
+// stage writes the change's new text to a temporary file beside its
+// target.
+func stage(c manifests.Change) (*staged, error) {
 	target := c.Path
 	if !c.Created {
 		resolved, err := filepath.EvalSymlinks(c.Path)
 		if err != nil {
-			return fmt.Errorf("write %s: %s", c.Path, reason(err))
+			return nil, fmt.Errorf("write %s: %s; nothing was written", c.Path, reason(err))
 		}
 		target = resolved
 	}
@@ -150,42 +221,36 @@ func Write(c manifests.Change) error {
 	if dir == "" {
 		dir = "."
 	}
+	fail := func(err error) (*staged, error) {
+		return nil, fmt.Errorf("write %s: %s; nothing was written", c.Path, reason(err))
+	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
+		return fail(err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			_ = os.Remove(tmp.Name()) // best effort: the target is untouched
+	st := &staged{c: c, target: target, tmp: tmp.Name()}
+	for _, step := range []func() error{
+		func() error { _, err := tmp.Write(c.After); return err },
+		func() error { return tmp.Chmod(mode) },
+		tmp.Sync,
+	} {
+		if err := step(); err != nil {
+			_ = tmp.Close()
+			st.discard()
+			return fail(err)
 		}
-	}()
-	if _, err := tmp.Write(c.After); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
+		st.discard()
+		return fail(err)
 	}
-	if c.Created {
-		// A hard link fails when the target exists, where a rename would
-		// replace it.
-		if err := os.Link(tmp.Name(), target); err != nil {
-			return fmt.Errorf("create %s: %s", c.Path, reason(err))
-		}
-		return nil
+	return st, nil
+}
+
+// discard removes the temporary file, if it is still there.
+func (st *staged) discard() {
+	if st.tmp != "" {
+		_ = os.Remove(st.tmp) // best effort: the target is untouched
+		st.tmp = ""
 	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
-	}
-	done = true
-	return nil
 }

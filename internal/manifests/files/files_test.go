@@ -2,9 +2,12 @@ package files
 
 import (
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/pullsecrets/pullsecrets/internal/manifests"
@@ -145,6 +148,88 @@ func TestReadStopsAStreamAtTheLimit(t *testing.T) {
 	if len(errs) != 1 || errs[0].Message != "not read: it holds more than the 8 MiB limit for one file" {
 		t.Errorf("errors %v, want /dev/zero refused at the limit", errs)
 	}
+}
+
+// TestWriteAllIsAllOrNothing fails one change of three in each way it can
+// fail before anything is in place: every file keeps its old bytes and no
+// temporary file is left.
+func TestWriteAllIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, dir string) // makes the last change fail
+	}{
+		{name: "a created file appeared meanwhile", setup: func(t *testing.T, dir string) {
+			mustWrite(t, filepath.Join(dir, "new.yaml"), "someone else's")
+		}},
+		{name: "an edited file is gone", setup: func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "b.yaml")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "a created file's folder is gone", setup: func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "sub")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			mustWrite(t, filepath.Join(dir, "a.yaml"), "old a")
+			mustWrite(t, filepath.Join(dir, "b.yaml"), "old b")
+			if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			changes := []manifests.Change{
+				{Path: filepath.Join(dir, "a.yaml"), After: []byte("new a")},
+				{Path: filepath.Join(dir, "b.yaml"), After: []byte("new b")},
+				{Path: filepath.Join(dir, "new.yaml"), After: []byte("new"), Created: true},
+				{Path: filepath.Join(dir, "sub", "new.yaml"), After: []byte("new"), Created: true},
+			}
+			tc.setup(t, dir)
+			before := snapshot(t, dir)
+			written, err := WriteAll(changes)
+			if err == nil || len(written) != 0 || !strings.Contains(err.Error(), "nothing was written") {
+				t.Fatalf("WriteAll wrote %v, error %v; want nothing written and an error saying so", written, err)
+			}
+			if after := snapshot(t, dir); !maps.Equal(before, after) {
+				t.Errorf("files changed:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "a.yaml"), "old a")
+	written, err := WriteAll([]manifests.Change{
+		{Path: filepath.Join(dir, "a.yaml"), After: []byte("new a")},
+		{Path: filepath.Join(dir, "new.yaml"), After: []byte("new"), Created: true},
+	})
+	if err != nil || len(written) != 2 {
+		t.Fatalf("WriteAll: %v, %v", written, err)
+	}
+	if got := snapshot(t, dir); !maps.Equal(got, map[string]string{"a.yaml": "new a", "new.yaml": "new"}) {
+		t.Errorf("files after WriteAll: %v", got)
+	}
+}
+
+// snapshot maps every file under dir to its content.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func mustWrite(t *testing.T, path, data string) {
