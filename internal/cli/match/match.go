@@ -15,7 +15,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
-	"github.com/pullsecrets/pullsecrets/internal/credentials"
 	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
 )
@@ -280,21 +279,11 @@ func registerCompletions(cmd *cobra.Command, f cmdutil.Factory) {
 		}
 	}
 	_ = cmd.RegisterFlagCompletionFunc("secret", complete(func(ctx context.Context, ns string) ([]string, error) {
-		client, err := f.KubernetesClient()
+		meta, err := f.MetadataClient()
 		if err != nil {
 			return nil, err
 		}
-		list, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, s := range list.Items {
-			if t := string(s.Type); t == credentials.TypeDockerConfigJSON || t == credentials.TypeDockercfg {
-				names = append(names, s.Name)
-			}
-		}
-		return names, nil
+		return cmdutil.PullSecretNames(ctx, meta, ns)
 	}))
 	_ = cmd.RegisterFlagCompletionFunc("service-account", complete(func(ctx context.Context, ns string) ([]string, error) {
 		client, err := f.KubernetesClient()
