@@ -22,7 +22,13 @@ import (
 
 // NewCommand returns the root command, wired to the given streams.
 func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	configFlags := genericclioptions.NewConfigFlags(true).WithWarningPrinter(streams)
+	return NewCommandWithConfig(streams, genericclioptions.NewConfigFlags(true))
+}
+
+// NewCommandWithConfig is NewCommand over the given kubectl flags: tests
+// set their WrapConfigFn to record requests.
+func NewCommandWithConfig(streams genericiooptions.IOStreams, configFlags *genericclioptions.ConfigFlags) *cobra.Command {
+	configFlags = configFlags.WithWarningPrinter(streams)
 	f := cmdutil.NewFactory(configFlags)
 
 	cmd := &cobra.Command{

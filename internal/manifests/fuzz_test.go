@@ -16,6 +16,10 @@ func FuzzMigrate(f *testing.F) {
 		}
 	}
 	f.Add([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {imagePullSecrets: [{name: a}], containers: []}\n"))
+	// Hostile files: Load must refuse them in time linear in their size.
+	f.Add([]byte(mergeBomb(40, 8)))
+	f.Add([]byte(aliasBomb(10, 10)))
+	f.Add([]byte(listBomb(12, 6)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		files := map[string]string{"in.yaml": string(data)}
 		res := migrateFiles(files)

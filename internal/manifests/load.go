@@ -77,9 +77,10 @@ func (o *Object) group() string {
 	return g
 }
 
-// Load parses files into a Set. Files that cannot be parsed, and documents
-// that are not Kubernetes objects, are reported as errors, each at
-// file:line; the rest of the files still load. A file with any such error
+// Load parses files into a Set. Files that cannot be parsed, whose aliases
+// expand past MaxAliasExpansion, and documents that are not Kubernetes
+// objects, are reported as errors, each at file:line; the rest of the files
+// still load. A file with any such error
 // is left out whole, so it is never edited on a partial reading.
 func Load(files []File, opts Options) (*Set, []Finding) {
 	ns := opts.Namespace
@@ -92,6 +93,11 @@ func Load(files []File, opts Options) (*Set, []Finding) {
 		src, err := yamledit.Parse(f.Data)
 		if err != nil {
 			errs = append(errs, fileError(f.Path, err))
+			continue
+		}
+		// Before any lookup follows an alias or merge key.
+		if bad, _ := checkExpansion(f.Path, src.Docs); bad != nil {
+			errs = append(errs, *bad)
 			continue
 		}
 		s := &source{File: f, src: src, json: isJSON(f.Path, src.Text())}

@@ -26,13 +26,11 @@ func (s slot) inFlow() bool { return s.holder.Style&yaml.FlowStyle != 0 }
 
 // lookup finds key in mapping n, following `<<` merge keys as YAML 1.1
 // (and so kubectl) does: the mapping's own keys first, then merged ones in
-// order.
+// order. Load refuses files whose aliases loop or expand past
+// MaxAliasExpansion, so the recursion ends and its work is bounded.
 func lookup(n *yaml.Node, key string) (slot, bool) {
-	return lookupDepth(resolve(n), key, 0)
-}
-
-func lookupDepth(m *yaml.Node, key string, depth int) (slot, bool) {
-	if m == nil || m.Kind != yaml.MappingNode || depth > 20 {
+	m := resolve(n)
+	if m == nil || m.Kind != yaml.MappingNode {
 		return slot{}, false
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
@@ -52,7 +50,7 @@ func lookupDepth(m *yaml.Node, key string, depth int) (slot, bool) {
 			merged = v.Content
 		}
 		for _, mm := range merged {
-			if s, ok := lookupDepth(resolve(mm), key, depth+1); ok {
+			if s, ok := lookup(mm, key); ok {
 				return s, true
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
@@ -163,7 +164,7 @@ type result struct {
 }
 
 // Run reads the ServiceAccounts and the Secret's presence of the scope
-// (one LIST each), then updates the ServiceAccounts.
+// (one LIST each per list namespace), then updates the ServiceAccounts.
 func (o *Options) Run(ctx context.Context) error {
 	client, err := o.factory.KubernetesClient()
 	if err != nil {
@@ -177,7 +178,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	have, err := o.secretPresence(ctx, client)
+	meta, err := o.factory.MetadataClient()
+	if err != nil {
+		return err
+	}
+	have, err := o.secretPresence(ctx, meta)
 	if err != nil {
 		return err
 	}
@@ -236,19 +241,29 @@ func (o *Options) verb() string {
 // name, and the named ones that do not exist (single namespace only: with
 // several, a namespace without that ServiceAccount is not an error).
 func (o *Options) targets(ctx context.Context, client kubernetes.Interface, namespaces []string) ([]*corev1.ServiceAccount, []string, error) {
-	ns := o.scope.ListNamespace()
 	opts := metav1.ListOptions{}
 	if len(o.serviceAccounts) == 1 && !o.allSAs {
 		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.serviceAccounts[0]).String()
 	}
-	list, err := client.CoreV1().ServiceAccounts(ns).List(ctx, opts)
+	var mu sync.Mutex
+	var all []corev1.ServiceAccount
+	err := o.scope.EachNamespace(func(ns string) error {
+		list, err := client.CoreV1().ServiceAccounts(ns).List(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("list ServiceAccounts in %s: %w", o.scope.DescribeList(ns), err)
+		}
+		mu.Lock()
+		all = append(all, list.Items...)
+		mu.Unlock()
+		return nil
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list ServiceAccounts in %s: %w", o.scope.Describe(), err)
+		return nil, nil, err
 	}
 	var out []*corev1.ServiceAccount
 	found := map[string]bool{}
-	for i := range list.Items {
-		sa := &list.Items[i]
+	for i := range all {
+		sa := &all[i]
 		if !o.scope.Contains(sa.Namespace) || (!o.allSAs && !slices.Contains(o.serviceAccounts, sa.Name)) {
 			continue
 		}
@@ -269,20 +284,27 @@ func (o *Options) targets(ctx context.Context, client kubernetes.Interface, name
 	return out, missing, nil
 }
 
-// secretPresence lists the namespaces of the scope holding the Secret: one
-// LIST selected by name.
-func (o *Options) secretPresence(ctx context.Context, client kubernetes.Interface) (map[string]bool, error) {
-	list, err := client.CoreV1().Secrets(o.scope.ListNamespace()).List(ctx, metav1.ListOptions{
-		FieldSelector: fields.OneTermEqualSelector("metadata.name", o.secret).String(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list Secrets named %s in %s: %w", o.secret, o.scope.Describe(), err)
-	}
+// secretPresence lists the namespaces of the scope holding the Secret:
+// one LIST selected by name in each list namespace, of metadata only, since
+// presence is all it needs.
+func (o *Options) secretPresence(ctx context.Context, meta metadata.Interface) (map[string]bool, error) {
+	var mu sync.Mutex
 	have := map[string]bool{}
-	for _, s := range list.Items {
-		have[s.Namespace] = true
-	}
-	return have, nil
+	err := o.scope.EachNamespace(func(ns string) error {
+		list, err := meta.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(ns).List(ctx, metav1.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("metadata.name", o.secret).String(),
+		})
+		if err != nil {
+			return fmt.Errorf("list Secrets named %s in %s: %w", o.secret, o.scope.DescribeList(ns), err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range list.Items {
+			have[s.Namespace] = true
+		}
+		return nil
+	})
+	return have, err
 }
 
 // one attaches or detaches on one ServiceAccount.

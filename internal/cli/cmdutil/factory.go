@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 )
 
@@ -14,6 +15,9 @@ type Factory interface {
 	genericclioptions.RESTClientGetter
 	// KubernetesClient returns a typed clientset.
 	KubernetesClient() (kubernetes.Interface, error)
+	// MetadataClient returns a client that reads objects' metadata only
+	// (PartialObjectMetadata), for when presence is all that matters.
+	MetadataClient() (metadata.Interface, error)
 	// Namespace returns the namespace from -n or the kubeconfig context,
 	// and whether it was set explicitly.
 	Namespace() (string, bool, error)
@@ -35,6 +39,14 @@ func (f *factory) KubernetesClient() (kubernetes.Interface, error) {
 		return nil, err
 	}
 	return kubernetes.NewForConfig(cfg)
+}
+
+func (f *factory) MetadataClient() (metadata.Interface, error) {
+	cfg, err := f.restConfig()
+	if err != nil {
+		return nil, err
+	}
+	return metadata.NewForConfig(cfg)
 }
 
 func (f *factory) restConfig() (*rest.Config, error) {

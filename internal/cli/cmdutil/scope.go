@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -16,10 +17,12 @@ import (
 // -n (or the kubeconfig context), every namespace (-A), or the namespaces
 // whose labels match -l.
 //
-// Commands read through a Scope with a constant number of LIST requests:
-// one cluster-wide LIST per resource for -A and -l (filtered here for -l),
-// one namespaced LIST for a single namespace; never a request per
-// namespace.
+// Commands LIST each resource in each of ListNamespaces: one cluster-wide
+// LIST for -A and one namespaced LIST for a single namespace, whatever the
+// number of namespaces; for -l, one namespaced LIST per selected namespace,
+// so that a user whose rights cover only those namespaces (and the LIST of
+// Namespaces that -l needs) can use it, and nothing outside the selection
+// is read.
 type Scope struct {
 	// AllNamespaces is -A.
 	AllNamespaces bool
@@ -31,7 +34,12 @@ type Scope struct {
 	selector labels.Selector
 	// names holds the namespaces -l selected; nil for -A and one namespace.
 	names map[string]bool
+	// selected lists them, sorted.
+	selected []string
 }
+
+// ListWorkers is how many LISTs a command sends at once for -l.
+const ListWorkers = 8
 
 // AddScopeFlags adds -A/--all-namespaces and -l/--selector (namespaces) to
 // cmd.
@@ -67,13 +75,54 @@ func (s *Scope) Complete(cmd *cobra.Command, f Factory) error {
 // Single reports whether the scope is one namespace.
 func (s *Scope) Single() bool { return !s.AllNamespaces && s.Selector == "" }
 
-// ListNamespace is the namespace to LIST in: the single namespace, or ""
-// (all) for -A and -l.
-func (s *Scope) ListNamespace() string {
-	if s.Single() {
-		return s.Namespace
+// ListNamespaces are the namespaces to send each LIST to, after Resolve:
+// the single namespace, "" (all at once) for -A, or each namespace -l
+// selected.
+func (s *Scope) ListNamespaces() []string {
+	switch {
+	case s.Single():
+		return []string{s.Namespace}
+	case s.selector != nil:
+		return s.selected
 	}
-	return metav1.NamespaceAll
+	return []string{metav1.NamespaceAll}
+}
+
+// EachNamespace calls list with each of ListNamespaces, up to ListWorkers
+// at a time, and returns the first error. list must be safe to call
+// concurrently.
+func (s *Scope) EachNamespace(list func(namespace string) error) error {
+	var tasks []func() error
+	for _, ns := range s.ListNamespaces() {
+		tasks = append(tasks, func() error { return list(ns) })
+	}
+	return RunAll(tasks, ListWorkers)
+}
+
+// RunAll runs the tasks, up to workers at a time, and returns the error of
+// the first task (in order) that failed.
+func RunAll(tasks []func() error, workers int) error {
+	errs := make([]error, len(tasks))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, len(tasks)) {
+		wg.Go(func() {
+			for i := range jobs {
+				errs[i] = tasks[i]()
+			}
+		})
+	}
+	for i := range tasks {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Resolve lists the namespaces of the scope, sorted: one LIST of
@@ -100,6 +149,7 @@ func (s *Scope) Resolve(ctx context.Context, client kubernetes.Interface) ([]str
 	}
 	slices.Sort(names)
 	if s.selector != nil {
+		s.selected = names
 		s.names = make(map[string]bool, len(names))
 		for _, n := range names {
 			s.names[n] = true
@@ -129,4 +179,13 @@ func (s *Scope) Describe() string {
 		return "namespaces matching " + s.Selector
 	}
 	return fmt.Sprintf("namespace %q", s.Namespace)
+}
+
+// DescribeList names a list namespace for messages: `namespace "shop"`, or
+// the scope's description for a cluster-wide LIST.
+func (s *Scope) DescribeList(ns string) string {
+	if ns == metav1.NamespaceAll {
+		return s.Describe()
+	}
+	return fmt.Sprintf("namespace %q", ns)
 }

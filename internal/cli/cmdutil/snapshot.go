@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 
 	"github.com/pullsecrets/pullsecrets/internal/diagnose"
 	"github.com/pullsecrets/pullsecrets/internal/pullfailure"
@@ -21,13 +22,18 @@ import (
 // ServiceAccounts, the Secrets those name, and the Warning Events about
 // Pods.
 //
-// It is read with a constant number of requests however many namespaces
-// the scope holds: one LIST each of Namespaces (for -A and -l),
-// ServiceAccounts, Secrets of the two pull secret types, and Warning Events
-// of Pods (one field-selected LIST, filtered here), and the Pods page by
-// page. Only names that the Pods and ServiceAccounts list without a pull
-// secret of that name need another look: one GET each, or, when there are
-// more than MaxSecretGets of them, one LIST of all Secrets.
+// It reads, in each of the scope's ListNamespaces, one LIST each of
+// ServiceAccounts, Secrets of the two pull secret types, and Warning
+// Events of Pods (field-selected, paged), and the Pods page by page. For
+// one namespace and for -A (plus one LIST of Namespaces) that is a
+// constant number of requests however many namespaces there are; for -l
+// it is one LIST of Namespaces and those 4 or 5 LISTs per selected
+// namespace, ListWorkers at a time, so that rights in those namespaces are
+// enough. Names that Pods and ServiceAccounts list without a pull secret
+// of that name need another look: one GET each; or, when there are more
+// than MaxSecretGets of them, a metadata-only LIST of Secrets in each list
+// namespace (no Secret data is read) and one GET for each that exists with
+// another type, whose type and keys diagnose reports.
 type Snapshot struct {
 	// Namespaces are the namespaces of the scope, sorted.
 	Namespaces []string
@@ -55,7 +61,7 @@ type SnapshotOptions struct {
 }
 
 // ReadSnapshot reads the scope. The LISTs run concurrently.
-func ReadSnapshot(ctx context.Context, client kubernetes.Interface, scope *Scope, opts SnapshotOptions) (*Snapshot, error) {
+func ReadSnapshot(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, scope *Scope, opts SnapshotOptions) (*Snapshot, error) {
 	namespaces, err := scope.Resolve(ctx, client)
 	if err != nil {
 		return nil, err
@@ -66,100 +72,104 @@ func ReadSnapshot(ctx context.Context, client kubernetes.Interface, scope *Scope
 		Secrets:         map[string]map[string]*corev1.Secret{},
 		Events:          map[string]map[string][]corev1.Event{},
 	}
-	ns := scope.ListNamespace()
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	run := func(f func() error) {
-		wg.Go(func() {
-			if err := f(); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
+	lists := scope.ListNamespaces()
+	parts := make([]snapshotPart, len(lists))
+	var tasks []func() error
+	for i, ns := range lists {
+		tasks = append(tasks, parts[i].tasks(ctx, client, ns, opts)...)
 	}
-	var pullSecrets [2][]corev1.Secret
-	run(func() error {
-		return ListPods(ctx, client, ns, func(p *corev1.Pod) {
+	if err := RunAll(tasks, ListWorkers); err != nil {
+		return nil, err
+	}
+	for _, part := range parts {
+		for _, p := range part.pods {
 			if scope.Contains(p.Namespace) && (len(opts.PodNames) == 0 || slices.Contains(opts.PodNames, p.Name)) {
 				s.Pods = append(s.Pods, p)
 			}
-		})
-	})
-	var sas []corev1.ServiceAccount
-	run(func() error {
-		list, err := client.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return fmt.Errorf("list ServiceAccounts%s: %w", inNamespace(ns), err)
 		}
-		sas = list.Items
-		return nil
-	})
-	for i, t := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg} {
-		run(func() error {
-			list, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("type", string(t)).String()})
-			if err != nil {
-				return fmt.Errorf("list Secrets of type %s%s: %w", t, inNamespace(ns), err)
+		for i := range part.sas {
+			if sa := &part.sas[i]; scope.Contains(sa.Namespace) {
+				put(s.ServiceAccounts, sa.Namespace, sa.Name, sa)
 			}
-			pullSecrets[i] = list.Items
-			return nil
-		})
-	}
-	var events []corev1.Event
-	if opts.Events {
-		run(func() error {
-			sel := fields.Set{"involvedObject.kind": "Pod", "type": corev1.EventTypeWarning}.AsSelector().String()
-			return pagedEvents(ctx, client, ns, sel, func(e *corev1.Event) { events = append(events, *e) })
-		})
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return nil, errs[0]
+		}
+		for _, list := range part.pullSecrets {
+			for i := range list {
+				if scope.Contains(list[i].Namespace) {
+					put(s.Secrets, list[i].Namespace, list[i].Name, &list[i])
+				}
+			}
+		}
+		for _, e := range part.events {
+			if scope.Contains(e.InvolvedObject.Namespace) {
+				m := s.Events[e.InvolvedObject.Namespace]
+				if m == nil {
+					m = map[string][]corev1.Event{}
+					s.Events[e.InvolvedObject.Namespace] = m
+				}
+				m[e.InvolvedObject.Name] = append(m[e.InvolvedObject.Name], e)
+			}
+		}
 	}
 	slices.SortFunc(s.Pods, func(a, b *corev1.Pod) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
-	for i := range sas {
-		sa := &sas[i]
-		if scope.Contains(sa.Namespace) {
-			put(s.ServiceAccounts, sa.Namespace, sa.Name, sa)
-		}
-	}
-	for _, list := range pullSecrets {
-		for i := range list {
-			if scope.Contains(list[i].Namespace) {
-				put(s.Secrets, list[i].Namespace, list[i].Name, &list[i])
-			}
-		}
-	}
-	for _, e := range events {
-		if scope.Contains(e.InvolvedObject.Namespace) {
-			m := s.Events[e.InvolvedObject.Namespace]
-			if m == nil {
-				m = map[string][]corev1.Event{}
-				s.Events[e.InvolvedObject.Namespace] = m
-			}
-			m[e.InvolvedObject.Name] = append(m[e.InvolvedObject.Name], e)
-		}
-	}
-	if err := s.readOtherSecrets(ctx, client, ns); err != nil {
+	if err := s.readOtherSecrets(ctx, client, meta, scope); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
+// snapshotPart is what the LISTs of one list namespace return.
+type snapshotPart struct {
+	pods        []*corev1.Pod
+	sas         []corev1.ServiceAccount
+	pullSecrets [2][]corev1.Secret
+	events      []corev1.Event
+}
+
+// tasks returns the LISTs of namespace ns ("" for all), each filling its
+// own field of p.
+func (p *snapshotPart) tasks(ctx context.Context, client kubernetes.Interface, ns string, opts SnapshotOptions) []func() error {
+	tasks := []func() error{
+		func() error {
+			return ListPods(ctx, client, ns, func(pod *corev1.Pod) { p.pods = append(p.pods, pod) })
+		},
+		func() error {
+			list, err := client.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return fmt.Errorf("list ServiceAccounts%s: %w", inNamespace(ns), err)
+			}
+			p.sas = list.Items
+			return nil
+		},
+	}
+	for i, t := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg} {
+		tasks = append(tasks, func() error {
+			list, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("type", string(t)).String()})
+			if err != nil {
+				return fmt.Errorf("list Secrets of type %s%s: %w", t, inNamespace(ns), err)
+			}
+			p.pullSecrets[i] = list.Items
+			return nil
+		})
+	}
+	if opts.Events {
+		tasks = append(tasks, func() error {
+			sel := fields.Set{"involvedObject.kind": "Pod", "type": corev1.EventTypeWarning}.AsSelector().String()
+			return pagedEvents(ctx, client, ns, sel, func(e *corev1.Event) { p.events = append(p.events, *e) })
+		})
+	}
+	return tasks
+}
+
 // readOtherSecrets reads the Secrets listed by name that are not pull
 // secret types: they exist with a wrong type, or not at all.
-func (s *Snapshot) readOtherSecrets(ctx context.Context, client kubernetes.Interface, ns string) error {
-	type ref struct{ ns, name string }
-	var unknown []ref
-	seen := map[ref]bool{}
+func (s *Snapshot) readOtherSecrets(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, scope *Scope) error {
+	var unknown []secretRef
+	seen := map[secretRef]bool{}
 	want := func(namespace string, refs []corev1.LocalObjectReference) {
 		for _, r := range refs {
-			k := ref{namespace, r.Name}
+			k := secretRef{namespace, r.Name}
 			if r.Name == "" || seen[k] || s.Secret(namespace, r.Name) != nil {
 				continue
 			}
@@ -175,26 +185,12 @@ func (s *Snapshot) readOtherSecrets(ctx context.Context, client kubernetes.Inter
 			want(namespace, s.ServiceAccounts[namespace][name].ImagePullSecrets)
 		}
 	}
-	if len(unknown) == 0 {
-		return nil
-	}
 	if len(unknown) > MaxSecretGets {
-		opts := metav1.ListOptions{Limit: PageSize}
-		for {
-			page, err := client.CoreV1().Secrets(ns).List(ctx, opts)
-			if err != nil {
-				return fmt.Errorf("list Secrets%s: %w", inNamespace(ns), err)
-			}
-			for i := range page.Items {
-				if sec := &page.Items[i]; seen[ref{sec.Namespace, sec.Name}] {
-					put(s.Secrets, sec.Namespace, sec.Name, sec)
-				}
-			}
-			if page.Continue == "" {
-				return nil
-			}
-			opts.Continue = page.Continue
+		exist, err := existingSecrets(ctx, meta, scope, seen)
+		if err != nil {
+			return err
 		}
+		unknown = slices.DeleteFunc(unknown, func(r secretRef) bool { return !exist[r] })
 	}
 	for _, r := range unknown {
 		sec, err := client.CoreV1().Secrets(r.ns).Get(ctx, r.name, metav1.GetOptions{})
@@ -207,6 +203,38 @@ func (s *Snapshot) readOtherSecrets(ctx context.Context, client kubernetes.Inter
 		put(s.Secrets, sec.Namespace, sec.Name, sec)
 	}
 	return nil
+}
+
+// secretRef names a Secret.
+type secretRef struct{ ns, name string }
+
+// existingSecrets returns which of the wanted Secrets exist, from their
+// metadata only, page by page in each of the scope's list namespaces.
+func existingSecrets(ctx context.Context, meta metadata.Interface, scope *Scope, wanted map[secretRef]bool) (map[secretRef]bool, error) {
+	var mu sync.Mutex
+	exist := map[secretRef]bool{}
+	secrets := corev1.SchemeGroupVersion.WithResource("secrets")
+	err := scope.EachNamespace(func(ns string) error {
+		opts := metav1.ListOptions{Limit: PageSize}
+		for {
+			page, err := meta.Resource(secrets).Namespace(ns).List(ctx, opts)
+			if err != nil {
+				return fmt.Errorf("list Secrets (metadata only)%s: %w", inNamespace(ns), err)
+			}
+			mu.Lock()
+			for _, item := range page.Items {
+				if r := (secretRef{item.Namespace, item.Name}); wanted[r] {
+					exist[r] = true
+				}
+			}
+			mu.Unlock()
+			if page.Continue == "" {
+				return nil
+			}
+			opts.Continue = page.Continue
+		}
+	})
+	return exist, err
 }
 
 // Secret returns a Secret of the snapshot, or nil.

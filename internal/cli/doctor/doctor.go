@@ -137,7 +137,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	snap, err := cmdutil.ReadSnapshot(ctx, client, &o.scope, cmdutil.SnapshotOptions{Events: true, PodNames: o.pods})
+	meta, err := o.factory.MetadataClient()
+	if err != nil {
+		return err
+	}
+	snap, err := cmdutil.ReadSnapshot(ctx, client, meta, &o.scope, cmdutil.SnapshotOptions{Events: true, PodNames: o.pods})
 	if err != nil {
 		return err
 	}

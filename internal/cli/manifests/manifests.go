@@ -5,6 +5,7 @@ package manifests
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -13,6 +14,7 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	libmanifests "github.com/pullsecrets/pullsecrets/internal/manifests"
 	"github.com/pullsecrets/pullsecrets/internal/manifests/files"
+	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 )
 
 // NewCommand returns the `manifests` command group.
@@ -27,11 +29,15 @@ Objects without metadata.namespace are taken to be in the namespace given
 with -n, else "default", as kubectl apply would place them.
 
 migrate and rename print a unified diff and a summary and change nothing;
-with --write they apply it, replacing each file atomically. Edits touch only
-the lines they must: comments, key order, quoting, indentation, document
-separators and line endings survive. Exit status: 0 when all is well (or
-there is nothing to do), 1 when something was refused, a file could not be
-read, or scan found a problem, 2 for a wrong command line.`,
+with --write they apply it, all files or none, replacing each file
+atomically. Edits touch only the lines they must: comments, key order,
+quoting, indentation, document separators and line endings survive.
+
+` + limitsHelp + `
+
+Exit status: 0 when all is well (or there is nothing to do), 1 when
+something was refused, a file could not be read, or scan found a problem,
+2 for a wrong command line.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
@@ -40,6 +46,12 @@ read, or scan found a problem, 2 for a wrong command line.`,
 	cmd.AddCommand(newScanCommand(streams), newMigrateCommand(streams), newRenameCommand(streams))
 	return cmd
 }
+
+// limitsHelp says the input limits, from the constants that set them.
+var limitsHelp = fmt.Sprintf(`Limits: a file over %s is not read (it is reported, the others go on);
+files that come to more than %s together are not read at all; a file whose
+YAML aliases and merge keys (<<) expand it past %d times its nodes is left
+out.`, readlimit.MiB(readlimit.MaxFileBytes), readlimit.MiB(readlimit.MaxTotalBytes), libmanifests.MaxAliasExpansion)
 
 // namespaceFlag returns the root's -n value when it was given: the
 // namespace of objects that set none.
@@ -91,18 +103,29 @@ func (o *editOptions) report(res *libmanifests.Result) error {
 		}
 		if !o.write {
 			fmt.Fprint(out, libmanifests.Diff(c))
-			continue
 		}
-		if err := files.Write(c); err != nil {
+	}
+	if o.write && len(res.Changes) > 0 {
+		// All or none: a change can span files.
+		written, err := files.WriteAll(res.Changes)
+		if err != nil {
 			fmt.Fprintln(errOut, err)
 			failed = true
-			continue
 		}
-		verb := "wrote"
-		if c.Created {
-			verb = "created"
+		created, edited = 0, 0
+		for _, c := range res.Changes {
+			if !slices.Contains(written, c.Path) {
+				continue
+			}
+			verb := "wrote"
+			if c.Created {
+				verb = "created"
+				created++
+			} else {
+				edited++
+			}
+			fmt.Fprintf(out, "%s %s\n", verb, c.Path)
 		}
-		fmt.Fprintf(out, "%s %s\n", verb, c.Path)
 	}
 	section(out, "Changes:", res.Notes)
 	section(out, "Refused:", res.Refused)
@@ -153,7 +176,9 @@ The API server copies a ServiceAccount's list only into Pods that have none,
 so the move keeps every Pod's pull secrets, or only adds to them when
 workloads on one ServiceAccount had different lists (the summary says what
 is merged). A ServiceAccount with kubernetes.io/enforce-mountable-secrets,
-or defined twice, is refused with the reason.`,
+or defined twice, is refused with the reason.
+
+` + limitsHelp,
 		Example: `  kubectl pullsecrets manifests migrate deploy/
   kubectl pullsecrets manifests migrate deploy/ --write`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -184,7 +209,9 @@ Secret manifest itself. A list that already names NEW drops OLD instead.
 
 A namespace is refused, with the reason, when it defines both Secrets, when
 OLD is not a pull secret type, or when a workload also mounts OLD or reads it
-into env: those would break.`,
+into env: those would break.
+
+` + limitsHelp,
 		Example: `  kubectl pullsecrets manifests rename regcred registry-creds deploy/ --write`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 3 {

@@ -1,6 +1,7 @@
 package manifests_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,69 @@ func TestMigrateBadInputReportsFileLineAndGoesOn(t *testing.T) {
 	g.Expect(res.Stderr).To(ContainSubstring(filepath.Join(dir, "b-values.yaml") + ":1: document is not a Kubernetes object"))
 	g.Expect(res.Stderr).To(ContainSubstring(filepath.Join(dir, "missing.yaml") + ": cannot read: no such file or directory"))
 	g.Expect(read(t, filepath.Join(dir, "c-deploy.yaml"))).NotTo(ContainSubstring("imagePullSecrets"), "the good file is still migrated")
+}
+
+// TestLimits runs each command over a folder with a file over the size
+// limit, over the total limit, and with a merge-key bomb: each is named in
+// an error with the limit, exit status 1, and the file is never written.
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	bomb := "apiVersion: v1\nkind: Pod\nmetadata: {name: bomb}\nx:\n  a0: &a0 {k: v}\n"
+	for i := 1; i < 12; i++ {
+		bomb += fmt.Sprintf("  a%d: &a%d {<<: [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]}\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	bomb += "spec:\n  <<: *a11\n  imagePullSecrets: [{name: regcred}]\n  containers: [{name: c, image: nginx}]\n"
+	cases := []struct {
+		name    string
+		files   map[string]int64 // sparse files of these sizes, besides deploy.yaml
+		bomb    bool
+		wantErr string
+		// migrated is whether deploy.yaml is still migrated.
+		migrated bool
+	}{
+		{name: "a file over 8 MiB", files: map[string]int64{"big.yaml": 8<<20 + 1}, wantErr: "big.yaml: not read: it is 8.1 MiB, over the 8 MiB limit for one file", migrated: true},
+		{name: "files over 64 MiB together", files: map[string]int64{"a.yaml": 8 << 20, "b.yaml": 8 << 20, "c.yaml": 8 << 20, "d.yaml": 8 << 20, "e.yaml": 8 << 20, "f.yaml": 8 << 20, "g.yaml": 8 << 20, "h.yaml": 8 << 20},
+			wantErr: ": not read: the 9 files come to 64.1 MiB, more than 64 MiB, the limit for all the files of one command; name fewer files or folders"},
+		{name: "a merge-key bomb", bomb: true, wantErr: "bomb.yaml: aliases and merge keys (<<) expand its", migrated: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			dir := writeFiles(t, map[string]string{"deploy.yaml": deployment})
+			for name, size := range tc.files {
+				p := filepath.Join(dir, name)
+				g.Expect(os.WriteFile(p, nil, 0o644)).To(Succeed())
+				g.Expect(os.Truncate(p, size)).To(Succeed())
+			}
+			if tc.bomb {
+				g.Expect(os.WriteFile(filepath.Join(dir, "bomb.yaml"), []byte(bomb), 0o644)).To(Succeed())
+			}
+			before := map[string]os.FileInfo{}
+			for name := range tc.files {
+				before[name], _ = os.Stat(filepath.Join(dir, name))
+			}
+			for _, args := range [][]string{
+				{"manifests", "scan", dir},
+				{"manifests", "rename", "regcred", "registry-creds", dir},
+				{"manifests", "migrate", dir, "--write"},
+			} {
+				res := clitest.Run(t, "", "", args...)
+				g.Expect(res.Code).To(Equal(1), "%v: %s", args, res.Stdout)
+				g.Expect(res.Stderr).To(ContainSubstring(tc.wantErr), "%v", args)
+			}
+			for name, fi := range before {
+				after, err := os.Stat(filepath.Join(dir, name))
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(after.ModTime()).To(Equal(fi.ModTime()), "%s was written", name)
+			}
+			if tc.bomb {
+				g.Expect(read(t, filepath.Join(dir, "bomb.yaml"))).To(Equal(bomb))
+			}
+			migrated := !strings.Contains(read(t, filepath.Join(dir, "deploy.yaml")), "imagePullSecrets")
+			g.Expect(migrated).To(Equal(tc.migrated))
+		})
+	}
 }
 
 func TestMigrateRefusalExitsOne(t *testing.T) {

@@ -32,7 +32,9 @@ secrets or ServiceAccounts no manifest defines, Secrets the kubelet cannot
 use, and images that no pull secret of their Pods matches.
 
 Exit status 1 when a file cannot be read or an error-level problem is found;
-unmatched images are warnings (public images need no credentials).`,
+unmatched images are warnings (public images need no credentials).
+
+` + limitsHelp,
 		Example: `  kubectl pullsecrets manifests scan deploy/
   kubectl pullsecrets manifests scan deploy/ -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -20,17 +20,33 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
+	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 )
 
 // readSecretFiles reads the Secrets of every file, in order: documents in
 // file order, List items in list order, as the kubelet would get them if
 // a Pod listed them so. Objects of other kinds are skipped; a file without
 // a Secret is an error, since it was named to give one. Secrets without a
-// namespace get namespace.
+// namespace get namespace. Files over the limits of package readlimit are
+// errors.
 func readSecretFiles(paths []string, namespace string) ([]pullSecret, error) {
+	budget := readlimit.New()
+	sizes := make([]int64, len(paths))
+	for i, path := range paths {
+		if info, err := os.Stat(path); err == nil && info.Mode().IsRegular() {
+			sizes[i] = info.Size()
+		}
+	}
+	var tooLarge *readlimit.TooLargeError
+	if errors.As(budget.CheckTotal(paths, sizes), &tooLarge) {
+		return nil, fmt.Errorf("secret files %s: %s", tooLarge.Path, tooLarge.Problem())
+	}
 	var out []pullSecret
 	for _, path := range paths {
-		data, err := os.ReadFile(path)
+		data, err := budget.ReadFile(path)
+		if errors.As(err, &tooLarge) {
+			return nil, fmt.Errorf("secret file %s: %s", path, tooLarge.Problem())
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read secret file: %w", err)
 		}

@@ -15,7 +15,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
-	"github.com/pullsecrets/pullsecrets/internal/credentials"
+	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
 )
 
@@ -76,7 +76,9 @@ known here.
 The pull secrets come from exactly one of:
   --secret-file FILE   Secret manifests (YAML or JSON, several documents, kind
                        List; stringData included), in the order given. Secrets
-                       without a namespace are in -n, else "default".
+                       without a namespace are in -n, else "default". A file
+                       over ` + readlimit.MiB(readlimit.MaxFileBytes) + `, or files over ` + readlimit.MiB(readlimit.MaxTotalBytes) + ` together, are
+                       not read.
   --secret NAME        Secrets of the namespace, in the order given.
   --service-account SA what the ServiceAccount lists: the pull secrets of a Pod
                        created now with it and no imagePullSecrets of its own.
@@ -277,21 +279,11 @@ func registerCompletions(cmd *cobra.Command, f cmdutil.Factory) {
 		}
 	}
 	_ = cmd.RegisterFlagCompletionFunc("secret", complete(func(ctx context.Context, ns string) ([]string, error) {
-		client, err := f.KubernetesClient()
+		meta, err := f.MetadataClient()
 		if err != nil {
 			return nil, err
 		}
-		list, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, s := range list.Items {
-			if t := string(s.Type); t == credentials.TypeDockerConfigJSON || t == credentials.TypeDockercfg {
-				names = append(names, s.Name)
-			}
-		}
-		return names, nil
+		return cmdutil.PullSecretNames(ctx, meta, ns)
 	}))
 	_ = cmd.RegisterFlagCompletionFunc("service-account", complete(func(ctx context.Context, ns string) ([]string, error) {
 		client, err := f.KubernetesClient()

@@ -2,6 +2,7 @@ package match_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -207,6 +208,50 @@ func TestBadFiles(t *testing.T) {
 			g.Expect(res.Code).To(Equal(1))
 			g.Expect(res.Stdout).To(BeEmpty())
 			g.Expect(res.Stderr).To(HavePrefix(tt.want))
+		})
+	}
+}
+
+// TestFileLimits: a secret file over 8 MiB, and secret files over 64 MiB
+// together, are errors naming the files and the limit; nothing is parsed.
+func TestFileLimits(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sparse := func(name string, size int64) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, size); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	big := sparse("big.yaml", 8<<20+1)
+	args := []string{"match", "nginx", "--secret-file", secretFile("regcred.yaml")}
+	var full []string
+	for i := range 8 {
+		p := sparse(fmt.Sprintf("full-%d.yaml", i), 8<<20)
+		args, full = append(args, "--secret-file", p), append(full, p)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"one file", []string{"match", "nginx", "--secret-file", secretFile("regcred.yaml"), "--secret-file", big},
+			"error: secret file " + big + ": not read: it is 8.1 MiB, over the 8 MiB limit for one file\n"},
+		{"all files", args,
+			"error: secret files " + secretFile("regcred.yaml") + " " + strings.Join(full, " ") + ": not read: the 9 files come to 64.1 MiB, more than 64 MiB, the limit for all the files of one command; name fewer files or folders\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			res := run(t, "", tt.args...)
+			g.Expect(res.Code).To(Equal(1))
+			g.Expect(res.Stdout).To(BeEmpty())
+			g.Expect(res.Stderr).To(Equal(tt.want))
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	batchv1 "k8s.io/api/batch/v1"
@@ -123,7 +124,8 @@ func (o *Options) Validate(cmd *cobra.Command) error {
 	return nil
 }
 
-// world is what rename reads of the scope, with one LIST per kind.
+// world is what rename reads of the scope, with one LIST per kind in each
+// list namespace (only where OLD exists, after the Secrets).
 type world struct {
 	old, new  map[string]*corev1.Secret
 	sas       map[string][]*corev1.ServiceAccount
@@ -165,50 +167,75 @@ func (o *Options) Run(ctx context.Context) error {
 }
 
 func (o *Options) read(ctx context.Context, client kubernetes.Interface) (*world, error) {
-	ns := o.scope.ListNamespace()
 	w := &world{old: map[string]*corev1.Secret{}, new: map[string]*corev1.Secret{}, sas: map[string][]*corev1.ServiceAccount{},
 		pods: map[string][]*corev1.Pod{}, workloads: map[string][]workload{}}
-	for name, into := range map[string]map[string]*corev1.Secret{o.oldName: w.old, o.newName: w.new} {
-		list, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
-		if err != nil {
-			return nil, fmt.Errorf("list Secrets named %s in %s: %w", name, o.scope.Describe(), err)
-		}
-		for i := range list.Items {
-			if s := &list.Items[i]; o.scope.Contains(s.Namespace) {
-				into[s.Namespace] = s
+	var mu sync.Mutex
+	// The Secrets first: the other objects matter only where OLD is.
+	err := o.scope.EachNamespace(func(ns string) error {
+		for name, into := range map[string]map[string]*corev1.Secret{o.oldName: w.old, o.newName: w.new} {
+			list, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
+			if err != nil {
+				return fmt.Errorf("list Secrets named %s in %s: %w", name, o.scope.DescribeList(ns), err)
 			}
+			mu.Lock()
+			for i := range list.Items {
+				if s := &list.Items[i]; o.scope.Contains(s.Namespace) {
+					into[s.Namespace] = s
+				}
+			}
+			mu.Unlock()
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	err = o.scope.EachNamespace(func(ns string) error {
+		if ns != metav1.NamespaceAll && w.old[ns] == nil {
+			return nil // no OLD here: nothing to read
+		}
+		return o.readAround(ctx, client, ns, w, &mu)
+	})
+	return w, err
+}
+
+// readAround reads, in namespace ns ("" for all), the ServiceAccounts, Pods
+// and (with --update-workloads) workloads that list OLD where OLD exists.
+func (o *Options) readAround(ctx context.Context, client kubernetes.Interface, ns string, w *world, mu *sync.Mutex) error {
 	sas, err := client.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("list ServiceAccounts in %s: %w", o.scope.Describe(), err)
+		return fmt.Errorf("list ServiceAccounts in %s: %w", o.scope.DescribeList(ns), err)
 	}
+	mu.Lock()
 	for i := range sas.Items {
 		sa := &sas.Items[i]
 		if w.old[sa.Namespace] != nil && serviceaccount.Has(sa, o.oldName) {
 			w.sas[sa.Namespace] = append(w.sas[sa.Namespace], sa)
 		}
 	}
+	mu.Unlock()
 	err = cmdutil.ListPods(ctx, client, ns, func(p *corev1.Pod) {
+		mu.Lock()
+		defer mu.Unlock()
 		if w.old[p.Namespace] != nil && listsName(p.Spec.ImagePullSecrets, o.oldName) {
 			w.pods[p.Namespace] = append(w.pods[p.Namespace], p)
 		}
 	})
+	if err != nil || !o.updateWorkloads {
+		return err
+	}
+	all, err := listWorkloads(ctx, client, ns, o.oldName)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if o.updateWorkloads {
-		all, err := listWorkloads(ctx, client, ns, o.oldName)
-		if err != nil {
-			return nil, err
-		}
-		for _, wl := range all {
-			if w.old[wl.namespace] != nil {
-				w.workloads[wl.namespace] = append(w.workloads[wl.namespace], wl)
-			}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, wl := range all {
+		if w.old[wl.namespace] != nil {
+			w.workloads[wl.namespace] = append(w.workloads[wl.namespace], wl)
 		}
 	}
-	return w, nil
+	return nil
 }
 
 // renameIn renames in one namespace and reports whether all went well.

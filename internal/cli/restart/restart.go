@@ -169,7 +169,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	snap, err := cmdutil.ReadSnapshot(ctx, client, &o.scope, cmdutil.SnapshotOptions{})
+	meta, err := o.factory.MetadataClient()
+	if err != nil {
+		return err
+	}
+	snap, err := cmdutil.ReadSnapshot(ctx, client, meta, &o.scope, cmdutil.SnapshotOptions{})
 	if err != nil {
 		return err
 	}

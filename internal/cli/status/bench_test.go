@@ -1,6 +1,7 @@
 package status_test
 
 import (
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/rand"
 
+	"github.com/pullsecrets/pullsecrets/internal/testing/clitest"
 	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
@@ -51,16 +53,16 @@ func BenchmarkStatusAllNamespaces(b *testing.B) {
 	if fleet.err != nil {
 		b.Fatal(fleet.err)
 	}
-	var rq requests
+	var rq clitest.Requests
 	b.ResetTimer()
 	for range b.N {
-		if code, _, errOut := run(b, c.Kubeconfig, &rq, "status", "-A"); code != 1 {
-			b.Fatalf("exit status %d: %s", code, errOut)
+		if res := clitest.RunRecorded(b, c.Kubeconfig, &rq, "status", "-A"); res.Code != 1 {
+			b.Fatalf("exit status %d: %s", res.Code, res.Stderr)
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(rq.lists.Load())/float64(b.N), "lists/op")
-	b.ReportMetric(float64(rq.gets.Load())/float64(b.N), "gets/op")
-	b.ReportMetric(float64(rq.writes.Load())/float64(b.N), "writes/op")
+	b.ReportMetric(float64(rq.Count(clitest.Request.IsList))/float64(b.N), "lists/op")
+	b.ReportMetric(float64(rq.Count(isGet))/float64(b.N), "gets/op")
+	b.ReportMetric(float64(rq.Count(func(r clitest.Request) bool { return r.Method != http.MethodGet }))/float64(b.N), "writes/op")
 	b.ReportMetric(float64(n), "namespaces")
 }

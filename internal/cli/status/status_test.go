@@ -1,27 +1,24 @@
 package status_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	"github.com/pullsecrets/pullsecrets/internal/cli/status"
@@ -130,29 +127,191 @@ func TestStatusTableJSONAndExitStatus(t *testing.T) {
 	g.Expect(usage.Code).To(Equal(2))
 }
 
-// TestStatusRequestsDoNotGrowWithNamespaces reads 2 and then 8 namespaces
-// and counts the requests: the same LISTs, and no GET.
-func TestStatusRequestsDoNotGrowWithNamespaces(t *testing.T) {
+// TestStatusRequests counts what status sends: with -A the same LISTs
+// whatever the number of namespaces; with -l one LIST of Namespaces and
+// five LISTs per selected namespace, each in that namespace; and one GET
+// per missing name either way.
+func TestStatusRequests(t *testing.T) {
 	c := testcluster.Get(t)
 	g := NewWithT(t)
 	ctx := testcluster.Context(t)
-	counts := map[int]*requests{}
+	all := map[int]int{}
 	for _, n := range []int{2, 8} {
 		team := "count-" + rand.String(6)
 		for i := range n {
 			ns := c.Namespace(t, map[string]string{"team": team})
 			g.Expect(populate(ctx, c.Client, ns, i%2 == 1)).To(Succeed())
 		}
-		rq := &requests{}
-		code, _, errOut := run(t, c.Kubeconfig, rq, "status", "-l", "team="+team)
-		g.Expect(code).To(Equal(1), errOut)
-		counts[n] = rq
+		rq := &clitest.Requests{}
+		res := clitest.RunRecorded(t, c.Kubeconfig, rq, "status", "-l", "team="+team)
+		g.Expect(res.Code).To(Equal(1), res.Stderr)
+		g.Expect(rq.Count(clitest.Request.IsList)).To(Equal(1+5*n), "%v", rq.All())
+		for _, req := range rq.All() {
+			if req.Namespace() == "" {
+				g.Expect(req.Resource()).To(Equal("namespaces"), "a cluster-wide request for -l: %s", req)
+			}
+		}
+		// One GET per Secret that a ServiceAccount lists and that is not a
+		// pull secret (here: missing), up to cmdutil.MaxSecretGets.
+		g.Expect(rq.Count(isGet)).To(Equal(n / 2))
+
+		rq.Reset()
+		res = clitest.RunRecorded(t, c.Kubeconfig, rq, "status", "-A")
+		g.Expect(res.Code).To(Equal(1), res.Stderr)
+		all[n] = rq.Count(clitest.Request.IsList)
 	}
-	g.Expect(counts[8].lists.Load()).To(Equal(counts[2].lists.Load()))
-	// One GET per Secret that a ServiceAccount lists and that is not a
-	// pull secret (here: missing), up to cmdutil.MaxSecretGets.
-	g.Expect(counts[2].gets.Load()).To(Equal(int64(1)))
-	g.Expect(counts[8].gets.Load()).To(Equal(int64(4)))
+	g.Expect(all[8]).To(Equal(all[2]), "-A sends the same LISTs with 6 more namespaces")
+}
+
+func isGet(r clitest.Request) bool { return r.Method == http.MethodGet && !r.IsList() }
+
+// TestSelectorNeedsRightsInTheSelectedNamespacesOnly runs status, doctor
+// and attach with -l as a user bound to the built-in edit ClusterRole's
+// rules in the two namespaces -l selects, and allowed to list Namespaces (which -l
+// needs), nothing else: they work, and every request stays inside those
+// namespaces. With more names missing than cmdutil.MaxSecretGets, which
+// Secrets exist is read as metadata only.
+func TestSelectorNeedsRightsInTheSelectedNamespacesOnly(t *testing.T) {
+	c := testcluster.Get(t)
+	g := NewWithT(t)
+	ctx := testcluster.Context(t)
+	team := "rbac-" + rand.String(6)
+	user := "user-" + team
+	good := c.Namespace(t, map[string]string{"team": team})
+	bad := c.Namespace(t, map[string]string{"team": team})
+	g.Expect(populate(ctx, c.Client, good, false)).To(Succeed())
+	g.Expect(populate(ctx, c.Client, bad, true)).To(Succeed())
+	many := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: bad, Name: "many"}}
+	for i := range cmdutil.MaxSecretGets + 5 {
+		many.ImagePullSecrets = append(many.ImagePullSecrets, corev1.LocalObjectReference{Name: fmt.Sprintf("missing-%d", i)})
+	}
+	_, err := c.Client.CoreV1().ServiceAccounts(bad).Create(ctx, many, metav1.CreateOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	grantSelectorUser(t, c.Client, user, good, bad)
+
+	rq := &clitest.Requests{}
+	as := []string{"--as", user}
+	denied := clitest.RunRecorded(t, c.Kubeconfig, rq, append(as, "status", "-A")...)
+	g.Expect(denied.Stderr).To(ContainSubstring("forbidden"), "the user must not be able to read every namespace")
+
+	for _, args := range [][]string{
+		{"status", "-l", "team=" + team},
+		{"doctor", "-l", "team=" + team},
+		{"attach", "regcred", "-l", "team=" + team, "--dry-run=server"},
+	} {
+		rq.Reset()
+		res := clitest.RunRecorded(t, c.Kubeconfig, rq, append(as, args...)...)
+		g.Expect(res.Stderr).NotTo(ContainSubstring("forbidden"), "%v", args)
+		g.Expect(res.Code).To(Or(Equal(0), Equal(1)), "%v: %s", args, res.Stderr)
+		g.Expect(res.Stdout).NotTo(BeEmpty(), "%v", args)
+		for _, req := range rq.All() {
+			if ns := req.Namespace(); ns != "" {
+				g.Expect(ns).To(BeElementOf(good, bad), "%v: %s", args, req)
+			} else {
+				g.Expect(req.Resource()).To(Equal("namespaces"), "%v sent a cluster-wide request: %s", args, req)
+			}
+			if req.Resource() == "secrets" && req.IsList() && !strings.Contains(req.Query, "type") {
+				g.Expect(req.MetadataOnly()).To(BeTrue(), "%v read Secret data to learn names: %s", args, req)
+			}
+		}
+		if args[0] != "attach" {
+			g.Expect(rq.Count(func(r clitest.Request) bool { return r.Resource() == "secrets" && r.IsList() && r.MetadataOnly() })).
+				To(Equal(2), "%v: which of the %d missing names exist, one metadata LIST per namespace", args, cmdutil.MaxSecretGets+6)
+		}
+	}
+	res := clitest.RunRecorded(t, c.Kubeconfig, rq, append(as, "status", "-l", "team="+team, "-o", "json")...)
+	var r status.Report
+	g.Expect(json.Unmarshal([]byte(res.Stdout), &r)).To(Succeed(), res.Stderr)
+	g.Expect(r.Namespaces).To(Equal(2))
+	g.Expect(r.Problems).To(Equal(3), "builder's missing Secret, many's missing Secrets, the Pod created before its ServiceAccount got the secret")
+}
+
+// aggregatedRoles returns the ClusterRoles whose rules make up role: itself,
+// or for an aggregated role, those its selectors pick, recursively.
+func aggregatedRoles(t *testing.T, client kubernetes.Interface, name string, seen map[string]bool) []string {
+	t.Helper()
+	if seen[name] {
+		return nil
+	}
+	seen[name] = true
+	role, err := client.RbacV1().ClusterRoles().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if role.AggregationRule == nil {
+		return []string{name}
+	}
+	var out []string
+	for _, sel := range role.AggregationRule.ClusterRoleSelectors {
+		list, err := client.RbacV1().ClusterRoles().List(context.Background(), metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(&sel)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range list.Items {
+			out = append(out, aggregatedRoles(t, client, r.Name, seen)...)
+		}
+	}
+	return out
+}
+
+// grantSelectorUser lets user list Namespaces, and binds it to the rules of
+// the built-in edit ClusterRole in namespaces.
+func grantSelectorUser(t *testing.T, client kubernetes.Interface, user string, namespaces ...string) {
+	t.Helper()
+	ctx := context.Background()
+	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: user + "-namespaces"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list"}}},
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		Subjects:   subject,
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+	}
+	if _, err := client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = client.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
+	})
+	if _, err := client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = client.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
+	})
+	// edit is an aggregated ClusterRole whose rules kube-controller-manager
+	// fills in, and it does not run here: bind the roles it aggregates.
+	roles := aggregatedRoles(t, client, "edit", map[string]bool{})
+	for _, ns := range namespaces {
+		for _, name := range roles {
+			rb := &rbacv1.RoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: user + "-" + strings.TrimPrefix(name, "system:")},
+				Subjects:   subject,
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+			}
+			if _, err := client.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The authorizer learns of bindings from a watch: wait until it has.
+	allowed := func(ns, resource string) func() (bool, error) {
+		return func() (bool, error) {
+			review, err := client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: user, ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: resource},
+			}}, metav1.CreateOptions{})
+			return err == nil && review.Status.Allowed, err
+		}
+	}
+	g := NewWithT(t)
+	g.Eventually(allowed("", "namespaces")).WithTimeout(30 * time.Second).Should(BeTrue())
+	for _, ns := range namespaces {
+		for _, resource := range []string{"pods", "serviceaccounts", "secrets", "events"} {
+			g.Eventually(allowed(ns, resource)).WithTimeout(30*time.Second).Should(BeTrue(), "list %s in %s", resource, ns)
+		}
+	}
 }
 
 // namespace makes a namespace of a fixed name, labelled team=team, so that
@@ -169,76 +328,6 @@ func namespace(t *testing.T, c *testcluster.Cluster, name, team string) string {
 		t.Fatal(err)
 	}
 	return name
-}
-
-// requests counts what a command sent to the API server.
-type requests struct {
-	lists, gets, writes atomic.Int64
-}
-
-type countingTransport struct {
-	next http.RoundTripper
-	rq   *requests
-}
-
-func (c countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	switch {
-	case req.Method != http.MethodGet:
-		c.rq.writes.Add(1)
-	case isList(req.URL.Path):
-		c.rq.lists.Add(1)
-	default:
-		c.rq.gets.Add(1)
-	}
-	return c.next.RoundTrip(req)
-}
-
-// isList tells a LIST from a GET by the path: a LIST ends with the
-// resource, a GET with a name after it.
-func isList(path string) bool {
-	parts := strings.Split(strings.Trim(path, "/"), "/")
-	switch {
-	case len(parts) > 0 && parts[0] == "api":
-		parts = parts[2:]
-	case len(parts) > 0 && parts[0] == "apis":
-		parts = parts[3:]
-	}
-	if len(parts) > 2 && parts[0] == "namespaces" {
-		parts = parts[2:]
-	}
-	return len(parts) == 1
-}
-
-// countingGetter adds the counting transport to every client.
-type countingGetter struct {
-	*genericclioptions.ConfigFlags
-	rq *requests
-}
-
-func (g countingGetter) ToRESTConfig() (*rest.Config, error) {
-	cfg, err := g.ConfigFlags.ToRESTConfig()
-	if err != nil {
-		return nil, err
-	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, rq: g.rq} })
-	return cfg, nil
-}
-
-// run runs `status` (or doctor's twin) in-process with a counting client.
-func run(t testing.TB, kubeconfig string, rq *requests, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &kubeconfig
-	f := cmdutil.NewFactory(countingGetter{ConfigFlags: flags, rq: rq})
-	cmd := status.NewCommand(f, streams)
-	cmd.SetArgs(args[1:])
-	cmd.SetOut(io.Discard)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.Execute()
-	return cmdutil.ExitCode(err), out.String(), errOut.String()
 }
 
 // normalise replaces the random part of the names with as many x, so that

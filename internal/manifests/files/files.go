@@ -1,6 +1,7 @@
-// Package files reads manifest files from paths and folders, and writes
-// them back atomically: a temporary file in the same folder, renamed over
-// the old one, so a file is replaced whole or not at all.
+// Package files reads manifest files from paths and folders within the
+// limits of package readlimit, and writes them back atomically: temporary
+// files in the same folders, renamed over the old ones once all are
+// written, so that a run's files are replaced whole or not at all.
 package files
 
 import (
@@ -12,14 +13,55 @@ import (
 	"strings"
 
 	"github.com/pullsecrets/pullsecrets/internal/manifests"
+	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 )
 
 // Read returns the manifest files under paths: files as given, and in
 // folders (recursively, in lexical order) those ending in .yaml, .yml or
 // .json, skipping hidden folders such as .git. A file named twice is read
-// once. Paths that cannot be read are reported; the others are still read.
+// once. Paths that cannot be read, and files over readlimit.MaxFileBytes,
+// are reported; the others are still read. When the files together come to
+// more than readlimit.MaxTotalBytes, none is read.
 func Read(paths []string) ([]manifests.File, []manifests.Finding) {
+	return read(paths, readlimit.New())
+}
+
+func read(paths []string, budget *readlimit.Budget) ([]manifests.File, []manifests.Finding) {
+	found, errs := list(paths)
+	sizes := make([]int64, len(found))
+	for i, f := range found {
+		sizes[i] = f.size
+	}
+	// Which files to leave out would be arbitrary: read none.
+	var tooLarge *readlimit.TooLargeError
+	if errors.As(budget.CheckTotal(paths, sizes), &tooLarge) {
+		return nil, append(errs, manifests.Finding{File: tooLarge.Path, Message: tooLarge.Problem()})
+	}
 	var out []manifests.File
+	for _, f := range found {
+		data, err := budget.ReadFile(f.path)
+		switch {
+		case errors.As(err, &tooLarge):
+			errs = append(errs, manifests.Finding{File: f.path, Message: tooLarge.Problem()})
+		case err != nil:
+			errs = append(errs, manifests.Finding{File: f.path, Message: "cannot read: " + reason(err)})
+		default:
+			out = append(out, manifests.File{Path: f.path, Data: data, Mode: f.mode})
+		}
+	}
+	return out, errs
+}
+
+// found is a file to read, with what Stat said of it.
+type found struct {
+	path string
+	size int64
+	mode fs.FileMode
+}
+
+// list finds the files under paths, in order, each once.
+func list(paths []string) ([]found, []manifests.Finding) {
+	var out []found
 	var errs []manifests.Finding
 	seen := map[string]bool{}
 	add := func(path string) {
@@ -33,12 +75,7 @@ func Read(paths []string) ([]manifests.File, []manifests.Finding) {
 			errs = append(errs, manifests.Finding{File: path, Message: "cannot read: " + reason(err)})
 			return
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			errs = append(errs, manifests.Finding{File: path, Message: "cannot read: " + reason(err)})
-			return
-		}
-		out = append(out, manifests.File{Path: path, Data: data, Mode: info.Mode().Perm()})
+		out = append(out, found{path: path, size: info.Size(), mode: info.Mode().Perm()})
 	}
 	for _, root := range paths {
 		info, err := os.Stat(root)
@@ -92,16 +129,87 @@ func Exists(path string) bool {
 	return err == nil
 }
 
-// Write applies a change: it writes the new bytes to a temporary file in the
-// target's folder, with the target's mode, syncs it, and renames it over the
-// target (the file a symlink points to, so the link stays a link). A
-// created file never replaces an existing one.
+// Write applies one change; see WriteAll.
 func Write(c manifests.Change) error {
+	_, err := WriteAll([]manifests.Change{c})
+	return err
+}
+
+// WriteAll applies changes all or none. Each new text first goes to a
+// temporary file in its target's folder, with the target's mode, synced;
+// then created files are linked into place (a hard link never replaces a
+// file that appeared meanwhile); only then are the temporary files renamed
+// over the edited files (through a symlink, to its target, so the link
+// stays a link). A failure before the renames removes what was made, and
+// nothing is written. It returns the paths written, in order.
+func WriteAll(changes []manifests.Change) ([]string, error) {
+	var all []*staged
+	defer func() {
+		for _, st := range all {
+			st.discard()
+		}
+	}()
+	for _, c := range changes {
+		st, err := stage(c)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, st)
+	}
+	var linked []string
+	unlink := func() {
+		for _, p := range linked {
+			_ = os.Remove(p) // ours: linked a moment ago
+		}
+	}
+	for _, st := range all {
+		if !st.c.Created {
+			continue
+		}
+		if err := os.Link(st.tmp, st.target); err != nil {
+			unlink()
+			return nil, fmt.Errorf("create %s: %s; nothing was written", st.c.Path, reason(err))
+		}
+		linked = append(linked, st.target)
+	}
+	var renamed []string
+	for _, st := range all {
+		if st.c.Created {
+			continue
+		}
+		if err := os.Rename(st.tmp, st.target); err != nil {
+			if len(renamed) == 0 {
+				unlink()
+				return nil, fmt.Errorf("write %s: %s; nothing was written", st.c.Path, reason(err))
+			}
+			// Rare: the folder changed under us between two renames.
+			return append(linked, renamed...), fmt.Errorf("write %s: %s; already written: %s", st.c.Path, reason(err), strings.Join(append(linked, renamed...), ", "))
+		}
+		st.tmp = ""
+		renamed = append(renamed, st.c.Path)
+	}
+	var written []string
+	for _, st := range all {
+		written = append(written, st.c.Path)
+	}
+	return written, nil
+}
+
+// staged is a change whose new text waits in a temporary file.
+type staged struct {
+	c      manifests.Change
+	target string
+	tmp    string // "" once renamed into place
+}
+
+// stage writes the change's new text to a temporary file beside its
+// target.
+func stage(c manifests.Change) (*staged, error) {
 	target := c.Path
 	if !c.Created {
 		resolved, err := filepath.EvalSymlinks(c.Path)
 		if err != nil {
-			return fmt.Errorf("write %s: %s", c.Path, reason(err))
+			return nil, fmt.Errorf("write %s: %s; nothing was written", c.Path, reason(err))
 		}
 		target = resolved
 	}
@@ -113,42 +221,36 @@ func Write(c manifests.Change) error {
 	if dir == "" {
 		dir = "."
 	}
+	fail := func(err error) (*staged, error) {
+		return nil, fmt.Errorf("write %s: %s; nothing was written", c.Path, reason(err))
+	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
+		return fail(err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			_ = os.Remove(tmp.Name()) // best effort: the target is untouched
+	st := &staged{c: c, target: target, tmp: tmp.Name()}
+	for _, step := range []func() error{
+		func() error { _, err := tmp.Write(c.After); return err },
+		func() error { return tmp.Chmod(mode) },
+		tmp.Sync,
+	} {
+		if err := step(); err != nil {
+			_ = tmp.Close()
+			st.discard()
+			return fail(err)
 		}
-	}()
-	if _, err := tmp.Write(c.After); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
+		st.discard()
+		return fail(err)
 	}
-	if c.Created {
-		// A hard link fails when the target exists, where a rename would
-		// replace it.
-		if err := os.Link(tmp.Name(), target); err != nil {
-			return fmt.Errorf("create %s: %s", c.Path, reason(err))
-		}
-		return nil
+	return st, nil
+}
+
+// discard removes the temporary file, if it is still there.
+func (st *staged) discard() {
+	if st.tmp != "" {
+		_ = os.Remove(st.tmp) // best effort: the target is untouched
+		st.tmp = ""
 	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return fmt.Errorf("write %s: %s", c.Path, reason(err))
-	}
-	done = true
-	return nil
 }

@@ -1,12 +1,17 @@
 package files
 
 import (
+	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/pullsecrets/pullsecrets/internal/manifests"
+	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 )
 
 func TestReadWalksFoldersAndReportsBadPaths(t *testing.T) {
@@ -91,6 +96,140 @@ func TestWriteFailureLeavesTheFileWhole(t *testing.T) {
 	if b, _ := os.ReadFile(p); string(b) != "old" {
 		t.Errorf("file holds %q after a failed write", b)
 	}
+}
+
+// sparse makes a file of size bytes without writing them.
+func sparse(t *testing.T, path string, size int64) {
+	t.Helper()
+	mustWrite(t, path, "")
+	if err := os.Truncate(path, size); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadRefusesAFileOverTheLimit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "a.yaml"), "a")
+	big := filepath.Join(dir, "big.yaml")
+	sparse(t, big, readlimit.MaxFileBytes+1)
+	got, errs := Read([]string{dir})
+	if len(got) != 1 || got[0].Path != filepath.Join(dir, "a.yaml") {
+		t.Errorf("read %v, want a.yaml only", got)
+	}
+	want := manifests.Finding{File: big, Message: "not read: it is 8.1 MiB, over the 8 MiB limit for one file"}
+	if len(errs) != 1 || errs[0] != want {
+		t.Errorf("errors %v, want %v", errs, want)
+	}
+}
+
+func TestReadRefusesARunOverTheTotal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range readlimit.MaxTotalBytes/readlimit.MaxFileBytes + 1 {
+		sparse(t, filepath.Join(dir, fmt.Sprintf("f%d.yaml", i)), readlimit.MaxFileBytes)
+	}
+	got, errs := Read([]string{dir})
+	if len(got) != 0 {
+		t.Errorf("read %d files of a run over the total", len(got))
+	}
+	want := "not read: the 9 files come to 72 MiB, more than 64 MiB, the limit for all the files of one command; name fewer files or folders"
+	if len(errs) != 1 || errs[0].File != dir || errs[0].Message != want {
+		t.Errorf("errors %v, want one for %s: %s", errs, dir, want)
+	}
+}
+
+func TestReadStopsAStreamAtTheLimit(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("needs /dev/zero")
+	}
+	_, errs := Read([]string{"/dev/zero"})
+	if len(errs) != 1 || errs[0].Message != "not read: it holds more than the 8 MiB limit for one file" {
+		t.Errorf("errors %v, want /dev/zero refused at the limit", errs)
+	}
+}
+
+// TestWriteAllIsAllOrNothing fails one change of three in each way it can
+// fail before anything is in place: every file keeps its old bytes and no
+// temporary file is left.
+func TestWriteAllIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, dir string) // makes the last change fail
+	}{
+		{name: "a created file appeared meanwhile", setup: func(t *testing.T, dir string) {
+			mustWrite(t, filepath.Join(dir, "new.yaml"), "someone else's")
+		}},
+		{name: "an edited file is gone", setup: func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "b.yaml")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "a created file's folder is gone", setup: func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "sub")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			mustWrite(t, filepath.Join(dir, "a.yaml"), "old a")
+			mustWrite(t, filepath.Join(dir, "b.yaml"), "old b")
+			if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			changes := []manifests.Change{
+				{Path: filepath.Join(dir, "a.yaml"), After: []byte("new a")},
+				{Path: filepath.Join(dir, "b.yaml"), After: []byte("new b")},
+				{Path: filepath.Join(dir, "new.yaml"), After: []byte("new"), Created: true},
+				{Path: filepath.Join(dir, "sub", "new.yaml"), After: []byte("new"), Created: true},
+			}
+			tc.setup(t, dir)
+			before := snapshot(t, dir)
+			written, err := WriteAll(changes)
+			if err == nil || len(written) != 0 || !strings.Contains(err.Error(), "nothing was written") {
+				t.Fatalf("WriteAll wrote %v, error %v; want nothing written and an error saying so", written, err)
+			}
+			if after := snapshot(t, dir); !maps.Equal(before, after) {
+				t.Errorf("files changed:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "a.yaml"), "old a")
+	written, err := WriteAll([]manifests.Change{
+		{Path: filepath.Join(dir, "a.yaml"), After: []byte("new a")},
+		{Path: filepath.Join(dir, "new.yaml"), After: []byte("new"), Created: true},
+	})
+	if err != nil || len(written) != 2 {
+		t.Fatalf("WriteAll: %v, %v", written, err)
+	}
+	if got := snapshot(t, dir); !maps.Equal(got, map[string]string{"a.yaml": "new a", "new.yaml": "new"}) {
+		t.Errorf("files after WriteAll: %v", got)
+	}
+}
+
+// snapshot maps every file under dir to its content.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func mustWrite(t *testing.T, path, data string) {
