@@ -70,18 +70,95 @@ type ClusterPullSecretSpec struct {
 	Verify *VerifySpec `json:"verify,omitempty"`
 }
 
-// SourceReference names the source Secret.
+// SourceReference says where the credential comes from: a Secret (namespace
+// and name), or a kubelet credential provider plugin that mints short-lived
+// registry tokens (provider).
+// +kubebuilder:validation:XValidation:rule="has(self.provider) != (has(self.namespace) && has(self.name))",message="set either namespace and name (a Secret) or provider (a credential provider plugin)"
 type SourceReference struct {
 	// Namespace of the source Secret.
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
-	Namespace string `json:"namespace"`
+	Namespace string `json:"namespace,omitempty"`
 	// Name of the source Secret.
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name,omitempty"`
+	// Provider runs a kubelet credential provider plugin, as the kubelet
+	// does, and copies the credential it answers; the controller refreshes
+	// it well before it expires (docs/short-lived-tokens.md).
+	// +optional
+	Provider *CredentialProviderSource `json:"provider,omitempty"`
+}
+
+// CredentialProviderSource is a kubelet credential provider plugin
+// (credentialprovider.kubelet.k8s.io), configured as in the kubelet's
+// CredentialProviderConfig.
+type CredentialProviderSource struct {
+	// Name of the plugin: a file in the controller's
+	// --credential-provider-bin-dir (its image carries
+	// ecr-credential-provider).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][-A-Za-z0-9_]*$`
 	Name string `json:"name"`
+	// APIVersion of the plugin protocol.
+	// +optional
+	// +kubebuilder:default="credentialprovider.kubelet.k8s.io/v1"
+	// +kubebuilder:validation:Enum="credentialprovider.kubelet.k8s.io/v1";"credentialprovider.kubelet.k8s.io/v1beta1";"credentialprovider.kubelet.k8s.io/v1alpha1"
+	APIVersion string `json:"apiVersion,omitempty"`
+	// Args are passed to the plugin.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=1024
+	Args []string `json:"args,omitempty"`
+	// Env is added to the controller's environment for the plugin. Not for
+	// secrets: every reader of ClusterPullSecrets sees it; give the
+	// controller's Pod its cloud identity instead.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	Env []ExecEnvVar `json:"env,omitempty"`
+	// Image the credential is asked for: an image or a registry host
+	// (123456789012.dkr.ecr.us-west-2.amazonaws.com).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+	// DefaultCacheDuration is the credential's life when the plugin does
+	// not say (the kubelet's defaultCacheDuration).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$')`,message="must be a duration such as 30m or 12h"
+	DefaultCacheDuration *metav1.Duration `json:"defaultCacheDuration,omitempty"`
+	// MinCacheDuration raises a shorter cacheDuration answered by the
+	// plugin: ACR's answer (5m) is a kubelet cache hint, not the token's
+	// life (3h).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$')`,message="must be a duration such as 30m or 1h"
+	MinCacheDuration *metav1.Duration `json:"minCacheDuration,omitempty"`
+	// ServiceAccountTokenAudience, when set, passes the plugin a token of
+	// the controller's own ServiceAccount with this audience (KEP-4412),
+	// for plugins that exchange it for registry credentials. Requires
+	// apiVersion v1.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ServiceAccountTokenAudience string `json:"serviceAccountTokenAudience,omitempty"`
+}
+
+// ExecEnvVar is an environment variable of a plugin.
+type ExecEnvVar struct {
+	// Name of the variable.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	// +kubebuilder:validation:MaxLength=256
+	Name string `json:"name"`
+	// Value of the variable.
+	// +kubebuilder:validation:MaxLength=4096
+	Value string `json:"value"`
 }
 
 // NamespaceSelector selects namespaces by label and by name.
@@ -200,6 +277,31 @@ type ClusterPullSecretStatus struct {
 	// LastVerification is the time of the last registry check.
 	// +optional
 	LastVerification *metav1.Time `json:"lastVerification,omitempty"`
+	// Credential describes, for a provider source, the credential in the
+	// copies: when it was obtained, when it expires, when it is refreshed.
+	// +optional
+	Credential *CredentialStatus `json:"credential,omitempty"`
+}
+
+// CredentialStatus is the state of a credential minted by a plugin.
+type CredentialStatus struct {
+	// ObtainedAt is when the plugin answered the credential in place.
+	// +optional
+	ObtainedAt *metav1.Time `json:"obtainedAt,omitempty"`
+	// ExpiresAt is when that credential expires (obtained plus the
+	// plugin's cacheDuration).
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// NextRefreshAt is when the plugin runs next.
+	// +optional
+	NextRefreshAt *metav1.Time `json:"nextRefreshAt,omitempty"`
+	// Failures counts runs in a row that failed; the credential in place is
+	// kept through them.
+	// +optional
+	Failures int32 `json:"failures,omitempty"`
+	// LastError says why the last run failed; never holds secret bytes.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
 }
 
 // NamespaceCounts counts namespaces.

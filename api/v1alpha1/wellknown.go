@@ -29,6 +29,24 @@ const (
 	// controller wrote AttachedAnnotation: an HMAC of the record and the
 	// ServiceAccount's namespace, name and UID.
 	AttachedProofAnnotation = "pullsecrets.dev/attached-proof"
+	// ExpiresAtAnnotation on a copy of a plugin's credential, and on the
+	// Secret holding it, is when it expires (RFC 3339), for doctor and
+	// humans; status.credential.expiresAt is authoritative.
+	ExpiresAtAnnotation = "pullsecrets.dev/expires-at"
+	// ObtainedAtAnnotation on a provider Secret is when the plugin answered.
+	ObtainedAtAnnotation = "pullsecrets.dev/obtained-at"
+	// NextRefreshAnnotation on a provider Secret is when the plugin runs
+	// next, so that a restarted controller keeps the schedule.
+	NextRefreshAnnotation = "pullsecrets.dev/next-refresh-at"
+	// ProviderSpecAnnotation on a provider Secret is a hash of the spec that
+	// made it: a changed spec is refreshed at once.
+	ProviderSpecAnnotation = "pullsecrets.dev/provider-spec"
+	// ProviderForLabel on a provider Secret names its ClusterPullSecret.
+	ProviderForLabel = "pullsecrets.dev/provider-for"
+	// ProviderSecretPrefix starts the name of the Secret, in the
+	// controller's namespace, that holds a plugin's latest credential: it is
+	// the source the copies are made from.
+	ProviderSecretPrefix = "pullsecrets-provider-"
 	// OptOutAnnotation set to "true" on a Namespace or ServiceAccount keeps
 	// pullsecrets away from it.
 	OptOutAnnotation = "pullsecrets.dev/opt-out"
@@ -68,6 +86,9 @@ const (
 	ConditionReady = "Ready"
 	// ConditionCredentialsVerified reports the last registry check.
 	ConditionCredentialsVerified = "CredentialsVerified"
+	// ConditionCredentialRefreshed reports the last run of a provider
+	// source's plugin.
+	ConditionCredentialRefreshed = "CredentialRefreshed"
 )
 
 // Condition and Event reasons: the same strings serve both.
@@ -105,6 +126,14 @@ const (
 	ReasonPodStuck = "PodStuck"
 	// ReasonCopyRetired: an old copy was deleted once no Pod listed it.
 	ReasonCopyRetired = "CopyRetired"
+	// ReasonRefreshed: the plugin answered a usable credential.
+	ReasonRefreshed = "Refreshed"
+	// ReasonRefreshFailed: the plugin failed; the credential in place is
+	// kept and the run retried with backoff.
+	ReasonRefreshFailed = "RefreshFailed"
+	// ReasonCredentialExpired: the credential in the copies has expired and
+	// no fresh one could be obtained.
+	ReasonCredentialExpired = "CredentialExpired"
 	// ReasonVerified: the registry accepted the credentials.
 	ReasonVerified = "Verified"
 	// ReasonVerificationFailed: the registry check failed; propagation goes on.

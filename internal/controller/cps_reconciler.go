@@ -44,6 +44,7 @@ type cpsReconciler struct {
 	statusInterval time.Duration
 	metrics        *Metrics
 	verifier       *verifier
+	refresher      *refresher
 
 	mu        sync.Mutex
 	lastWrite map[string]time.Time
@@ -121,6 +122,7 @@ func (r *cpsReconciler) observe(ctx context.Context, u *unstructured.Unstructure
 	r.metrics.sourceValid(u.GetName(), src.ok())
 	status.SourceResourceVersion = src.ResourceVersion
 	r.observeVerification(d.obj, &status)
+	expired := r.observeCredential(ctx, d.obj, &status)
 
 	var namespaces corev1.NamespaceList
 	if err := r.client.List(ctx, &namespaces, client.UnsafeDisableDeepCopy); err != nil {
@@ -141,6 +143,8 @@ func (r *cpsReconciler) observe(ctx context.Context, u *unstructured.Unstructure
 	switch {
 	case !src.ok():
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, src.Problem, src.Message+"; existing copies are left as they are"
+	case expired != "":
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonCredentialExpired, expired
 	case sum.matched == 0:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, v1alpha1.ReasonNoNamespaces, "no namespace is selected"
 	case sum.ready == sum.matched:
@@ -327,6 +331,9 @@ func (r *cpsReconciler) finalize(ctx context.Context, u *unstructured.Unstructur
 		return ctrl.Result{}, err
 	}
 	if len(left) == 0 {
+		if err := r.refresher.forget(ctx, u.GetName()); err != nil {
+			return ctrl.Result{}, err
+		}
 		if err := r.setFinalizer(ctx, u, false); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -397,4 +404,43 @@ func (r *cpsReconciler) leftovers(ctx context.Context, name string, uid types.UI
 	}
 	slices.Sort(left)
 	return left, nil
+}
+
+// observeCredential fills status.credential and the CredentialRefreshed
+// condition of a provider source, and returns why the credential in the
+// copies has expired, if it has.
+func (r *cpsReconciler) observeCredential(ctx context.Context, cps *v1alpha1.ClusterPullSecret, status *v1alpha1.ClusterPullSecretStatus) string {
+	if cps.Spec.Source.Provider == nil {
+		status.Credential = nil
+		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionCredentialRefreshed)
+		r.refresher.dropIfUnused(ctx, cps.Name)
+		return ""
+	}
+	r.refresher.wake()
+	cs := r.refresher.status(ctx, cps)
+	status.Credential = cs
+	cond := metav1.Condition{Type: v1alpha1.ConditionCredentialRefreshed, ObservedGeneration: cps.Generation,
+		Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonRefreshed}
+	switch {
+	case cs.Failures > 0:
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonRefreshFailed
+		cond.Message = fmt.Sprintf("plugin %s failed %d times in a row: %s; the credential in place is kept", cps.Spec.Source.Provider.Name, cs.Failures, cs.LastError)
+		if cs.ExpiresAt != nil {
+			cond.Message += "; it expires at " + cs.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+	case cs.ObtainedAt == nil:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, v1alpha1.ReasonProgressing, "the plugin has not answered yet"
+	default:
+		cond.Message = fmt.Sprintf("plugin %s answered at %s; the credential expires at %s", cps.Spec.Source.Provider.Name,
+			cs.ObtainedAt.UTC().Format(time.RFC3339), cs.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	meta.SetStatusCondition(&status.Conditions, cond)
+	if cs.ExpiresAt != nil && !cs.ExpiresAt.After(time.Now()) {
+		msg := "the credential in the copies expired at " + cs.ExpiresAt.UTC().Format(time.RFC3339)
+		if cs.LastError != "" {
+			msg += " and the plugin fails: " + cs.LastError
+		}
+		return msg
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
@@ -16,6 +17,8 @@ type Metrics struct {
 	namespacesFailing *prometheus.GaugeVec
 	sourceValidity    *prometheus.GaugeVec
 	requests          *prometheus.CounterVec
+	credentialExpires *prometheus.GaugeVec
+	refreshes         *prometheus.CounterVec
 	verificationMetrics
 }
 
@@ -39,13 +42,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pullsecrets_api_requests_total", Help: "Requests to the Kubernetes API by verb and resource.",
 		}, []string{"verb", "resource"}),
 	}
+	m.credentialExpires = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "pullsecrets_credential_expiry_timestamp_seconds",
+		Help: "When the credential a provider source's plugin last answered expires (Unix time); alert when it nears.",
+	}, []string{"cluster_pull_secret"})
+	m.refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pullsecrets_credential_refreshes_total", Help: "Runs of provider sources' plugins by outcome (ok, or the failure reason).",
+	}, []string{"cluster_pull_secret", "result"})
 	m.verifiedGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "pullsecrets_credentials_verified", Help: "1 when the last registry check of spec.verify.image succeeded, else 0.",
 	}, []string{"cluster_pull_secret"})
 	m.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pullsecrets_verifications_total", Help: "Registry checks of spec.verify.image by outcome.",
 	}, []string{"cluster_pull_secret", "status"})
-	reg.MustRegister(m.namespacesMatched, m.namespacesReady, m.namespacesFailing, m.sourceValidity, m.requests, m.verifiedGauge, m.checks)
+	reg.MustRegister(m.namespacesMatched, m.namespacesReady, m.namespacesFailing, m.sourceValidity, m.requests, m.verifiedGauge, m.checks,
+		m.credentialExpires, m.refreshes)
 	return m
 }
 
@@ -72,10 +83,11 @@ func (m *Metrics) sourceValid(cps string, ok bool) {
 }
 
 func (m *Metrics) forget(cps string) {
-	for _, g := range []*prometheus.GaugeVec{m.namespacesMatched, m.namespacesReady, m.namespacesFailing, m.sourceValidity, m.verifiedGauge} {
+	for _, g := range []*prometheus.GaugeVec{m.namespacesMatched, m.namespacesReady, m.namespacesFailing, m.sourceValidity, m.verifiedGauge, m.credentialExpires} {
 		g.DeleteLabelValues(cps)
 	}
 	m.checks.DeletePartialMatch(prometheus.Labels{"cluster_pull_secret": cps})
+	m.refreshes.DeletePartialMatch(prometheus.Labels{"cluster_pull_secret": cps})
 }
 
 func (m *Metrics) verified(cps string, ok bool) {
@@ -149,4 +161,12 @@ func RequestVerbResource(req *http.Request) (verb, resource string) {
 		verb = strings.ToLower(req.Method)
 	}
 	return verb, resource
+}
+
+func (m *Metrics) credentialExpiry(cps string, at time.Time) {
+	m.credentialExpires.WithLabelValues(cps).Set(float64(at.Unix()))
+}
+
+func (m *Metrics) credentialRefresh(cps, result string) {
+	m.refreshes.WithLabelValues(cps, result).Inc()
 }

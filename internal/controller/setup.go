@@ -28,6 +28,7 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/controller/podrestart"
+	"github.com/pullsecrets/pullsecrets/internal/credprovider"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
 	"github.com/pullsecrets/pullsecrets/internal/usage"
@@ -59,11 +60,26 @@ type Options struct {
 	VerifyRootCAs *x509.CertPool
 	// VerifyTimeout bounds one spec.verify check.
 	VerifyTimeout time.Duration
+	// CredentialProviderBinDir holds the credential provider plugins that
+	// provider sources may name.
+	CredentialProviderBinDir string
+	// PluginTimeout bounds one plugin run.
+	PluginTimeout time.Duration
+	// ProviderSchedule says when provider sources are refreshed and
+	// retried.
+	ProviderSchedule credprovider.Schedule
+	// ServiceAccountName is the controller's own ServiceAccount (in
+	// KeyNamespace), whose tokens plugins may be given.
+	ServiceAccountName string
 }
 
 // DefaultOptions are the defaults of the controller's flags.
 func DefaultOptions() Options {
-	return Options{Workers: 32, StatusInterval: time.Second, PodRestartsPerSecond: 5, VerifyTimeout: 10 * time.Second}
+	return Options{
+		Workers: 32, StatusInterval: time.Second, PodRestartsPerSecond: 5, VerifyTimeout: 10 * time.Second,
+		CredentialProviderBinDir: "/credential-providers", PluginTimeout: credprovider.DefaultTimeout,
+		ProviderSchedule: credprovider.DefaultSchedule(), ServiceAccountName: "pullsecrets-controller",
+	}
 }
 
 // CacheOptions configure the manager's cache: Secrets are cached only when
@@ -134,7 +150,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 
 	// Source Secrets come from a second cache that only watches the source
 	// namespaces: the only Secret data the controller ever reads.
-	namespaces := map[string]cache.Config{}
+	// The key namespace also holds the Secrets of provider sources.
+	namespaces := map[string]cache.Config{opts.KeyNamespace: {}}
 	for _, ns := range opts.SourceNamespaces {
 		namespaces[ns] = cache.Config{}
 	}
@@ -155,8 +172,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	nsQueue, cpsQueue := &queueRef{}, &queueRef{}
 	notify := func(cps string) { cpsQueue.add(cps, reportCoalescing) }
 	cpss := newCPSCache(mgr.GetClient())
+	srcs := newSources(sourceCache, opts.SourceNamespaces, opts.KeyNamespace)
 	read := &reader{
-		client: mgr.GetClient(), cps: cpss, sources: newSources(sourceCache, opts.SourceNamespaces),
+		client: mgr.GetClient(), cps: cpss, sources: srcs,
 		usage: usage.New(func(ns string) { nsQueue.add(ns, 0) }), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now),
 	}
 	events := newEventSink(mgr.GetEventRecorder("pullsecrets-controller"))
@@ -219,6 +237,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	cpsr.verifier = newVerifier(opts.VerifyRootCAs, opts.VerifyTimeout, opts.Metrics, read, notify)
 	if err := mgr.Add(cpsr.verifier); err != nil {
+		return err
+	}
+	cpsr.refresher = newRefresher(opts, mgr.GetClient(), sourceCache, clientset, cpss, notify, opts.Metrics)
+	srcs.pending = cpsr.refresher.pendingNote
+	if err := mgr.Add(cpsr.refresher); err != nil {
 		return err
 	}
 	sourceToCPS := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, secret *corev1.Secret) []reconcile.Request {

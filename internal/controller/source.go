@@ -35,6 +35,10 @@ func (s sourceState) ok() bool { return s.Problem == "" }
 type sources struct {
 	reader  client.Reader
 	allowed []string
+	// keyNamespace holds the Secrets of provider sources.
+	keyNamespace string
+	// pending says why a provider source has no credential yet.
+	pending func(cps string) string
 
 	mu   sync.Mutex
 	memo map[types.NamespacedName]sourceState
@@ -43,8 +47,9 @@ type sources struct {
 // maxSourceMemo bounds the memo; it is rebuilt when full.
 const maxSourceMemo = 1024
 
-func newSources(reader client.Reader, allowed []string) *sources {
-	return &sources{reader: reader, allowed: allowed, memo: map[types.NamespacedName]sourceState{}}
+func newSources(reader client.Reader, allowed []string, keyNamespace string) *sources {
+	return &sources{reader: reader, allowed: allowed, keyNamespace: keyNamespace, memo: map[types.NamespacedName]sourceState{},
+		pending: func(string) string { return "" }}
 }
 
 // state is the planner's view of the source.
@@ -54,13 +59,23 @@ func (s *sources) state(ctx context.Context, cps *v1alpha1.ClusterPullSecret) pl
 
 func (s *sources) get(ctx context.Context, cps *v1alpha1.ClusterPullSecret) sourceState {
 	ref := cps.Spec.Source
-	if !slices.Contains(s.allowed, ref.Namespace) {
+	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+	if p := ref.Provider; p != nil {
+		// A plugin's credential lives in a Secret the refresher keeps.
+		key = types.NamespacedName{Namespace: s.keyNamespace, Name: providerSecretName(cps.Name)}
+	} else if !slices.Contains(s.allowed, ref.Namespace) {
 		return problem(v1alpha1.ReasonSourceNotFound, fmt.Sprintf(
 			"source namespace %q is not one the controller may read from (allowed: %s)", ref.Namespace, strings.Join(s.allowed, ", ")))
 	}
-	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
 	var secret corev1.Secret
 	err := s.reader.Get(ctx, key, &secret)
+	if apierrors.IsNotFound(err) && ref.Provider != nil {
+		msg := fmt.Sprintf("no credential from plugin %s yet", ref.Provider.Name)
+		if why := s.pending(cps.Name); why != "" {
+			msg += ": " + why
+		}
+		return problem(v1alpha1.ReasonSourceNotFound, msg)
+	}
 	if apierrors.IsNotFound(err) {
 		return problem(v1alpha1.ReasonSourceNotFound, fmt.Sprintf("source Secret %s not found", key))
 	}

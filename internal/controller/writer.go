@@ -162,7 +162,7 @@ func minPositive(a, b time.Duration) time.Duration {
 
 // desiredCopy is the copy of a source, with its marks and ownership proof.
 func desiredCopy(ns, name string, cps *v1alpha1.ClusterPullSecret, src sourceState, key *ownership.Key) *corev1.Secret {
-	return &corev1.Secret{
+	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns,
 			Name:      name,
@@ -177,6 +177,10 @@ func desiredCopy(ns, name string, cps *v1alpha1.ClusterPullSecret, src sourceSta
 		Type: src.Secret.Type,
 		Data: src.Secret.Data,
 	}
+	if at := src.Secret.Annotations[v1alpha1.ExpiresAtAnnotation]; at != "" {
+		s.Annotations[v1alpha1.ExpiresAtAnnotation] = at
+	}
+	return s
 }
 
 // create creates a copy; AlreadyExists means the name is taken by a Secret
@@ -218,6 +222,9 @@ func (w *writer) update(ctx context.Context, uid types.UID, desired *corev1.Secr
 		{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.DataHashAnnotation), Value: desired.Annotations[v1alpha1.DataHashAnnotation]},
 		{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.SourceAnnotation), Value: desired.Annotations[v1alpha1.SourceAnnotation]},
 		{Op: "replace", Path: pointer("type"), Value: desired.Type},
+	}
+	if at := desired.Annotations[v1alpha1.ExpiresAtAnnotation]; at != "" {
+		ops = append(ops, jsonPatchOp{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.ExpiresAtAnnotation), Value: at})
 	}
 	raw, err := json.Marshal(ops)
 	if err != nil {
