@@ -18,3 +18,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $all := prepend .Values.sourceNamespaces .Release.Namespace | uniq -}}
 {{- join "," $all -}}
 {{- end -}}
+
+{{- define "pullsecrets.metricsPortName" -}}
+{{- if .Values.metrics.secure -}}https-metrics{{- else -}}http-metrics{{- end -}}
+{{- end -}}
