@@ -6,12 +6,14 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
@@ -42,8 +45,16 @@ type Options struct {
 	// VerifyCAFile holds PEM certificate authorities trusted, on top of the
 	// system's, by spec.verify registry checks.
 	VerifyCAFile string
-	MetricsAddr  string
-	ProbeAddr    string
+	// MetricsAddr is where /metrics is served; empty means :8443 when
+	// MetricsSecure, :8080 otherwise, and "0" turns it off.
+	MetricsAddr string
+	// MetricsSecure serves /metrics over HTTPS, only to clients whose
+	// token the API server authenticates and authorizes for GET /metrics.
+	MetricsSecure bool
+	// MetricsCertDir holds tls.crt and tls.key for the metrics server;
+	// empty means a self-signed certificate made at start.
+	MetricsCertDir string
+	ProbeAddr      string
 
 	LeaderElect             bool
 	LeaderElectionNamespace string
@@ -75,7 +86,7 @@ func DefaultOptions() Options {
 	}
 	o := Options{
 		Controller:              controller.DefaultOptions(),
-		MetricsAddr:             ":8080",
+		MetricsSecure:           true,
 		ProbeAddr:               ":8081",
 		LeaderElect:             true,
 		LeaderElectionNamespace: ns,
@@ -92,9 +103,9 @@ func DefaultOptions() Options {
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to a kubeconfig; empty means in-cluster configuration (or $KUBECONFIG).")
 	fs.StringSliceVar(&o.Controller.SourceNamespaces, "source-namespaces", o.Controller.SourceNamespaces,
-		"Namespaces source Secrets may be read from. The controller reads Secret data nowhere else.")
+		"Namespaces source Secrets may be taken from (bind the controller's Role in each). Its cluster-wide Secret list/watch is used for the metadata of its copies only, but grants reading every Secret: see docs/rbac.md.")
 	fs.StringVar(&o.Controller.KeyNamespace, "ownership-key-namespace", o.Controller.KeyNamespace,
-		"Namespace of the Secret "+v1alpha1.OwnershipKeySecretName+", the key that proves which copies and attachments the controller made (made on first start).")
+		"Namespace of the Secret "+v1alpha1.OwnershipKeySecretName+", the key that proves which copies and attachments the controller made (made on first start), and of the Secrets holding provider sources' credentials.")
 	fs.IntVar(&o.Controller.Workers, "workers", o.Controller.Workers, "Namespaces reconciled in parallel.")
 	fs.DurationVar(&o.Controller.StatusInterval, "status-interval", o.Controller.StatusInterval,
 		"Least time between two status writes of one ClusterPullSecret.")
@@ -103,7 +114,12 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.VerifyCAFile, "verify-ca-file", o.VerifyCAFile,
 		"PEM file of certificate authorities to trust, besides the system's, when checking spec.verify images against registries.")
 	fs.DurationVar(&o.Controller.VerifyTimeout, "verify-timeout", o.Controller.VerifyTimeout, "Time limit of one spec.verify registry check.")
-	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the Prometheus /metrics endpoint; 0 turns it off.")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr,
+		"Address of the Prometheus /metrics endpoint; empty means :8443 with --metrics-secure, :8080 without; 0 turns it off.")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure,
+		"Serve /metrics over HTTPS to clients the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview).")
+	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", o.MetricsCertDir,
+		"Folder with tls.crt and tls.key for the metrics server (reloaded when they change); empty means a self-signed certificate.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of the /healthz and /readyz endpoints; 0 turns them off.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader among replicas; only the leader writes.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election Lease.")
@@ -138,6 +154,17 @@ func (o *Options) Validate() error {
 	if o.Controller.PodRestartsPerSecond <= 0 {
 		errs = append(errs, errors.New("--pod-restarts-per-second: must be positive"))
 	}
+	if o.MetricsCertDir != "" {
+		if !o.MetricsSecure {
+			errs = append(errs, errors.New("--metrics-cert-dir: needs --metrics-secure"))
+		}
+		for _, f := range []string{"tls.crt", "tls.key"} {
+			if _, err := os.Stat(filepath.Join(o.MetricsCertDir, f)); err != nil {
+				// controller-runtime would fall back to a self-signed certificate without a word.
+				errs = append(errs, fmt.Errorf("--metrics-cert-dir: %w", err))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -165,7 +192,7 @@ func New(cfg *rest.Config, opts Options, metrics *controller.Metrics) (ctrl.Mana
 		// ClusterPullSecrets are cached unstructured (see package
 		// controller): reads of them must come from the cache too.
 		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Metrics:                       metricsOptions(opts),
 		HealthProbeBindAddress:        opts.ProbeAddr,
 		LeaderElection:                opts.LeaderElect,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
@@ -200,6 +227,26 @@ func New(cfg *rest.Config, opts Options, metrics *controller.Metrics) (ctrl.Mana
 }
 
 func ptrDuration(d time.Duration) *time.Duration { return &d }
+
+// metricsOptions serves /metrics as current kubebuilder projects do: HTTPS,
+// and only to callers the API server authenticates and authorizes.
+func metricsOptions(opts Options) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: opts.MetricsAddr, SecureServing: opts.MetricsSecure}
+	if !opts.MetricsSecure {
+		if o.BindAddress == "" {
+			o.BindAddress = ":8080"
+		}
+		return o
+	}
+	if o.BindAddress == "" {
+		o.BindAddress = ":8443"
+	}
+	o.CertDir = opts.MetricsCertDir
+	o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	// HTTP/2 off: its stream reset flood (CVE-2023-44487, CVE-2023-39325) needs no authentication.
+	o.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
+	return o
+}
 
 // NewCommand returns the pullsecrets-controller command.
 func NewCommand() *cobra.Command {

@@ -1,112 +1,34 @@
 // Package deploy proves the deployment manifests against the real API
 // server: the kustomize tree and the Helm chart are accepted, the
 // controller's Pods are admitted under the restricted Pod Security
-// Standard, and both grant exactly the same RBAC.
+// Standard, and both grant exactly the same RBAC and ship the same
+// admission policies.
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
 
-	"github.com/pullsecrets/pullsecrets/internal/manager"
 	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
+	"github.com/pullsecrets/pullsecrets/test/internal/deploytest"
 )
 
 func TestMain(m *testing.M) {
 	testcluster.Main(m, testcluster.Options{ControllerManager: true})
-}
-
-func kustomize(t *testing.T, dir string) []byte {
-	t.Helper()
-	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
-	out, err := res.AsYaml()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func helmTemplate(t *testing.T, namespace string, args ...string) []byte {
-	t.Helper()
-	helm, err := filepath.Abs("../../bin/helm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(helm); err != nil {
-		t.Fatalf("bin/helm is missing: run `make tools` (make test does)")
-	}
-	cmd := exec.Command(helm, append([]string{"template", "pullsecrets", "../../charts/pullsecrets", "--namespace", namespace, "--include-crds"}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("helm template: %v: %s", err, stderr.String())
-	}
-	return out
-}
-
-func decode(t *testing.T, manifests []byte) []*unstructured.Unstructured {
-	t.Helper()
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(manifests), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs
-			}
-			t.Fatal(err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
-}
-
-func apply(t *testing.T, c client.Client, objs []*unstructured.Unstructured) {
-	t.Helper()
-	ctx := context.Background()
-	// What others live in goes first, as kubectl apply does.
-	first := func(o *unstructured.Unstructured) bool {
-		return o.GetKind() == "Namespace" || o.GetKind() == "CustomResourceDefinition"
-	}
-	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int {
-		switch {
-		case first(a) && !first(b):
-			return -1
-		case first(b) && !first(a):
-			return 1
-		}
-		return 0
-	})
-	for _, o := range objs {
-		o.SetManagedFields(nil)
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("deploy-test"), client.ForceOwnership); err != nil {
-			t.Fatalf("apply %s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
-		}
-	}
 }
 
 // controllerPodAdmitted waits until the Deployment's ReplicaSet has created
@@ -121,61 +43,193 @@ func controllerPodAdmitted(t *testing.T, c client.Client, namespace string) {
 	}).WithTimeout(time.Minute).ShouldNot(BeEmpty(), "no controller Pod admitted in %s (restricted Pod Security?)", namespace)
 }
 
-func newClient(t *testing.T, c *testcluster.Cluster) client.Client {
-	t.Helper()
-	cl, err := client.New(c.Config, client.Options{Scheme: manager.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl
-}
-
 func TestKustomizeDefaultInstalls(t *testing.T) {
 	c := testcluster.Get(t)
-	cl := newClient(t, c)
-	apply(t, cl, decode(t, kustomize(t, "../../config/default")))
+	cl := deploytest.Client(t, c.Config)
+	objs := deploytest.Decode(t, deploytest.Kustomize(t, "config/default"))
+	deploytest.Apply(t, cl, objs)
 	controllerPodAdmitted(t, cl, "pullsecrets-system")
-	apply(t, cl, decode(t, kustomize(t, "../../config/samples")))
+	deploytest.Apply(t, cl, deploytest.Decode(t, deploytest.Kustomize(t, "config/samples")))
+
+	g := NewWithT(t)
+	g.Expect(names(objs, "ValidatingAdmissionPolicy")).To(ConsistOf("pullsecrets-controller-writes", "pullsecrets-marks"),
+		"the shipped policies are on by default; the optional one is not")
+	g.Expect(names(objs, "ValidatingAdmissionPolicyBinding")).To(ConsistOf("pullsecrets-controller-writes", "pullsecrets-marks"))
+	g.Expect(names(objs, "ClusterRole")).NotTo(ContainElement("pullsecrets-controller-restart-pods"), "Pod delete is opt-in")
+	g.Expect(names(objs, "ServiceMonitor")).To(BeEmpty())
+	metricsServed(t, objs)
 }
 
 func TestHelmChartInstallsWithTheSameRBAC(t *testing.T) {
 	c := testcluster.Get(t)
-	cl := newClient(t, c)
+	cl := deploytest.Client(t, c.Config)
 	g := NewWithT(t)
 	ns := "pullsecrets-helm"
 	extra := c.Namespace(t)
 	g.Expect(cl.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: ns, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"},
 	}})).To(Succeed())
-	rendered := decode(t, helmTemplate(t, ns, "--set", "sourceNamespaces={"+extra+"}"))
-	apply(t, cl, rendered)
+	rendered := deploytest.Decode(t, deploytest.HelmTemplate(t, ns, "--set", "sourceNamespaces={"+extra+"}"))
+	deploytest.Apply(t, cl, rendered)
 	controllerPodAdmitted(t, cl, ns)
 
 	// The chart's rules are the generated ones.
-	kustomized := decode(t, kustomize(t, "../../config/rbac"))
-	g.Expect(rules(t, rendered, "ClusterRole", "")).To(Equal(rules(t, kustomized, "ClusterRole", "")))
-	g.Expect(rules(t, rendered, "Role", ns)).To(Equal(rules(t, kustomized, "Role", "pullsecrets-system")))
-	sourceRules := rules(t, rendered, "Role", extra)
+	kustomized := deploytest.Decode(t, deploytest.Kustomize(t, "config/rbac"))
+	g.Expect(rules(t, rendered, "ClusterRole", "pullsecrets-pullsecrets-controller")).To(Equal(rules(t, kustomized, "ClusterRole", "pullsecrets-controller")))
+	g.Expect(rules(t, rendered, "ClusterRole", "pullsecrets-pullsecrets-metrics-reader")).To(Equal(rules(t, kustomized, "ClusterRole", "pullsecrets-metrics-reader")))
+	g.Expect(rules(t, rendered, "Role", ns+"/pullsecrets-controller")).To(Equal(rules(t, kustomized, "Role", "pullsecrets-system/pullsecrets-controller")))
+	sourceRules := rules(t, rendered, "Role", extra+"/pullsecrets-pullsecrets-controller-source")
 	g.Expect(sourceRules).To(HaveLen(1))
 	g.Expect(sourceRules[0].Resources).To(Equal([]string{"secrets"}))
 	g.Expect(sourceRules[0].Verbs).To(ConsistOf("get", "list", "watch"))
+
+	g.Expect(names(rendered, "ClusterRole")).NotTo(ContainElement(HaveSuffix("restart-pods")), "Pod delete is opt-in")
+	g.Expect(names(rendered, "ValidatingAdmissionPolicy")).To(ConsistOf("pullsecrets-pullsecrets-controller-writes", "pullsecrets-pullsecrets-marks"))
+	g.Expect(names(rendered, "ServiceMonitor")).To(BeEmpty())
+	metricsServed(t, rendered)
 }
 
-func rules(t *testing.T, objs []*unstructured.Unstructured, kind, namespace string) []rbacv1.PolicyRule {
+func TestRestartPodsRoleIsTheGeneratedOne(t *testing.T) {
+	g := NewWithT(t)
+	kustomized := deploytest.Decode(t, deploytest.Kustomize(t, "config/default", "config/rbac-restart-pods"))
+	rendered := deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system", "--set", "rbac.restartPods=true"))
+	want := rules(t, kustomized, "ClusterRole", "pullsecrets-controller-restart-pods")
+	g.Expect(want).To(Equal([]rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"delete"}}}))
+	g.Expect(rules(t, rendered, "ClusterRole", "pullsecrets-pullsecrets-controller-restart-pods")).To(Equal(want))
+	for _, objs := range [][]*unstructured.Unstructured{kustomized, rendered} {
+		b := find(t, objs, "ClusterRoleBinding", "", "restart-pods")
+		var crb rbacv1.ClusterRoleBinding
+		convert(t, b, &crb)
+		g.Expect(crb.RoleRef.Name).To(HaveSuffix("pullsecrets-controller-restart-pods"))
+		g.Expect(crb.Subjects).To(Equal([]rbacv1.Subject{{Kind: "ServiceAccount", Name: "pullsecrets-controller", Namespace: "pullsecrets-system"}}))
+	}
+}
+
+// The chart's policies, rendered into pullsecrets-system with the default
+// groups, are the kustomize tree's, CEL for CEL.
+func TestHelmPoliciesAreTheKustomizeOnes(t *testing.T) {
+	g := NewWithT(t)
+	kustomized := deploytest.Decode(t, deploytest.Kustomize(t, "config/default", "config/policy-broad-selection"))
+	rendered := deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system", "--set", "admissionPolicy.restrictBroadSelection.enabled=true"))
+	for _, kind := range []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+		g.Expect(names(kustomized, kind)).To(HaveLen(3))
+		for _, k := range deploytest.Find(kustomized, kind) {
+			h := find(t, rendered, kind, "", "pullsecrets-"+k.GetName())
+			spec := k.Object["spec"].(map[string]any)
+			if kind == "ValidatingAdmissionPolicyBinding" {
+				spec["policyName"] = "pullsecrets-" + spec["policyName"].(string)
+			}
+			g.Expect(h.Object["spec"]).To(Equal(spec), "%s %s", kind, k.GetName())
+		}
+	}
+	// Off, nothing is rendered.
+	off := deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system", "--set", "admissionPolicy.enabled=false"))
+	g.Expect(names(off, "ValidatingAdmissionPolicy")).To(BeEmpty())
+	g.Expect(names(off, "ValidatingAdmissionPolicyBinding")).To(BeEmpty())
+	// The identity follows the release namespace.
+	other := deploytest.Decode(t, deploytest.HelmTemplate(t, "infra"))
+	raw, err := json.Marshal(find(t, other, "ValidatingAdmissionPolicy", "", "marks").Object)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(raw)).To(ContainSubstring("system:serviceaccount:infra:pullsecrets-controller"))
+	g.Expect(string(raw)).NotTo(ContainSubstring("pullsecrets-system"))
+}
+
+// The ServiceMonitors decode strictly into prometheus-operator's types, and
+// scrape the metrics Service's HTTPS port with a bearer token.
+func TestServiceMonitors(t *testing.T) {
+	g := NewWithT(t)
+	for name, objs := range map[string][]*unstructured.Unstructured{
+		"kustomize": deploytest.Decode(t, deploytest.Kustomize(t, "config/default", "config/prometheus")),
+		"helm":      deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system", "--set", "metrics.serviceMonitor.enabled=true")),
+	} {
+		sms := deploytest.Find(objs, "ServiceMonitor")
+		g.Expect(sms).To(HaveLen(1), name)
+		raw, err := yaml.Marshal(sms[0].Object)
+		g.Expect(err).NotTo(HaveOccurred())
+		var sm monitoringv1.ServiceMonitor
+		g.Expect(yaml.UnmarshalStrict(raw, &sm)).To(Succeed(), name)
+		g.Expect(sm.Spec.Endpoints).To(HaveLen(1), name)
+		ep := sm.Spec.Endpoints[0]
+		g.Expect(ep.Scheme).To(HaveValue(BeEquivalentTo("https")), name)
+		//nolint:staticcheck // SA1019: authorization takes a Secret only; Prometheus's own projected token needs bearerTokenFile.
+		g.Expect(ep.BearerTokenFile).To(Equal("/var/run/secrets/kubernetes.io/serviceaccount/token"), name)
+		g.Expect(ep.Port).To(HaveValue(Equal("https-metrics")), name)
+		svc := deploytest.Find(objs, "Service")[0]
+		g.Expect(svc.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/component", "controller"))
+		for k, v := range sm.Spec.Selector.MatchLabels {
+			g.Expect(svc.GetLabels()).To(HaveKeyWithValue(k, v), name)
+		}
+	}
+}
+
+// metricsServed checks that the metrics Service reaches the Deployment's
+// HTTPS metrics port and that the controller serves it securely.
+func metricsServed(t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
-	for _, o := range objs {
-		if o.GetKind() != kind || o.GetNamespace() != namespace {
+	g := NewWithT(t)
+	var dep appsv1.Deployment
+	convert(t, deploytest.Find(objs, "Deployment")[0], &dep)
+	ctr := dep.Spec.Template.Spec.Containers[0]
+	g.Expect(ctr.Args).To(ContainElements("--metrics-bind-address=:8443", HavePrefix("--metrics-secure")))
+	g.Expect(ctr.Args).NotTo(ContainElement("--metrics-secure=false"))
+	g.Expect(ctr.Ports).To(ContainElement(corev1.ContainerPort{Name: "https-metrics", ContainerPort: 8443}))
+	var svc corev1.Service
+	convert(t, deploytest.Find(objs, "Service")[0], &svc)
+	g.Expect(svc.Spec.Ports).To(HaveLen(1))
+	g.Expect(svc.Spec.Ports[0].TargetPort.StrVal).To(Equal("https-metrics"))
+	for k, v := range svc.Spec.Selector {
+		g.Expect(dep.Spec.Template.Labels).To(HaveKeyWithValue(k, v))
+	}
+}
+
+func names(objs []*unstructured.Unstructured, kind string) []string {
+	var out []string
+	for _, o := range deploytest.Find(objs, kind) {
+		out = append(out, o.GetName())
+	}
+	return out
+}
+
+// find returns the one object of kind in namespace whose name ends with suffix.
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, namespace, suffix string) *unstructured.Unstructured {
+	t.Helper()
+	var found []*unstructured.Unstructured
+	for _, o := range deploytest.Find(objs, kind) {
+		if o.GetNamespace() == namespace && strings.HasSuffix(o.GetName(), suffix) {
+			found = append(found, o)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d %s named *%s in namespace %q, want 1", len(found), kind, suffix, namespace)
+	}
+	return found[0]
+}
+
+func convert(t *testing.T, u *unstructured.Unstructured, into any) {
+	t.Helper()
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rules returns the rules of the role of that kind and "namespace/name" (or
+// name, for a ClusterRole).
+func rules(t *testing.T, objs []*unstructured.Unstructured, kind, key string) []rbacv1.PolicyRule {
+	t.Helper()
+	namespace, name, ok := strings.Cut(key, "/")
+	if !ok {
+		namespace, name = "", key
+	}
+	for _, o := range deploytest.Find(objs, kind) {
+		if o.GetNamespace() != namespace || o.GetName() != name {
 			continue
 		}
 		var r struct {
 			Rules []rbacv1.PolicyRule `json:"rules"`
 		}
-		raw, _ := o.MarshalJSON()
-		if err := json.Unmarshal(raw, &r); err != nil {
-			t.Fatal(err)
-		}
+		convert(t, o, &r)
 		return r.Rules
 	}
-	t.Fatalf("no %s in namespace %q", kind, namespace)
+	t.Fatalf("no %s %s", kind, key)
 	return nil
 }

@@ -64,6 +64,8 @@ func (b *bench) controllerArgs(leaderElect bool, metricsAddr string) []string {
 		"--leader-election-namespace=" + sourceNamespace,
 		// Scraped for reconcile counts, which the API server cannot see.
 		"--metrics-bind-address=" + metricsAddr,
+		// Plain HTTP on loopback: the benchmark scrapes without a token.
+		"--metrics-secure=false",
 		"--health-probe-bind-address=0",
 	}
 	return append(args, b.opts.ControllerArgs...)
