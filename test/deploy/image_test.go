@@ -7,6 +7,8 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/pullsecrets/pullsecrets/test/internal/deploytest"
 )
 
 const imageRepository = "ghcr.io/pullsecrets/pullsecrets-controller"
@@ -46,14 +48,14 @@ func TestImageReferencesAgree(t *testing.T) {
 	g.Expect(chart.AppVersion).NotTo(BeEmpty())
 	want := imageRepository + ":" + chart.AppVersion
 
-	g.Expect(controllerImages(t, decode(t, kustomize(t, "../../config/default")))).To(Equal([]string{want}),
+	g.Expect(controllerImages(t, deploytest.Decode(t, deploytest.Kustomize(t, "config/default")))).To(Equal([]string{want}),
 		"config/manager/kustomization.yaml must tag the image with the chart's appVersion")
 
 	if testing.Short() {
 		t.Skip("the Helm half needs bin/helm (make tools)")
 	}
-	g.Expect(controllerImages(t, decode(t, helmTemplate(t, "pullsecrets-system")))).To(Equal([]string{want}))
+	g.Expect(controllerImages(t, deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system")))).To(Equal([]string{want}))
 	digest := "sha256:" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	g.Expect(controllerImages(t, decode(t, helmTemplate(t, "pullsecrets-system", "--set", "image.digest="+digest)))).
+	g.Expect(controllerImages(t, deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system", "--set", "image.digest="+digest)))).
 		To(Equal([]string{imageRepository + "@" + digest}))
 }
