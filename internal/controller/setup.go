@@ -117,6 +117,7 @@ func CacheOptions() cache.Options {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",namespace=pullsecrets-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=pullsecrets-system,resources=leases,verbs=get;create;update
+// +kubebuilder:rbac:groups="",namespace=pullsecrets-system,resources=serviceaccounts/token,resourceNames=pullsecrets-controller,verbs=create
 // +kubebuilder:rbac:groups="",namespace=pullsecrets-system,resources=events,verbs=create;patch
 
 // Setup adds the controller to the manager.

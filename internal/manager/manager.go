@@ -106,6 +106,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Namespaces source Secrets may be taken from (bind the controller's Role in each). Its cluster-wide Secret list/watch is used for the metadata of its copies only, but grants reading every Secret: see docs/rbac.md.")
 	fs.StringVar(&o.Controller.KeyNamespace, "ownership-key-namespace", o.Controller.KeyNamespace,
 		"Namespace of the Secret "+v1alpha1.OwnershipKeySecretName+", the key that proves which copies and attachments the controller made (made on first start), and of the Secrets holding provider sources' credentials.")
+	fs.StringVar(&o.Controller.CredentialProviderBinDir, "credential-provider-bin-dir", o.Controller.CredentialProviderBinDir,
+		"Folder of the kubelet credential provider plugins that provider sources may name (the image carries ecr-credential-provider).")
+	fs.DurationVar(&o.Controller.PluginTimeout, "credential-provider-timeout", o.Controller.PluginTimeout, "Time limit of one plugin run.")
+	fs.StringVar(&o.Controller.ServiceAccountName, "service-account-name", o.Controller.ServiceAccountName,
+		"The controller's own ServiceAccount, in --ownership-key-namespace, whose tokens plugins with serviceAccountTokenAudience get.")
 	fs.IntVar(&o.Controller.Workers, "workers", o.Controller.Workers, "Namespaces reconciled in parallel.")
 	fs.DurationVar(&o.Controller.StatusInterval, "status-interval", o.Controller.StatusInterval,
 		"Least time between two status writes of one ClusterPullSecret.")
@@ -150,6 +155,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Controller.VerifyTimeout <= 0 {
 		errs = append(errs, errors.New("--verify-timeout: must be positive"))
+	}
+	if o.Controller.PluginTimeout <= 0 {
+		errs = append(errs, errors.New("--credential-provider-timeout: must be positive"))
 	}
 	if o.Controller.PodRestartsPerSecond <= 0 {
 		errs = append(errs, errors.New("--pod-restarts-per-second: must be positive"))

@@ -106,6 +106,20 @@ func controllerCases() []policyCase {
 		{name: "controller deletes its ownership key", as: "controller", prepare: func(t *testing.T, e *env) request {
 			return remove(e.key(t))
 		}},
+		{name: "controller stores a plugin's credential in its namespace", as: "controller", prepare: func(t *testing.T, e *env) request {
+			return create(providerCredential(e.namespace, "pullsecrets-provider-"+e.name("ecr")))
+		}},
+		{name: "controller stores a plugin's credential in another namespace", as: "controller", deniedBy: denied, prepare: func(t *testing.T, e *env) request {
+			return create(providerCredential(e.tenantNS, "pullsecrets-provider-"+e.name("ecr")))
+		}},
+		{name: "controller stores a plugin's credential under another name", as: "controller", deniedBy: denied, prepare: func(t *testing.T, e *env) request {
+			return create(providerCredential(e.namespace, e.name("ecr")))
+		}},
+		{name: "controller stores a plugin's credential as an Opaque Secret", as: "controller", deniedBy: denied, prepare: func(t *testing.T, e *env) request {
+			s := providerCredential(e.namespace, "pullsecrets-provider-"+e.name("ecr"))
+			s.Type = corev1.SecretTypeOpaque
+			return create(s)
+		}},
 		{name: "controller attaches to a ServiceAccount", as: "controller", prepare: func(t *testing.T, e *env) request {
 			return update(e.serviceAccount(t), attach)
 		}},
@@ -371,4 +385,12 @@ func (e *env) deleteKeyWhileTerminating(t *testing.T) {
 			t.Fatalf("delete %v: want allowed, got %v", opts, err)
 		}
 	}
+}
+
+// providerCredential is the Secret the controller keeps a plugin's latest
+// answer in.
+func providerCredential(namespace, name string) *corev1.Secret {
+	s := pullSecret(namespace, name)
+	s.Labels = map[string]string{v1alpha1.ProviderForLabel: "ecr"}
+	return s
 }
