@@ -41,22 +41,22 @@ const tokenLifetime = 10 * time.Minute
 // failed, empty or unusable answer never touches that Secret. The
 // schedule is kept on the Secret, so a restart changes nothing.
 type refresher struct {
-	runner       *credprovider.Runner
-	schedule     credprovider.Schedule
-	client       client.Client
-	reader       client.Reader // the source cache
-	clientset    kubernetes.Interface
-	namespace    string
-	account      string // the controller's ServiceAccount, for tokens
-	cps          *cpsCache
-	notify       func(cps string)
-	metrics      *Metrics
-	kick         chan struct{}
-	runnerErr    error
-	running      sync.Map // CPS name -> struct{}: one run per source
-	mu           sync.Mutex
-	rand         *rand.Rand
-	state        map[string]refreshState
+	runner    *credprovider.Runner
+	schedule  credprovider.Schedule
+	client    client.Client
+	reader    client.Reader // the source cache
+	clientset kubernetes.Interface
+	namespace string
+	account   string // the controller's ServiceAccount, for tokens
+	cps       *cpsCache
+	notify    func(cps string)
+	metrics   *Metrics
+	kick      chan struct{}
+	runnerErr error
+	running   sync.Map // CPS name -> struct{}: one run per source
+	mu        sync.Mutex
+	rand      *rand.Rand
+	state     map[string]refreshState
 }
 
 // refreshState is what the refresher knows of one source beyond its
@@ -214,7 +214,7 @@ func (r *refresher) refresh(ctx context.Context, cps *v1alpha1.ClusterPullSecret
 	st.spec = spec
 	if err != nil {
 		st.failures++
-		st.lastError = err.Error()
+		st.lastError = refreshReason(err) + ": " + err.Error()
 		st.next = r.schedule.RetryAt(time.Now(), st.failures, expires, r.rand.Float64())
 		r.mu.Unlock()
 		r.metrics.credentialRefresh(cps.Name, refreshReason(err))

@@ -162,6 +162,13 @@ func (s *Server) ValidPasswords() []string {
 	return out
 }
 
+// Tokens are every password minted, expired or not, oldest first.
+func (s *Server) Tokens() []Token {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Token(nil), s.tokens...)
+}
+
 // Current is the newest password, or "" before the first call.
 func (s *Server) Current() Token {
 	s.mu.Lock()
