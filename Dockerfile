@@ -25,9 +25,16 @@ ARG TARGETOS=linux TARGETARCH=amd64
 RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath -buildvcs=false -ldflags="-s -w -buildid=" \
       -o /out/pullsecrets-controller ./cmd/pullsecrets-controller
+# The credential provider plugins provider sources may name
+# (docs/short-lived-tokens.md), pinned in hack/credproviders.
+COPY hack/credproviders/ hack/credproviders/
+COPY hack/build-credproviders.sh hack/
+RUN PULLSECRETS_CACHE_DIR=/tmp/cache GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
+    cp -r "$(bash hack/build-credproviders.sh)" /out/credential-providers
 
 # distroless/static: no shell, no package manager; uid 65532 (nonroot).
 FROM gcr.io/distroless/static:nonroot@sha256:e2e927ec666bae08560abb3c55d0659eceabb657f56b6782ab500a9fc7f555e3
 COPY --from=build /out/pullsecrets-controller /pullsecrets-controller
+COPY --from=build /out/credential-providers/ /credential-providers/
 USER 65532:65532
 ENTRYPOINT ["/pullsecrets-controller"]

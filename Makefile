@@ -14,8 +14,10 @@ BENCH_NAMESPACES ?= 1000
 IMAGE_REPO ?= ghcr.io/pullsecrets/pullsecrets-controller
 IMAGE_VERSION ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/pullsecrets/Chart.yaml)
 IMAGE_ARCH ?= amd64
-# A folder of static credential provider binaries for /credential-providers/; empty: none.
-CREDENTIAL_PROVIDERS ?=
+# A folder of static credential provider binaries for /credential-providers/:
+# by default ecr-credential-provider, built from the module proxy
+# (hack/build-credproviders.sh); set it empty for an image without plugins.
+CREDENTIAL_PROVIDERS ?= $(shell hack/build-credproviders.sh)
 # Every timestamp in the image: the last commit's time, so a commit always gives the same digest.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
