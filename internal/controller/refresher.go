@@ -305,7 +305,7 @@ func (r *refresher) store(ctx context.Context, cps *v1alpha1.ClusterPullSecret, 
 	}
 	updated := current.DeepCopy()
 	updated.Labels, updated.Annotations, updated.Type, updated.Data = want.Labels, want.Annotations, want.Type, want.Data
-	if err := r.client.Update(ctx, updated); err != nil {
+	if err := r.client.Patch(ctx, updated, client.MergeFromWithOptions(current, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("update Secret %s/%s: %w", want.Namespace, want.Name, err)
 	}
 	return nil

@@ -198,7 +198,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: obj.GetNamespace()}}}
 	})
 	sourceToNamespaces := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, secret *corev1.Secret) []reconcile.Request {
-		if len(cpsRequestsForSource(ctx, cpss, secret)) == 0 {
+		if len(cpsRequestsForSource(ctx, cpss, secret, opts.KeyNamespace)) == 0 {
 			return nil
 		}
 		return listNamespaceRequests(ctx, mgr.GetClient())
@@ -246,7 +246,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	sourceToCPS := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, secret *corev1.Secret) []reconcile.Request {
-		return cpsRequestsForSource(ctx, cpss, secret)
+		return cpsRequestsForSource(ctx, cpss, secret, opts.KeyNamespace)
 	})
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("clusterpullsecret").
@@ -322,14 +322,22 @@ func listNamespaceRequests(ctx context.Context, c client.Client) []reconcile.Req
 	return reqs
 }
 
-func cpsRequestsForSource(ctx context.Context, cpss *cpsCache, secret *corev1.Secret) []reconcile.Request {
+// cpsRequestsForSource lists the ClusterPullSecrets whose source is the
+// Secret: named in the spec, or holding a provider source's credential.
+func cpsRequestsForSource(ctx context.Context, cpss *cpsCache, secret *corev1.Secret, keyNamespace string) []reconcile.Request {
 	all, err := cpss.list(ctx)
 	if err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
 	for _, c := range all {
-		if c.obj != nil && c.obj.Spec.Source.Namespace == secret.Namespace && c.obj.Spec.Source.Name == secret.Name {
+		if c.obj == nil {
+			continue
+		}
+		src := c.obj.Spec.Source
+		named := src.Provider == nil && src.Namespace == secret.Namespace && src.Name == secret.Name
+		provided := src.Provider != nil && secret.Namespace == keyNamespace && secret.Name == providerSecretName(c.obj.Name)
+		if named || provided {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.obj.Name}})
 		}
 	}

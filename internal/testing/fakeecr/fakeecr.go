@@ -138,6 +138,13 @@ func (s *Server) FailNext(n, status int, code, message string) {
 	}
 }
 
+// Recover drops the failures still queued by FailNext.
+func (s *Server) Recover() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failing = nil
+}
+
 // Valid reports whether password was minted here and has not expired.
 func (s *Server) Valid(password string) bool {
 	for _, p := range s.ValidPasswords() {

@@ -59,6 +59,7 @@ func main() {
 	fs.StringVar(&o.passwordPrefix, "password-prefix", "pw", "passwords are PREFIX-CALL-RANDOM")
 	fs.StringVar(&o.state, "state", "", "file counting the calls")
 	fs.StringVar(&o.secret, "secret", "s3cret", "text the misbehaving modes print")
+	secretEnv := fs.String("secret-env", "", "take -secret from this environment variable (so that it appears in no argument)")
 	fs.StringVar(&o.dump, "dump", "", "write the request as received to this file")
 	fs.StringVar(&o.childPIDFile, "child-pid-file", "", "hang-with-child, orphan: write the child's pid here")
 	fs.StringVar(&o.apiVersion, "api-version", "", "apiVersion to answer (default: the request's)")
@@ -67,6 +68,9 @@ func main() {
 	fs.IntVar(&o.size, "size", 4<<20, "oversized-*: bytes to write")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
+	}
+	if *secretEnv != "" {
+		o.secret = os.Getenv(*secretEnv)
 	}
 	os.Exit(run(o))
 }
