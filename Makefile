@@ -33,6 +33,10 @@ help: ## List the targets.
 demo: build controlplane ## Start a local control plane and walk through the whole story.
 	hack/demo.sh
 
+.PHONY: demo-cloud
+demo-cloud: build controlplane ## The cloud story: short-lived ECR-style tokens kept fresh by a credential provider plugin (~5 minutes).
+	hack/demo-cloud.sh
+
 .PHONY: dev-cluster
 dev-cluster: controlplane ## Start the local control plane in the background; prints the KUBECONFIG.
 	go build -o $(BIN)/dev-cluster ./hack/dev-cluster

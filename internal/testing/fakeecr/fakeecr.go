@@ -90,6 +90,16 @@ type failure struct {
 // Start runs an endpoint until the test ends.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
+	s := New(o)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+// New returns an endpoint to serve yourself (the cloud demo does); set URL
+// to where it is served.
+func New(o Options) *Server {
 	if o.Account == "" {
 		o.Account = "123456789012"
 	}
@@ -99,11 +109,23 @@ func Start(t testing.TB, o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{opts: o}
-	srv := httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
-	return s
+	return &Server{opts: o}
+}
+
+// ServeHTTP answers GetAuthorizationToken.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
+
+// EnvIn is Env with the AWS files in dir instead of a test's folder.
+func (s *Server) EnvIn(dir string) []string {
+	return []string{
+		"AWS_ENDPOINT_URL_ECR=" + s.URL,
+		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"HOME=" + dir,
+	}
 }
 
 // Host is the private registry host of the account in region, from which
@@ -115,18 +137,7 @@ func (s *Server) Host(region string) string {
 // Env is what an AWS SDK v2 client needs to use this endpoint with fake
 // credentials and nothing from the developer's ~/.aws or an instance
 // metadata service.
-func (s *Server) Env(t testing.TB) []string {
-	dir := t.TempDir()
-	return []string{
-		"AWS_ENDPOINT_URL_ECR=" + s.URL,
-		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
-		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
-		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"),
-		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED=true",
-		"HOME=" + dir,
-	}
-}
+func (s *Server) Env(t testing.TB) []string { return s.EnvIn(t.TempDir()) }
 
 // FailNext makes the next n calls fail with an AWS JSON error: status,
 // code (e.g. AccessDeniedException) and message.
