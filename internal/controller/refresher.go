@@ -90,20 +90,7 @@ func (r *refresher) wake() {
 }
 
 // Start refreshes what is due until ctx ends.
-func (r *refresher) Start(ctx context.Context) error {
-	for {
-		next := r.runDue(ctx)
-		timer := time.NewTimer(next)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-r.kick:
-			timer.Stop()
-		case <-timer.C:
-		}
-	}
-}
+func (r *refresher) Start(ctx context.Context) error { return loopUntilDone(ctx, r.kick, r.runDue) }
 
 // providerSecretName is the Secret holding a ClusterPullSecret's plugin
 // credential.

@@ -63,15 +63,18 @@ func (v *verifier) wake() {
 }
 
 // Start checks what is due until ctx ends.
-func (v *verifier) Start(ctx context.Context) error {
+func (v *verifier) Start(ctx context.Context) error { return loopUntilDone(ctx, v.kick, v.runDue) }
+
+// loopUntilDone runs work, then waits for the delay it returns or a kick,
+// until ctx ends: the loop of the verifier and the refresher.
+func loopUntilDone(ctx context.Context, kick <-chan struct{}, work func(context.Context) time.Duration) error {
 	for {
-		next := v.runDue(ctx)
-		timer := time.NewTimer(next)
+		timer := time.NewTimer(work(ctx))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
-		case <-v.kick:
+		case <-kick:
 			timer.Stop()
 		case <-timer.C:
 		}

@@ -12,8 +12,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -111,83 +111,32 @@ func (ix *Index) set(table map[unique.Handle[string]]map[string]*record, ns uniq
 type kind struct {
 	name    string
 	example runtime.Object
-	list    func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error)
-	watch   func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error)
+	// client is the REST client of the resource's API group.
+	client func(kubernetes.Interface) cache.Getter
 	// convert returns the record, or nil when the object cannot matter.
 	convert func(obj any) *record
 	pods    bool
 }
 
 func kinds() []kind {
-	all := metav1.NamespaceAll
-	wl := func(name string, ex runtime.Object,
-		list func(context.Context, kubernetes.Interface, metav1.ListOptions) (runtime.Object, error),
-		w func(context.Context, kubernetes.Interface, metav1.ListOptions) (watch.Interface, error)) kind {
-		return kind{name: name, example: ex, list: list, watch: w, convert: workloadRecord}
+	core := func(c kubernetes.Interface) cache.Getter { return c.CoreV1().RESTClient() }
+	apps := func(c kubernetes.Interface) cache.Getter { return c.AppsV1().RESTClient() }
+	batch := func(c kubernetes.Interface) cache.Getter { return c.BatchV1().RESTClient() }
+	pod := func(obj any) *record {
+		if p, ok := obj.(*corev1.Pod); ok {
+			return podRecord(p)
+		}
+		return nil
 	}
 	return []kind{
-		{name: "pods", example: &corev1.Pod{}, pods: true,
-			list: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
-				return c.CoreV1().Pods(all).List(ctx, o)
-			},
-			watch: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
-				return c.CoreV1().Pods(all).Watch(ctx, o)
-			},
-			convert: func(obj any) *record {
-				if p, ok := obj.(*corev1.Pod); ok {
-					return podRecord(p)
-				}
-				return nil
-			}},
-		wl("deployments", &appsv1.Deployment{},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
-				return c.AppsV1().Deployments(all).List(ctx, o)
-			},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
-				return c.AppsV1().Deployments(all).Watch(ctx, o)
-			}),
-		wl("replicasets", &appsv1.ReplicaSet{},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
-				return c.AppsV1().ReplicaSets(all).List(ctx, o)
-			},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
-				return c.AppsV1().ReplicaSets(all).Watch(ctx, o)
-			}),
-		wl("statefulsets", &appsv1.StatefulSet{},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
-				return c.AppsV1().StatefulSets(all).List(ctx, o)
-			},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
-				return c.AppsV1().StatefulSets(all).Watch(ctx, o)
-			}),
-		wl("daemonsets", &appsv1.DaemonSet{},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
-				return c.AppsV1().DaemonSets(all).List(ctx, o)
-			},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
-				return c.AppsV1().DaemonSets(all).Watch(ctx, o)
-			}),
-		wl("jobs", &batchv1.Job{},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
-				return c.BatchV1().Jobs(all).List(ctx, o)
-			},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
-				return c.BatchV1().Jobs(all).Watch(ctx, o)
-			}),
-		wl("cronjobs", &batchv1.CronJob{},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
-				return c.BatchV1().CronJobs(all).List(ctx, o)
-			},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
-				return c.BatchV1().CronJobs(all).Watch(ctx, o)
-			}),
-		wl("replicationcontrollers", &corev1.ReplicationController{},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
-				return c.CoreV1().ReplicationControllers(all).List(ctx, o)
-			},
-			func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
-				return c.CoreV1().ReplicationControllers(all).Watch(ctx, o)
-			}),
+		{name: "pods", example: &corev1.Pod{}, client: core, convert: pod, pods: true},
+		{name: "deployments", example: &appsv1.Deployment{}, client: apps, convert: workloadRecord},
+		{name: "replicasets", example: &appsv1.ReplicaSet{}, client: apps, convert: workloadRecord},
+		{name: "statefulsets", example: &appsv1.StatefulSet{}, client: apps, convert: workloadRecord},
+		{name: "daemonsets", example: &appsv1.DaemonSet{}, client: apps, convert: workloadRecord},
+		{name: "jobs", example: &batchv1.Job{}, client: batch, convert: workloadRecord},
+		{name: "cronjobs", example: &batchv1.CronJob{}, client: batch, convert: workloadRecord},
+		{name: "replicationcontrollers", example: &corev1.ReplicationController{}, client: core, convert: workloadRecord},
 	}
 }
 
@@ -331,12 +280,7 @@ func (ix *Index) Start(ctx context.Context, c kubernetes.Interface) {
 		ix.mu.Lock()
 		ix.kinds = append(ix.kinds, s)
 		ix.mu.Unlock()
-		lw := &cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return k.list(ctx, c, o) },
-			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				return k.watch(ctx, c, o)
-			},
-		}
+		lw := cache.NewListWatchFromClient(k.client(c), k.name, metav1.NamespaceAll, fields.Everything())
 		r := cache.NewReflectorWithOptions(lw, k.example, s, cache.ReflectorOptions{Name: "usage-" + k.name})
 		go r.RunWithContext(ctx)
 	}
