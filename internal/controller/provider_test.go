@@ -174,8 +174,8 @@ func TestProviderSourceKeepsEveryNamespacePulling(t *testing.T) {
 	cs := e.credential(name)
 	g.Expect(cs.ExpiresAt).NotTo(BeNil())
 	g.Expect(cs.NextRefreshAt.Time).To(BeTemporally("<", cs.ExpiresAt.Time), "refreshed before it expires")
-	t.Logf("first credential: obtained %s, expires %s, next refresh %s", cs.ObtainedAt.Time.Format(time.TimeOnly),
-		cs.ExpiresAt.Time.Format(time.TimeOnly), cs.NextRefreshAt.Time.Format(time.TimeOnly))
+	t.Logf("first credential: obtained %s, expires %s, next refresh %s", cs.ObtainedAt.Format(time.TimeOnly),
+		cs.ExpiresAt.Format(time.TimeOnly), cs.NextRefreshAt.Format(time.TimeOnly))
 
 	// Three token lifetimes: at random moments, every copy pulls, and so
 	// does a Pod created then (admission gives it the copy's name).
