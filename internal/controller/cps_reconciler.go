@@ -424,7 +424,11 @@ func (r *cpsReconciler) observeCredential(ctx context.Context, cps *v1alpha1.Clu
 	switch {
 	case cs.Failures > 0:
 		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonRefreshFailed
-		cond.Message = fmt.Sprintf("plugin %s failed %d times in a row: %s; the credential in place is kept", cps.Spec.Source.Provider.Name, cs.Failures, cs.LastError)
+		times := "once"
+		if cs.Failures > 1 {
+			times = fmt.Sprintf("%d times in a row", cs.Failures)
+		}
+		cond.Message = fmt.Sprintf("plugin %s failed %s: %s; the credential in place is kept", cps.Spec.Source.Provider.Name, times, cs.LastError)
 		if cs.ExpiresAt != nil {
 			cond.Message += "; it expires at " + cs.ExpiresAt.UTC().Format(time.RFC3339)
 		}
