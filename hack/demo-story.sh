@@ -74,9 +74,10 @@ wait_for bash -c "kubectl -n shop get serviceaccount default -o jsonpath='{.imag
 run kubectl -n shop get serviceaccount default -o jsonpath='{.imagePullSecrets}{"\n"}'
 wait_for bash -c "kubectl get clusterpullsecret registry-example-com -o jsonpath='{.status.secretName}/{.status.pendingRetirement}' | grep -qx regcred-2026/1"
 run kubectl get clusterpullsecret registry-example-com -o custom-columns=SECRET:.status.secretName,READY:.status.namespaces.summary,PENDING_RETIREMENT:.status.pendingRetirement
+run kubectl get clusterpullsecret registry-example-com -o jsonpath='{.status.retiring}{"\n"}'
 run kubectl -n shop get secrets
 note "shop's old copy stays while its running Pod lists regcred (a restarted container may pull"
-note "again); billing's is gone already."
+note "again), and the status names what holds it; billing's is gone already."
 
 step "7. Teams on plain YAML: move inline imagePullSecrets onto the ServiceAccount, offline"
 mkdir -p "${state}/manifests"
