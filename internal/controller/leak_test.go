@@ -35,6 +35,7 @@ func TestSecretBytesNeverLeak(t *testing.T) {
 	})
 	eventually(g, e.secret(ns, name)).ShouldNot(BeNil())
 	eventually(g, e.verifiedCondition(name)).Should(HaveField("Reason", v1alpha1.ReasonVerificationFailed))
+	eventually(g, e.readyCondition(name)).Should(HaveField("Status", metav1.ConditionTrue))
 
 	// Broken: an auth field that is not base64, built around the canary.
 	src.Data[corev1.DockerConfigJsonKey] = []byte(`{"auths":{"` + reg.Host + `":{"auth":"` + canary + `"}}}`)
