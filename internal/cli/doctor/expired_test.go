@@ -95,11 +95,11 @@ func noSecretBytes(g Gomega, out string, passwords ...string) {
 // dates and blames.
 func TestDoctorExplainsExpiredTokens(t *testing.T) {
 	c := testcluster.Get(t)
-	now := time.Now()
-	expired, soon := now.Add(-2*time.Hour), now.Add(5*time.Minute)
 	tests := []struct {
-		name     string
-		secrets  func(ns string) []*corev1.Secret
+		name string
+		// secrets are made from now, taken in the subtest, so that "120m
+		// ago" holds however long the others take.
+		secrets  func(ns string, expired, soon time.Time) []*corev1.Secret
 		cause    kubeletsim.Cause
 		wantCode string
 		wantIn   []string
@@ -109,7 +109,7 @@ func TestDoctorExplainsExpiredTokens(t *testing.T) {
 			// The copy's ClusterPullSecret is gone (one GET, NotFound): the
 			// annotation dates it, and nothing refreshes it any more.
 			name: "credential-expired-copy", cause: kubeletsim.ExpiredToken, wantCode: diagnose.CodeCredentialExpired,
-			secrets: func(ns string) []*corev1.Secret {
+			secrets: func(ns string, expired, _ time.Time) []*corev1.Secret {
 				return []*corev1.Secret{copyOf(ecrSecret(ns, "ecr", fakeToken), ns+"-gone", "00000000-0000-0000-0000-0000000000aa", expired)}
 			},
 			wantIn: []string{"(120m ago, per its pullsecrets.dev/expires-at annotation)", "which no longer exists, so nothing refreshes it",
@@ -117,7 +117,9 @@ func TestDoctorExplainsExpiredTokens(t *testing.T) {
 		},
 		{
 			name: "credential-expired-hand-made", cause: kubeletsim.ExpiredToken, wantCode: diagnose.CodeCredentialExpired,
-			secrets: func(ns string) []*corev1.Secret { return []*corev1.Secret{ecrSecret(ns, "ecr", ecrToken(expired))} },
+			secrets: func(ns string, expired, _ time.Time) []*corev1.Secret {
+				return []*corev1.Secret{ecrSecret(ns, "ecr", ecrToken(expired))}
+			},
 			wantIn: []string{"(120m ago, by the ECR token's own expiration)", "it was made by hand and nothing refreshes it",
 				"fix: aws ecr get-login-password --region us-west-2 | kubectl pullsecrets create ecr -n "},
 		},
@@ -125,7 +127,9 @@ func TestDoctorExplainsExpiredTokens(t *testing.T) {
 			// Stuck for another reason (403: no access to the repository)
 			// with a token that expires in 5 minutes: not blamed.
 			name: "credential-not-expired", cause: kubeletsim.Forbidden, wantCode: diagnose.CodeForbidden,
-			secrets: func(ns string) []*corev1.Secret { return []*corev1.Secret{ecrSecret(ns, "ecr", ecrToken(soon))} },
+			secrets: func(ns string, _, soon time.Time) []*corev1.Secret {
+				return []*corev1.Secret{ecrSecret(ns, "ecr", ecrToken(soon))}
+			},
 			wantOut: []string{diagnose.CodeCredentialExpired, "expire"},
 		},
 	}
@@ -134,7 +138,10 @@ func TestDoctorExplainsExpiredTokens(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 			ns := c.Namespace(t)
-			setup(t, c.Client, ns, scenario{saBefore: []string{"ecr"}, secrets: tt.secrets, image: ecrImage,
+			now := time.Now()
+			expired, soon := now.Add(-2*time.Hour), now.Add(5*time.Minute)
+			secrets := func(ns string) []*corev1.Secret { return tt.secrets(ns, expired, soon) }
+			setup(t, c.Client, ns, scenario{saBefore: []string{"ecr"}, secrets: secrets, image: ecrImage,
 				sim: &kubeletsim.Options{Cause: tt.cause, BackOff: true}})
 			rq := &clitest.Requests{}
 			res := clitest.RunRecorded(t, c.Kubeconfig, rq, "doctor", "-n", ns)
