@@ -19,6 +19,11 @@ const (
 	// PullForbidden: 403 Forbidden: the credentials are valid but may not
 	// read the repository.
 	PullForbidden PullError = "forbidden"
+	// PullTokenExpired: the registry said the token has expired (ECR's
+	// "Your authorization token has expired", behind a 403). containerd
+	// never shows it (it resolves with HEAD, whose answer has no body);
+	// runtimes that print the registry's errors (CRI-O, cri-dockerd) do.
+	PullTokenExpired PullError = "token-expired"
 	// PullAccessDenied: Docker Hub's "pull access denied, repository does
 	// not exist or may require authorization".
 	PullAccessDenied PullError = "access-denied"
@@ -34,13 +39,16 @@ const (
 )
 
 // Classify reads a kubelet or containerd pull error text. The order
-// matters: "pull access denied" texts also say "authorization failed", and
-// HEAD errors name the URL before the status.
+// matters: "pull access denied" texts also say "authorization failed", ECR's
+// expired token comes as "denied: ...", and HEAD errors name the URL before
+// the status.
 func Classify(text string) PullError {
 	t := strings.ToLower(text)
 	switch {
 	case t == "":
 		return PullUnknown
+	case strings.Contains(t, "authorization token has expired"):
+		return PullTokenExpired
 	case strings.Contains(t, "pull access denied"):
 		return PullAccessDenied
 	case strings.Contains(t, "401 unauthorized"), strings.Contains(t, "unauthorized: authentication required"),
@@ -77,6 +85,16 @@ func isKeyringError(t string) bool {
 		if strings.Contains(t, k) {
 			return true
 		}
+	}
+	return false
+}
+
+// refused reports whether the registry refused the credentials the kubelet
+// sent, or would not say (pull access denied): what an expired token gets.
+func (e PullError) refused() bool {
+	switch e {
+	case PullUnauthorized, PullForbidden, PullAccessDenied, PullTokenExpired:
+		return true
 	}
 	return false
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
 	"github.com/pullsecrets/pullsecrets/internal/pullfailure"
 )
@@ -34,6 +35,22 @@ type Input struct {
 	// Secrets holds Secrets of the Pod's namespace by name; a name the Pod
 	// or its ServiceAccount lists that is not here does not exist.
 	Secrets map[string]*corev1.Secret
+	// ClusterPullSecrets is what the caller learnt of ClusterPullSecrets,
+	// by name. Names not in the map were not asked for:
+	// Diagnosis.ClusterPullSecretsToRead lists those whose status would
+	// tell when a refused token expired.
+	ClusterPullSecrets map[string]Owner
+	// Now is compared with tokens' expiry; zero means time.Now().
+	Now time.Time
+}
+
+// Owner is what the caller learnt of one ClusterPullSecret.
+type Owner struct {
+	// Object is the ClusterPullSecret; nil when it could not be read
+	// (forbidden) or is gone.
+	Object *v1alpha1.ClusterPullSecret
+	// Gone is true when it does not exist.
+	Gone bool
 }
 
 // Container is one container of the Pod and how its pull goes.
@@ -88,7 +105,16 @@ type Diagnosis struct {
 	// fails).
 	Containers []Container `json:"containers"`
 	Problems   []Problem   `json:"problems"`
+
+	// toRead are ClusterPullSecrets not in Input.ClusterPullSecrets whose
+	// status would date a refused token.
+	toRead []string
 }
+
+// ClusterPullSecretsToRead returns the ClusterPullSecrets, not in the
+// input, that keep copies the registry refused: their status tells when
+// the copies' token expires. Diagnose again with them.
+func (d *Diagnosis) ClusterPullSecretsToRead() []string { return slices.Clone(d.toRead) }
 
 // Ref is "NAMESPACE/POD".
 func (d *Diagnosis) Ref() string { return d.Namespace + "/" + d.Pod }
@@ -107,6 +133,9 @@ func Pod(in Input) Diagnosis {
 	if owner := metav1.GetControllerOf(pod); owner != nil {
 		d.Owner = owner.Kind + "/" + owner.Name
 	}
+	if in.Now.IsZero() {
+		in.Now = time.Now()
+	}
 	x := &pass{in: in, d: &d, fix: newFixer(pod)}
 	if x.fix.kind != "" {
 		d.Workload = x.fix.kind + "/" + x.fix.name
@@ -116,6 +145,7 @@ func Pod(in Input) Diagnosis {
 	if d.Failing {
 		x.serviceAccount()
 		x.matching()
+		x.expiry()
 		x.registry()
 	} else {
 		x.mountable()
@@ -135,6 +165,9 @@ type pass struct {
 	// broken names the pull secrets the kubelet reads nothing from.
 	broken map[string]bool
 	events []corev1.Event
+	// expired names the containers whose every credential had expired:
+	// CredentialExpired says all the registry's refusal does.
+	expired map[string]bool
 }
 
 func (x *pass) add(p Problem) { x.d.Problems = append(x.d.Problems, p) }
@@ -202,6 +235,16 @@ func (x *pass) containers() {
 
 // lastPullEvent returns the newest "Failed to pull image" text for image.
 func (x *pass) lastPullEvent(image string) string {
+	e := x.lastPullFailure(image)
+	if e == nil {
+		return ""
+	}
+	return strings.TrimPrefix(e.Message, fmt.Sprintf("Failed to pull image %q: ", image))
+}
+
+// lastPullFailure returns the newest "Failed to pull image" Event for
+// image, nil when there is none.
+func (x *pass) lastPullFailure(image string) *corev1.Event {
 	var best *corev1.Event
 	prefix := fmt.Sprintf("Failed to pull image %q: ", image)
 	for i := range x.events {
@@ -213,10 +256,7 @@ func (x *pass) lastPullEvent(image string) string {
 			best = e
 		}
 	}
-	if best == nil {
-		return ""
-	}
-	return strings.TrimPrefix(best.Message, prefix)
+	return best
 }
 
 func eventTime(e *corev1.Event) time.Time {
@@ -458,6 +498,9 @@ func (x *pass) mountable() {
 func (x *pass) registry() {
 	for i := range x.d.Containers {
 		c := &x.d.Containers[i]
+		if x.expired[c.Name] {
+			continue // CredentialExpired says why the registry refused
+		}
 		host := registryHost(c.Image)
 		var p Problem
 		switch c.PullError {
@@ -474,7 +517,7 @@ func (x *pass) registry() {
 					Message: fmt.Sprintf("%s rejected the credentials the kubelet sent for %s (401 Unauthorized): %s", host, c.Image, credList(c.Credentials)),
 					Fix:     x.fix.recreate(secretName(c.list()[0].Secret), c.Image, c.list()[0].Username)}
 			}
-		case PullForbidden:
+		case PullForbidden, PullTokenExpired:
 			p = Problem{Code: CodeForbidden, Severity: SeverityError,
 				Message: fmt.Sprintf("%s accepted the credentials but they may not pull %s (403 Forbidden): %s", host, c.Image, credList(c.Credentials)),
 				Fix:     x.fix.verify()}

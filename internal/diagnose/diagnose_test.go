@@ -303,6 +303,7 @@ func TestClassify(t *testing.T) {
 		kubeletsim.Forbidden:    diagnose.PullForbidden,
 		kubeletsim.NotFound:     diagnose.PullNotFound,
 		kubeletsim.Unreachable:  diagnose.PullUnreachable,
+		kubeletsim.ExpiredToken: diagnose.PullForbidden,
 	} {
 		for _, img := range []string{image, "nginx", "localhost:5000/a/b@sha256:" + strings.Repeat("a", 64)} {
 			if got := diagnose.Classify(kubeletsim.PullError(cause, img)); got != want {
@@ -311,13 +312,14 @@ func TestClassify(t *testing.T) {
 		}
 	}
 	for text, want := range map[string]diagnose.PullError{
-		kubeletsim.DefaultKeyringError:                            diagnose.PullKeyring,
-		"illegal base64 data at input byte 4":                     diagnose.PullKeyring,
-		"x509: certificate signed by unknown authority":           diagnose.PullTLS,
-		"something else entirely":                                 diagnose.PullUnknown,
-		"Get https://r/v2/: dial tcp 10.0.0.9:443: i/o timeout":   diagnose.PullUnreachable,
-		"failed to resolve reference: docker.io/x/y:1: not found": diagnose.PullNotFound,
-		"unexpected status: 403 Forbidden":                        diagnose.PullForbidden,
+		kubeletsim.DefaultKeyringError:                                                diagnose.PullKeyring,
+		"illegal base64 data at input byte 4":                                         diagnose.PullKeyring,
+		"x509: certificate signed by unknown authority":                               diagnose.PullTLS,
+		"something else entirely":                                                     diagnose.PullUnknown,
+		"Get https://r/v2/: dial tcp 10.0.0.9:443: i/o timeout":                       diagnose.PullUnreachable,
+		"failed to resolve reference: docker.io/x/y:1: not found":                     diagnose.PullNotFound,
+		"unexpected status: 403 Forbidden":                                            diagnose.PullForbidden,
+		"denied: Your authorization token has expired. Reauthenticate and try again.": diagnose.PullTokenExpired,
 	} {
 		if got := diagnose.Classify(text); got != want {
 			t.Errorf("%q: got %q, want %q", text, got, want)

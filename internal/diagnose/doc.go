@@ -20,7 +20,11 @@
 //     mirrors the kubelet's keyring;
 //   - the registry's answer reaches the Pod only as containerd's error text
 //     in the container's waiting message and the "Failed to pull image"
-//     Event, which Classify reads.
+//     Event, which Classify reads;
+//   - an expired token gets no text of its own from containerd (ECR's 403
+//     body never reaches it): a refused credential is dated by the token
+//     itself, its ClusterPullSecret's status or its Secret's
+//     pullsecrets.dev/expires-at (expiry.go).
 //
 // Nothing in a Diagnosis holds a password: credentials are named by Secret,
 // registry key and username only.

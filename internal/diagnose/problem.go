@@ -1,5 +1,7 @@
 package diagnose
 
+import "time"
+
 // Severity says whether a Problem breaks pulls.
 type Severity string
 
@@ -46,6 +48,10 @@ const (
 	// CodeCredentialsRequired: the registry answered 401 and the kubelet
 	// sent no credentials.
 	CodeCredentialsRequired = "CredentialsRequired"
+	// CodeCredentialExpired: the registry refused a token that had
+	// expired when the kubelet sent it (a copy a ClusterPullSecret failed to
+	// refresh, or a Secret made by hand from a short-lived token).
+	CodeCredentialExpired = "CredentialExpired"
 	// CodeForbidden: the credentials are valid but may not pull the
 	// repository.
 	CodeForbidden = "Forbidden"
@@ -81,6 +87,11 @@ type Problem struct {
 	// that fixes it, with UPPER-CASE placeholders for what only the user
 	// knows.
 	Fix string `json:"fix,omitempty"`
+	// ClusterPullSecret is the ClusterPullSecret whose copy Secret is.
+	ClusterPullSecret string `json:"clusterPullSecret,omitempty"`
+	// ExpiresAt is when Secret's token expired (CredentialExpired), when
+	// something tells.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 	// Verified is true when a registry check (--verify) established it,
 	// not only the kubelet's text.
 	Verified bool `json:"verified,omitempty"`

@@ -59,6 +59,8 @@ func (d *Diagnosis) ApplyVerification(results []registrycheck.Result) {
 		p := Problem{Container: c.Name, Severity: SeverityError, Verified: true, Message: "registry check: " + res.Message}
 		switch res.Status {
 		case registrycheck.StatusOK:
+			// The registry takes the token now: it had not expired, whatever dated it.
+			d.Problems = slices.DeleteFunc(d.Problems, func(p Problem) bool { return p.Container == c.Name && p.Code == CodeCredentialExpired })
 			p.Code, p.Severity = CodeRegistryOK, SeverityWarning
 			p.Message += "; the registry serves the image with what the Pod sends, so the node failed for its own reasons (network, mirror, runtime configuration) or the cause is gone: retry the Pod"
 			p.Fix = fmt.Sprintf("kubectl -n %s delete pod %s", d.Namespace, d.Pod)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	"github.com/pullsecrets/pullsecrets/internal/cli/status"
 	"github.com/pullsecrets/pullsecrets/internal/diagnose"
+	"github.com/pullsecrets/pullsecrets/internal/pullfailure"
 )
 
 const example = `  # Why do Pods of the current namespace fail to pull?
@@ -69,7 +71,11 @@ sentence per cause, each with the command that fixes it:
   - kubernetes.io/enforce-mountable-secrets on the ServiceAccount;
   - what the registry answered, read from the kubelet's message: credentials
     rejected (401), no access (403), pull access denied, image not found,
-    registry unreachable, untrusted certificate.
+    registry unreachable, untrusted certificate;
+  - a refused registry token that had expired (an ECR token, a copy its
+    ClusterPullSecret failed to refresh): when, from the token itself, the
+    ClusterPullSecret's status or the Secret's pullsecrets.dev/expires-at, and
+    who should have refreshed it.
 
 With --verify, the registry is asked directly, with exactly the credentials
 the kubelet would send, in its order: the answer is then certain (the check
@@ -147,9 +153,21 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	r := &Report{Scope: o.scope.Describe(), Pods: []diagnose.Diagnosis{}}
 	found := map[string]bool{}
+	owners := &clusterPullSecrets{factory: o.factory, errOut: o.streams.ErrOut, read: map[string]diagnose.Owner{}}
+	now := time.Now()
 	for _, pod := range snap.Pods {
 		found[pod.Name] = true
-		if d := snap.Diagnose(pod); d.Failing || len(o.pods) > 0 {
+		in := diagnose.Input{
+			Pod: pod, Events: snap.PodEvents(pod.Namespace, pod.Name), Secrets: snap.Secrets[pod.Namespace],
+			ServiceAccount:     snap.ServiceAccount(pod.Namespace, pullfailure.ServiceAccountName(pod)),
+			ClusterPullSecrets: owners.read, Now: now,
+		}
+		d := diagnose.Pod(in)
+		if names := d.ClusterPullSecretsToRead(); len(names) > 0 {
+			owners.get(ctx, names)
+			d = diagnose.Pod(in)
+		}
+		if d.Failing || len(o.pods) > 0 {
 			r.Pods = append(r.Pods, d)
 		}
 	}

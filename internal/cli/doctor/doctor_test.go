@@ -27,7 +27,7 @@ import (
 
 func TestMain(m *testing.M) {
 	registrytest.QuietLogs()
-	testcluster.Main(m, testcluster.Options{})
+	testcluster.Main(m, testcluster.Options{CRDPaths: []string{"../../../config/crd/bases"}})
 }
 
 const (

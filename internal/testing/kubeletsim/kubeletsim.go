@@ -38,6 +38,15 @@ const (
 	NotFound Cause = "not-found"
 	// Unreachable means the registry host cannot be reached.
 	Unreachable Cause = "unreachable"
+	// ExpiredToken means the registry refused a token that has expired,
+	// as ECR does 12 hours after get-login-password: 403 Forbidden with the
+	// body "Your authorization token has expired. Reauthenticate and try
+	// again.". containerd resolves a tag with a HEAD request, which has no
+	// body, and its ErrUnexpectedStatus prints none anyway
+	// (core/remotes/docker/resolver.go, core/remotes/errors), so a node
+	// shows exactly the text of Forbidden: only the token tells the two
+	// apart.
+	ExpiredToken Cause = "expired-token"
 	// BrokenSecret means a pull secret of the Pod cannot be decoded: the
 	// kubelet fails before it pulls anything (MakeDockerKeyring returns the
 	// decode error), so there is no Pulling Event, no back-off, and the
@@ -66,7 +75,7 @@ func PullError(cause Cause, image string) string {
 	case AccessDenied:
 		return fmt.Sprintf("rpc error: code = Unknown desc = failed to pull and unpack image %q: failed to resolve reference %q: "+
 			"pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed", ref, ref)
-	case Forbidden:
+	case Forbidden, ExpiredToken:
 		return fmt.Sprintf("rpc error: code = Unknown desc = failed to pull and unpack image %q: failed to resolve reference %q: "+
 			"unexpected status from HEAD request to https://%s/v2/%s/manifests/%s: 403 Forbidden", ref, ref, host, repo, tag)
 	case NotFound:
