@@ -44,6 +44,8 @@ type Options struct {
 	VerifyCAFile string
 	MetricsAddr  string
 	ProbeAddr    string
+	// PprofAddr serves net/http/pprof (heap and CPU profiles); "0" is off.
+	PprofAddr string
 
 	LeaderElect             bool
 	LeaderElectionNamespace string
@@ -77,6 +79,7 @@ func DefaultOptions() Options {
 		Controller:              controller.DefaultOptions(),
 		MetricsAddr:             ":8080",
 		ProbeAddr:               ":8081",
+		PprofAddr:               "0",
 		LeaderElect:             true,
 		LeaderElectionNamespace: ns,
 		LeaderElectionID:        "pullsecrets-controller",
@@ -105,6 +108,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.Controller.VerifyTimeout, "verify-timeout", o.Controller.VerifyTimeout, "Time limit of one spec.verify registry check.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the Prometheus /metrics endpoint; 0 turns it off.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of the /healthz and /readyz endpoints; 0 turns them off.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr, "Address of the /debug/pprof endpoints (heap and CPU profiles); 0 turns them off. Unauthenticated: bind it to loopback.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader among replicas; only the leader writes.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election Lease.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
@@ -167,6 +171,7 @@ func New(cfg *rest.Config, opts Options, metrics *controller.Metrics) (ctrl.Mana
 		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.ProbeAddr,
+		PprofBindAddress:              opts.PprofAddr,
 		LeaderElection:                opts.LeaderElect,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionID:              opts.LeaderElectionID,
