@@ -52,6 +52,9 @@ type Options struct {
 	// controller and of kube-apiserver over the first CPUProfile of each
 	// cold start.
 	CPUProfile time.Duration
+	// ControllerNoCompression sets disable-compression in the
+	// controller's kubeconfig, to measure what gzip costs on loopback.
+	ControllerNoCompression bool
 	// ControllerEnv are extra environment variables of the controller
 	// (GOGC=..., GOMEMLIMIT=...).
 	ControllerEnv []string
@@ -122,6 +125,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.BareCold, "bare-cold", o.BareCold, "Before adding Pods and workloads, measure a floor and a cold start without them, on the same cluster.")
 	fs.BoolVar(&o.Pprof, "pprof", o.Pprof, "Run the controller with --pprof-bind-address on loopback and save heap profiles at the end of the cold starts and the rename.")
 	fs.DurationVar(&o.CPUProfile, "cpu-profile", o.CPUProfile, "Record CPU profiles of the controller and kube-apiserver over this much of each cold start (0: none).")
+	fs.BoolVar(&o.ControllerNoCompression, "controller-disable-compression", o.ControllerNoCompression,
+		"Set disable-compression in the controller's kubeconfig: responses and watch streams without gzip.")
 	fs.StringArrayVar(&o.ControllerEnv, "controller-env", o.ControllerEnv, "Extra environment variable of the controller, e.g. --controller-env=GOGC=50; repeatable.")
 	fs.IntVar(&o.NewNamespaces, "new-namespaces", o.NewNamespaces, "Namespaces created one at a time after convergence, for the new-namespace latency.")
 	fs.DurationVar(&o.Steady, "steady", o.Steady, "Steady-state window, leader election off.")

@@ -218,6 +218,25 @@ func (b *bench) coldStart(ctx context.Context, name, log string) (*controllerPro
 	defer cancel()
 	waitProfiles := cpuProfiles(gctx, b.admin, ctrl.pprofAddr, b.opts.CPUProfile, filepath.Join(b.logDir, "cpu-"+name), b.logf)
 	defer waitProfiles()
+	var peak HeapStats
+	stopPeak, peakDone := make(chan struct{}), make(chan struct{})
+	if ctrl.pprofAddr != "" {
+		go func() {
+			defer close(peakDone)
+			peak = peakHeap(gctx, ctrl.pprofAddr, filepath.Join(b.logDir, "heap-"+name+"-peak.pb.gz"), 250*time.Millisecond, stopPeak)
+		}()
+	} else {
+		close(peakDone)
+	}
+	stopPeakHeap := func() {
+		select {
+		case <-stopPeak:
+		default:
+			close(stopPeak)
+		}
+		<-peakDone
+	}
+	defer stopPeakHeap()
 	done, err := b.tracker.wait(gctx, name+" convergence", b.opts.Timeout, both(
 		allCopies(b.namespaces, secretName, func(*corev1.Secret) bool { return true }),
 		allServiceAccounts(b.namespaces, b.opts.ServiceAccounts, carries(secretName)),
@@ -236,6 +255,15 @@ func (b *bench) coldStart(ctx context.Context, name, log string) (*controllerPro
 		Settled:       settled,
 		MinimalWrites: len(b.namespaces) + b.serviceAccountCount(),
 	})
+	stopPeakHeap()
+	if ph := b.result.phase(name); ph != nil {
+		if !p.tally.firstWrite.IsZero() {
+			ph.FirstWriteSeconds = p.tally.firstWrite.Sub(ctrl.started).Seconds()
+		}
+		if peak.HeapInuse > 0 {
+			ph.PeakHeap = &peak
+		}
+	}
 	b.heap(gctx, ctrl, name)
 	return ctrl, err
 }

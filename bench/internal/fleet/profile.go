@@ -148,3 +148,40 @@ func cpuProfiles(ctx context.Context, admin kubernetes.Interface, pprofAddr stri
 	})
 	return func() { <-done; <-done }
 }
+
+// peakHeap polls the controller's MemStats (no forced collection) every
+// interval until stop is closed, and saves a heap profile whenever
+// HeapInuse reaches a new high: the profile then shows what the last
+// collection before the peak found live, and MemStats how far the heap
+// grew. It returns the MemStats at the highest HeapInuse seen.
+func peakHeap(ctx context.Context, pprofAddr, path string, interval time.Duration, stop <-chan struct{}) HeapStats {
+	var peak HeapStats
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return peak
+		case <-ctx.Done():
+			return peak
+		case <-tick.C:
+		}
+		var text strings.Builder
+		if err := httpGet(ctx, "http://"+pprofAddr+"/debug/pprof/heap?debug=1", &text); err != nil {
+			continue // not listening yet, or stopping
+		}
+		h, err := parseMemStats(strings.NewReader(text.String()))
+		if err != nil || h.HeapInuse <= peak.HeapInuse {
+			continue
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			continue
+		}
+		err = httpGet(ctx, "http://"+pprofAddr+"/debug/pprof/heap", f)
+		if cerr := f.Close(); err == nil && cerr == nil {
+			h.Profile = path
+		}
+		peak = h
+	}
+}

@@ -104,6 +104,10 @@ type Phase struct {
 	GoalSeconds float64 `json:"goalSeconds,omitempty"`
 	// ClientSeconds, for the floor, is when its last write was answered.
 	ClientSeconds float64 `json:"clientSeconds,omitempty"`
+	// FirstWriteSeconds, for a cold start, is when the first copy or
+	// ServiceAccount write completed, from the controller's start: before
+	// it the controller starts, lists and waits.
+	FirstWriteSeconds float64 `json:"firstWriteSeconds,omitempty"`
 	// WindowSeconds is the phase's length, until it settled.
 	WindowSeconds float64 `json:"windowSeconds"`
 	Settled       bool    `json:"settled"`
@@ -139,6 +143,9 @@ type Phase struct {
 	// Heap is the controller's heap after a forced collection at the end
 	// of the phase (--pprof).
 	Heap *HeapStats `json:"heap,omitempty"`
+	// PeakHeap, for a cold start, is the MemStats at the highest
+	// HeapInuse seen, polled every 250 ms (--pprof).
+	PeakHeap *HeapStats `json:"peakHeap,omitempty"`
 }
 
 // Latency summarises new-namespace latencies.
@@ -250,7 +257,8 @@ func (r *Result) evaluate() {
 		x := ratio(cold.GoalSeconds, r.Floor.GoalSeconds)
 		v := fmt.Sprintf("%.2f s = %.2fx the floor", cold.GoalSeconds, x)
 		if bare != nil {
-			v += fmt.Sprintf(" = %.2fx the cold start without Pods", ratio(cold.GoalSeconds, bare.GoalSeconds))
+			v += fmt.Sprintf(" = %.2fx the cold start without Pods; first copy or ServiceAccount written after %.2f s vs %.2f s without Pods",
+				ratio(cold.GoalSeconds, bare.GoalSeconds), cold.FirstWriteSeconds, bare.FirstWriteSeconds)
 		}
 		add("cold convergence"+with, v, "<= 1.3x", met(x <= 1.3))
 	}
@@ -272,8 +280,15 @@ func (r *Result) evaluate() {
 	}
 	if cold != nil && bare != nil && bare.HWMBytes > 0 {
 		x := ratio(float64(cold.HWMBytes), float64(bare.HWMBytes))
-		add("controller peak RSS (VmHWM) of the cold start, with Pods vs without",
-			fmt.Sprintf("%s vs %s = %.2fx", mib(cold.HWMBytes), mib(bare.HWMBytes), x), "<= 1.25x", met(x <= 1.25))
+		v := fmt.Sprintf("%s vs %s = %.2fx", mib(cold.HWMBytes), mib(bare.HWMBytes), x)
+		if cold.PeakHeap != nil && bare.PeakHeap != nil {
+			v += fmt.Sprintf("; Go heap in use at its highest (HeapInuse, polled every 250 ms) %s vs %s",
+				mib(cold.PeakHeap.HeapInuse), mib(bare.PeakHeap.HeapInuse))
+		}
+		if cold.Heap != nil && bare.Heap != nil {
+			v += fmt.Sprintf("; heap got from the OS (HeapSys) %s vs %s", mib(cold.Heap.HeapSys), mib(bare.Heap.HeapSys))
+		}
+		add("controller peak RSS (VmHWM) of the cold start, with Pods vs without", v, "<= 1.25x", met(x <= 1.25))
 	}
 	if cold != nil && bare != nil && cold.Heap != nil && bare.Heap != nil {
 		grew := cold.Heap.HeapAlloc - bare.Heap.HeapAlloc

@@ -214,6 +214,11 @@ func (b *bench) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if b.opts.ControllerNoCompression {
+		if ctrlConf, err = disableCompression(ctrlConf); err != nil {
+			return err
+		}
+	}
 	// Not with the logs, which are kept: it holds a client key.
 	dir, err := os.MkdirTemp("", "pullsecrets-fleet-")
 	if err != nil {
@@ -392,3 +397,21 @@ func (b *bench) watchTraffic(ctx context.Context) watchTraffic {
 // serviceAccountCount is the fleet's ServiceAccounts, counting the
 // namespaces created so far.
 func (b *bench) serviceAccountCount() int { return len(b.namespaces) * b.opts.ServiceAccounts }
+
+// disableCompression sets disable-compression on every cluster of a
+// kubeconfig: the client then asks for responses (watch streams included)
+// without gzip.
+func disableCompression(kubeconfig []byte) ([]byte, error) {
+	cfg, err := clientcmd.Load(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("read controller kubeconfig: %w", err)
+	}
+	for _, c := range cfg.Clusters {
+		c.DisableCompression = true
+	}
+	out, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return nil, fmt.Errorf("write controller kubeconfig: %w", err)
+	}
+	return out, nil
+}
