@@ -85,7 +85,9 @@ type Options struct {
 	// Timeout bounds each wait for a goal.
 	Timeout time.Duration
 	// Quiet is how long the controller must make no request (but watches
-	// and leases) for a phase to count as settled.
+	// and leases) for a phase to count as settled. Longer than client-go's
+	// Event retry (a series patch that races the Event's create is retried
+	// after up to 10 s), so that a phase's Events count with it.
 	Quiet time.Duration
 }
 
@@ -110,7 +112,7 @@ func DefaultOptions() Options {
 		CRDs:                 "config/crd/bases",
 		RBAC:                 "config/rbac/role.yaml",
 		Timeout:              15 * time.Minute,
-		Quiet:                3 * time.Second,
+		Quiet:                12 * time.Second,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -554,8 +555,10 @@ func (b *bench) restartWithLeaderElection(ctx context.Context) error {
 	defer cancel()
 	// A warm start reads and then writes nothing: wait until it has
 	// reconciled every namespace before taking silence for settled.
+	statuses := b.watchStatus(gctx)
 	b.waitReconciled(gctx, ctrl, len(b.namespaces))
 	settled, err := b.settle(gctx, p, 15*time.Second)
+	b.result.RestartStatuses = statuses()
 	if err != nil {
 		return err
 	}
@@ -574,4 +577,44 @@ func (b *bench) waitReconciled(ctx context.Context, ctrl *controllerProcess, n i
 	_ = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, b.opts.Timeout, true, func(ctx context.Context) (bool, error) {
 		return scrapeMetrics(ctx, ctrl.metricsAddr).Reconciles["namespace"] >= float64(n), nil
 	})
+}
+
+// watchStatus polls the ClusterPullSecret's status every 100 ms, as
+// administrator (not audited), and records each change of what it says;
+// the returned function stops it and returns the changes, the first being
+// the status found.
+func (b *bench) watchStatus(ctx context.Context) func() []string {
+	ctx, cancel := context.WithCancel(ctx)
+	var out []string
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		last := ""
+		for ctx.Err() == nil {
+			var cps v1alpha1.ClusterPullSecret
+			if err := b.crd.Get(ctx, client.ObjectKey{Name: cpsName}, &cps); err == nil {
+				st := cps.Status
+				reason := ""
+				if c := apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); c != nil {
+					reason = string(c.Status) + "/" + c.Reason
+				}
+				now := fmt.Sprintf("Ready %s, namespaces %s, pendingRetirement %d, retiring listed %d, stuckPods listed %d, failing listed %d",
+					reason, st.Namespaces.Summary, st.PendingRetirement, len(st.Retiring), len(st.StuckPods), len(st.FailingNamespaces))
+				if now != last {
+					out = append(out, fmt.Sprintf("%+.1f s: %s", time.Since(start).Seconds(), now))
+					last = now
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() []string {
+		cancel()
+		<-done
+		return out
+	}
 }

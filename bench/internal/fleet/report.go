@@ -31,6 +31,9 @@ type Result struct {
 	Phases              []Phase     `json:"phases"`
 	NewNamespaceLatency Latency     `json:"newNamespaceLatency"`
 	Retirement          *Retirement `json:"retirement,omitempty"`
+	// RestartStatuses are the ClusterPullSecret's status, as it changed
+	// during the warm restart (polled every 100 ms).
+	RestartStatuses []string `json:"restartStatuses,omitempty"`
 	// LoadAverageEnd is /proc/loadavg when the run finished.
 	LoadAverageEnd string   `json:"loadAverageEnd,omitempty"`
 	Figures        []Figure `json:"figures"`
@@ -342,8 +345,11 @@ func (r *Result) evaluate() {
 	}
 	if p := r.phase("restart-leader-elect"); p != nil {
 		own := p.Writes - leaderElectionWrites(p)
-		add("warm restart (leader election on)",
-			fmt.Sprintf("%d writes besides the Lease and its leader Event (all writes: %s), %d non-watch requests", own, otherWrites(p), p.NonWatchRequests), "0 writes", met(own == 0))
+		v := fmt.Sprintf("%d writes besides the Lease and its leader Event (all writes: %s), %d non-watch requests", own, otherWrites(p), p.NonWatchRequests)
+		if len(r.RestartStatuses) > 1 {
+			v += "; status went: " + strings.Join(r.RestartStatuses, " -> ")
+		}
+		add("warm restart (leader election on)", v, "0 writes", met(own == 0))
 	}
 	if p := r.phase("steady-leader-elect"); p != nil {
 		add(fmt.Sprintf("steady state, %.0f s, leader election on", p.WindowSeconds),
