@@ -55,6 +55,8 @@ type Options struct {
 	// empty means a self-signed certificate made at start.
 	MetricsCertDir string
 	ProbeAddr      string
+	// PprofAddr serves net/http/pprof (heap and CPU profiles); "0" is off.
+	PprofAddr string
 
 	LeaderElect             bool
 	LeaderElectionNamespace string
@@ -88,6 +90,7 @@ func DefaultOptions() Options {
 		Controller:              controller.DefaultOptions(),
 		MetricsSecure:           true,
 		ProbeAddr:               ":8081",
+		PprofAddr:               "0",
 		LeaderElect:             true,
 		LeaderElectionNamespace: ns,
 		LeaderElectionID:        "pullsecrets-controller",
@@ -126,6 +129,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", o.MetricsCertDir,
 		"Folder with tls.crt and tls.key for the metrics server (reloaded when they change); empty means a self-signed certificate.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of the /healthz and /readyz endpoints; 0 turns them off.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr, "Address of the /debug/pprof endpoints (heap and CPU profiles); 0 turns them off. Unauthenticated: bind it to loopback.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader among replicas; only the leader writes.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election Lease.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
@@ -202,6 +206,7 @@ func New(cfg *rest.Config, opts Options, metrics *controller.Metrics) (ctrl.Mana
 		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                       metricsOptions(opts),
 		HealthProbeBindAddress:        opts.ProbeAddr,
+		PprofBindAddress:              opts.PprofAddr,
 		LeaderElection:                opts.LeaderElect,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionID:              opts.LeaderElectionID,

@@ -135,6 +135,9 @@ type Tally struct {
 	// lastNonWatch is when the user's latest request other than a watch or
 	// leader election completed, by the API server's clock.
 	lastNonWatch time.Time
+	// firstWrite is when the user's first write of a Secret or a
+	// ServiceAccount completed.
+	firstWrite time.Time
 }
 
 func newTally(user string) *Tally {
@@ -152,6 +155,10 @@ func (t *Tally) add(e *auditEvent) {
 	t.counts[r]++
 	if !r.IsWatch() && !r.IsLease() && e.StageTimestamp.After(t.lastNonWatch) {
 		t.lastNonWatch = e.StageTimestamp
+	}
+	if r.IsWrite() && (r.Resource == "secrets" || r.Resource == "serviceaccounts") && r.Code == 0 &&
+		(t.firstWrite.IsZero() || e.StageTimestamp.Before(t.firstWrite)) {
+		t.firstWrite = e.StageTimestamp
 	}
 }
 

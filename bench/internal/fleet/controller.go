@@ -17,9 +17,11 @@ type controllerProcess struct {
 	cmd         *exec.Cmd
 	log         *os.File
 	metricsAddr string
-	started     time.Time
-	done        chan struct{}
-	exitErr     error
+	// pprofAddr is the controller's pprof endpoint; empty when off.
+	pprofAddr string
+	started   time.Time
+	done      chan struct{}
+	exitErr   error
 
 	mu      sync.Mutex
 	peakRSS int64 // since the last resetPeak
@@ -30,12 +32,17 @@ type controllerProcess struct {
 // rollout lasting seconds.
 const sampleEvery = 100 * time.Millisecond
 
-func startController(bin string, args []string, logPath string) (*controllerProcess, error) {
+// startController starts bin with args, and env added to the benchmark's
+// environment.
+func startController(bin string, args, env []string, logPath string) (*controllerProcess, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("create controller log: %w", err)
 	}
 	cmd := exec.Command(bin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	setProcessGroup(cmd)
 	p := &controllerProcess{cmd: cmd, log: log, done: make(chan struct{})}

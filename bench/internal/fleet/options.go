@@ -1,12 +1,15 @@
 // Package fleet is the fleet benchmark of the pullsecrets controller: on a
-// local control plane with N namespaces, it measures the fastest the API
+// local control plane with N namespaces that run things (workloads and
+// their Pods, some stuck on a pull), it measures the fastest the API
 // server can take the writes a ClusterPullSecret needs (the floor), then
 // runs the real controller binary, as a separate process under its
 // generated least-privilege RBAC, and measures cold convergence, the
 // requests it makes (counted by the API server's audit log), steady state,
-// new-namespace latency, rotation, rename and memory, each as a ratio to
-// the floor or to the minimal write count. It is a benchmark, not a test:
-// it prints figures and writes them as JSON.
+// new-namespace latency, rotation, rename and the retirement of old copies,
+// and memory (RSS and heap profiles), each as a ratio to the floor, to the
+// minimal write count, or to a cold start of the same cluster before it
+// had Pods. It is a benchmark, not a test: it prints figures and writes
+// them as JSON.
 package fleet
 
 import (
@@ -14,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +34,30 @@ type Options struct {
 	// controller that caches every Secret shows it in its memory.
 	UnrelatedSecrets     int
 	UnrelatedSecretBytes int
+	// Pods per namespace, spread over its workloads; 0 leaves out Pods
+	// and workloads altogether (the fleet of earlier runs). Workloads read
+	// the Secrets unrelated-0 to unrelated-2, whether they exist or not.
+	Pods int
+	// StuckPods of each namespace's Pods wait on a failed pull.
+	StuckPods int
+	// BareCold first measures a floor and a cold start on the fleet
+	// without Pods and workloads, then adds them: the comparison of the
+	// two cold starts is the cost of Pods and workloads.
+	BareCold bool
+	// Pprof runs the controller with its pprof endpoint on loopback and
+	// takes a heap profile (after a forced collection) at the end of the
+	// cold starts and of the rename.
+	Pprof bool
+	// CPUProfile, when positive, also records CPU profiles of the
+	// controller and of kube-apiserver over the first CPUProfile of each
+	// cold start.
+	CPUProfile time.Duration
+	// ControllerNoCompression sets disable-compression in the
+	// controller's kubeconfig, to measure what gzip costs on loopback.
+	ControllerNoCompression bool
+	// ControllerEnv are extra environment variables of the controller
+	// (GOGC=..., GOMEMLIMIT=...).
+	ControllerEnv []string
 	// NewNamespaces are created one by one after the cold start, to measure
 	// how fast a new namespace is served.
 	NewNamespaces int
@@ -57,7 +85,9 @@ type Options struct {
 	// Timeout bounds each wait for a goal.
 	Timeout time.Duration
 	// Quiet is how long the controller must make no request (but watches
-	// and leases) for a phase to count as settled.
+	// and leases) for a phase to count as settled. Longer than client-go's
+	// Event retry (a series patch that races the Event's create is retried
+	// after up to 10 s), so that a phase's Events count with it.
 	Quiet time.Duration
 }
 
@@ -68,6 +98,10 @@ func DefaultOptions() Options {
 		ServiceAccounts:      3,
 		UnrelatedSecrets:     5,
 		UnrelatedSecretBytes: 10 << 10,
+		Pods:                 20,
+		StuckPods:            2,
+		BareCold:             true,
+		Pprof:                true,
 		NewNamespaces:        50,
 		Steady:               time.Minute,
 		LeaderElectSteady:    time.Minute,
@@ -78,7 +112,7 @@ func DefaultOptions() Options {
 		CRDs:                 "config/crd/bases",
 		RBAC:                 "config/rbac/role.yaml",
 		Timeout:              15 * time.Minute,
-		Quiet:                3 * time.Second,
+		Quiet:                12 * time.Second,
 	}
 }
 
@@ -88,6 +122,14 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.ServiceAccounts, "service-accounts", o.ServiceAccounts, "ServiceAccounts per namespace, `default` included.")
 	fs.IntVar(&o.UnrelatedSecrets, "unrelated-secrets", o.UnrelatedSecrets, "Unrelated Secrets per namespace (0 for the memory baseline).")
 	fs.IntVar(&o.UnrelatedSecretBytes, "unrelated-secret-bytes", o.UnrelatedSecretBytes, "Bytes of data in each unrelated Secret.")
+	fs.IntVar(&o.Pods, "pods", o.Pods, "Pods per namespace, with their workloads (0: no Pods and no workloads).")
+	fs.IntVar(&o.StuckPods, "stuck-pods", o.StuckPods, "Of each namespace's Pods, how many wait on a failed image pull (ErrImagePull, ImagePullBackOff).")
+	fs.BoolVar(&o.BareCold, "bare-cold", o.BareCold, "Before adding Pods and workloads, measure a floor and a cold start without them, on the same cluster.")
+	fs.BoolVar(&o.Pprof, "pprof", o.Pprof, "Run the controller with --pprof-bind-address on loopback and save heap profiles at the end of the cold starts and the rename.")
+	fs.DurationVar(&o.CPUProfile, "cpu-profile", o.CPUProfile, "Record CPU profiles of the controller and kube-apiserver over this much of each cold start (0: none).")
+	fs.BoolVar(&o.ControllerNoCompression, "controller-disable-compression", o.ControllerNoCompression,
+		"Set disable-compression in the controller's kubeconfig: responses and watch streams without gzip.")
+	fs.StringArrayVar(&o.ControllerEnv, "controller-env", o.ControllerEnv, "Extra environment variable of the controller, e.g. --controller-env=GOGC=50; repeatable.")
 	fs.IntVar(&o.NewNamespaces, "new-namespaces", o.NewNamespaces, "Namespaces created one at a time after convergence, for the new-namespace latency.")
 	fs.DurationVar(&o.Steady, "steady", o.Steady, "Steady-state window, leader election off.")
 	fs.DurationVar(&o.LeaderElectSteady, "leader-elect-steady", o.LeaderElectSteady,
@@ -116,8 +158,16 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: at least 1", flag))
 		}
 	}
-	if o.UnrelatedSecrets < 0 || o.UnrelatedSecretBytes < 0 || o.NewNamespaces < 0 {
-		errs = append(errs, errors.New("--unrelated-secrets, --unrelated-secret-bytes and --new-namespaces: not negative"))
+	if o.UnrelatedSecrets < 0 || o.UnrelatedSecretBytes < 0 || o.NewNamespaces < 0 || o.Pods < 0 || o.StuckPods < 0 {
+		errs = append(errs, errors.New("--unrelated-secrets, --unrelated-secret-bytes, --new-namespaces, --pods and --stuck-pods: not negative"))
+	}
+	if o.CPUProfile > 0 && (!o.Pprof || o.CPUProfile < time.Second) {
+		errs = append(errs, errors.New("--cpu-profile: needs --pprof, and at least 1s"))
+	}
+	for _, kv := range o.ControllerEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			errs = append(errs, fmt.Errorf("--controller-env %q: not NAME=VALUE", kv))
+		}
 	}
 	if o.Namespaces > 99999 {
 		errs = append(errs, errors.New("--namespaces: at most 99999"))

@@ -6,9 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 )
 
 // Result is everything one run measured; it is written as JSON.
@@ -18,19 +21,72 @@ type Result struct {
 	Options        Options   `json:"options"`
 	Machine        Machine   `json:"machine"`
 	ControllerArgs []string  `json:"controllerArgs"`
+	ControllerEnv  []string  `json:"controllerEnv,omitempty"`
 	Setup          Fleet     `json:"fleet"`
-	// Floor is the fastest floor run.
-	Floor               *Phase   `json:"floor"`
-	Phases              []Phase  `json:"phases"`
-	NewNamespaceLatency Latency  `json:"newNamespaceLatency"`
-	Figures             []Figure `json:"figures"`
+	// Floor is the fastest floor run on the fleet as the controller's
+	// measured start found it (with Pods and workloads, when any).
+	Floor *Phase `json:"floor"`
+	// FloorBare is the fastest floor run on the same fleet before it had
+	// Pods and workloads (--bare-cold).
+	FloorBare           *Phase      `json:"floorBare,omitempty"`
+	Phases              []Phase     `json:"phases"`
+	NewNamespaceLatency Latency     `json:"newNamespaceLatency"`
+	Retirement          *Retirement `json:"retirement,omitempty"`
+	// RestartStatuses are the ClusterPullSecret's status, as it changed
+	// during the warm restart (polled every 100 ms).
+	RestartStatuses []string `json:"restartStatuses,omitempty"`
+	// LoadAverageEnd is /proc/loadavg when the run finished.
+	LoadAverageEnd string   `json:"loadAverageEnd,omitempty"`
+	Figures        []Figure `json:"figures"`
+}
+
+// Retirement is what became of the old copies in the rename, and after
+// their holders went.
+type Retirement struct {
+	// OldCopies is how many copies had the first name when the rename
+	// began (one per namespace).
+	OldCopies int `json:"oldCopies"`
+	// Retired and Held count old copies gone and still there when the
+	// rename settled; HeldBy splits Held by what lists the name.
+	Retired int            `json:"retired"`
+	Held    int            `json:"held"`
+	HeldBy  map[string]int `json:"heldBy"`
+	// RetiredWhileHeld (deleted while something lists it) and KeptFree
+	// (kept though nothing lists it) must be 0.
+	RetiredWhileHeld int `json:"retiredWhileHeld"`
+	KeptFree         int `json:"keptFree"`
+	// StatusPendingRetirement and StatusRetiring are what the
+	// ClusterPullSecret's status said once the rename settled.
+	StatusPendingRetirement int                     `json:"statusPendingRetirement"`
+	StatusRetiring          []v1alpha1.RetiringCopy `json:"statusRetiringSample,omitempty"`
+	// HolderWrites are the benchmark's writes that removed the holders
+	// (templates patched, ReplicaSets scaled to 0, Pods deleted), over
+	// HoldersGoneSeconds; RetiredAfterHolders copies were then retired,
+	// the last LastRetiredAfterSeconds after the last holder went.
+	HolderWrites            int     `json:"holderWrites,omitempty"`
+	HoldersGoneSeconds      float64 `json:"holdersGoneSeconds,omitempty"`
+	RetiredAfterHolders     int     `json:"retiredAfterHolders,omitempty"`
+	LastRetiredAfterSeconds float64 `json:"lastRetiredAfterSeconds,omitempty"`
 }
 
 // Fleet describes what the run created.
 type Fleet struct {
-	Namespaces             int     `json:"namespaces"`
-	ServiceAccounts        int     `json:"serviceAccounts"`
-	ServiceAccountsPerNS   int     `json:"serviceAccountsPerNamespace"`
+	Namespaces           int `json:"namespaces"`
+	ServiceAccounts      int `json:"serviceAccounts"`
+	ServiceAccountsPerNS int `json:"serviceAccountsPerNamespace"`
+	// Pods and workloads (package doc of workloads.go): Pods in all, of
+	// which StuckPods wait on a failed pull; workload objects
+	// (Deployments, ReplicaSets, StatefulSets, CronJobs); and the records
+	// the controller should keep of them: Pods that read a Secret or are
+	// stuck, templates that read a Secret or may make Pods.
+	PodsPerNS              int     `json:"podsPerNamespace,omitempty"`
+	StuckPodsPerNS         int     `json:"stuckPodsPerNamespace,omitempty"`
+	Pods                   int     `json:"pods,omitempty"`
+	StuckPods              int     `json:"stuckPods,omitempty"`
+	WorkloadObjects        int     `json:"workloadObjects,omitempty"`
+	PodRecords             int     `json:"podRecords,omitempty"`
+	WorkloadRecords        int     `json:"workloadRecords,omitempty"`
+	PodSetupSeconds        float64 `json:"podSetupSeconds,omitempty"`
 	UnrelatedSecrets       int     `json:"unrelatedSecrets"`
 	UnrelatedSecretsPerNS  int     `json:"unrelatedSecretsPerNamespace"`
 	UnrelatedSecretBytes   int64   `json:"unrelatedSecretBytes"`
@@ -52,6 +108,10 @@ type Phase struct {
 	GoalSeconds float64 `json:"goalSeconds,omitempty"`
 	// ClientSeconds, for the floor, is when its last write was answered.
 	ClientSeconds float64 `json:"clientSeconds,omitempty"`
+	// FirstWriteSeconds, for a cold start, is when the first copy or
+	// ServiceAccount write completed, from the controller's start: before
+	// it the controller starts, lists and waits.
+	FirstWriteSeconds float64 `json:"firstWriteSeconds,omitempty"`
 	// WindowSeconds is the phase's length, until it settled.
 	WindowSeconds float64 `json:"windowSeconds"`
 	Settled       bool    `json:"settled"`
@@ -84,6 +144,12 @@ type Phase struct {
 	CPU          CPUUse `json:"cpu"`
 	PeakRSSBytes int64  `json:"peakRSSBytes,omitempty"`
 	HWMBytes     int64  `json:"hwmBytes,omitempty"`
+	// Heap is the controller's heap after a forced collection at the end
+	// of the phase (--pprof).
+	Heap *HeapStats `json:"heap,omitempty"`
+	// PeakHeap, for a cold start, is the MemStats at the highest
+	// HeapInuse seen, polled every 250 ms (--pprof).
+	PeakHeap *HeapStats `json:"peakHeap,omitempty"`
 }
 
 // Latency summarises new-namespace latencies.
@@ -128,32 +194,110 @@ func (r *Result) phase(name string) *Phase {
 
 func met(ok bool) *bool { return &ok }
 
+// floorRuns lists the goal times of the floor runs named prefix-1,
+// prefix-2...
+func (r *Result) floorRuns(prefix string) string {
+	var runs []string
+	for _, p := range r.Phases {
+		if rest, ok := strings.CutPrefix(p.Name, prefix+"-"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+			runs = append(runs, fmt.Sprintf("%.2f", p.GoalSeconds))
+		}
+	}
+	return strings.Join(runs, ", ")
+}
+
+// otherWrites lists the successful writes of a phase that are neither
+// Secrets nor ServiceAccounts.
+func otherWrites(p *Phase) string {
+	var out []string
+	for _, rc := range p.Requests {
+		if rc.IsWrite() && rc.Code == 0 && rc.Resource != "secrets" && rc.Resource != "serviceaccounts" {
+			out = append(out, fmt.Sprintf("%s %s %d", rc.Verb, rc.Resource, rc.Count))
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}
+
+// failedOn counts a phase's failed requests on the resources.
+func failedOn(p *Phase, resources ...string) int {
+	n := 0
+	for _, rc := range p.Requests {
+		if rc.Code != 0 && slices.Contains(resources, rc.Resource) {
+			n += rc.Count
+		}
+	}
+	return n
+}
+
+// failures lists a phase's failed requests.
+func failures(p *Phase) string {
+	var out []string
+	for _, rc := range p.Requests {
+		if rc.Code != 0 {
+			out = append(out, fmt.Sprintf("%s %d", rc.Request, rc.Count))
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
 // evaluate computes the headline figures against the targets.
 func (r *Result) evaluate() {
 	add := func(name, value, target string, ok *bool) {
 		r.Figures = append(r.Figures, Figure{Name: name, Value: value, Target: target, Met: ok})
 	}
-	cold := r.phase("cold")
+	f := r.Setup
+	if f.Pods > 0 {
+		add("fleet: Pods and workloads",
+			fmt.Sprintf("%d Pods (%d a namespace, %d of them stuck on a pull), %d workload objects; records the controller should keep: %d Pods, %d workloads",
+				f.Pods, f.PodsPerNS, f.StuckPodsPerNS, f.WorkloadObjects, f.PodRecords, f.WorkloadRecords), "", nil)
+	}
+	cold, bare := r.phase("cold"), r.phase("cold-bare")
+	with := ""
+	if f.Pods > 0 {
+		with = " (with Pods)"
+	}
+	if r.FloorBare != nil {
+		add("floor without Pods (fastest run)", fmt.Sprintf("%.2f s (runs: %s s; %d writes, %d workers)",
+			r.FloorBare.GoalSeconds, r.floorRuns("floor-bare"), r.FloorBare.CopyAndSAWrites, r.Options.FloorWorkers), "", nil)
+	}
+	if bare != nil && r.FloorBare != nil {
+		x := ratio(bare.GoalSeconds, r.FloorBare.GoalSeconds)
+		add("cold convergence without Pods", fmt.Sprintf("%.2f s = %.2fx the floor without Pods; writes %d / %d minimal",
+			bare.GoalSeconds, x, bare.CopyAndSAWrites, bare.MinimalWrites), "<= 1.3x", met(x <= 1.3))
+	}
 	if r.Floor != nil {
-		var runs []string
-		for _, p := range r.Phases {
-			if strings.HasPrefix(p.Name, "floor-") {
-				runs = append(runs, fmt.Sprintf("%.2f", p.GoalSeconds))
-			}
-		}
-		add("floor (fastest run)", fmt.Sprintf("%.2f s (runs: %s s; %d writes, %d workers)",
-			r.Floor.GoalSeconds, strings.Join(runs, ", "), r.Floor.CopyAndSAWrites, r.Options.FloorWorkers), "", nil)
+		add("floor"+with+" (fastest run)", fmt.Sprintf("%.2f s (runs: %s s; %d writes, %d workers)",
+			r.Floor.GoalSeconds, r.floorRuns("floor"), r.Floor.CopyAndSAWrites, r.Options.FloorWorkers), "", nil)
 	}
 	if cold != nil && r.Floor != nil {
-		ratio := cold.GoalSeconds / r.Floor.GoalSeconds
-		add("cold convergence", fmt.Sprintf("%.2f s = %.2fx the floor", cold.GoalSeconds, ratio), "<= 1.3x", met(ratio <= 1.3))
+		x := ratio(cold.GoalSeconds, r.Floor.GoalSeconds)
+		v := fmt.Sprintf("%.2f s = %.2fx the floor", cold.GoalSeconds, x)
+		if bare != nil {
+			v += fmt.Sprintf(" = %.2fx the cold start without Pods; first copy or ServiceAccount written after %.2f s vs %.2f s without Pods",
+				ratio(cold.GoalSeconds, bare.GoalSeconds), cold.FirstWriteSeconds, bare.FirstWriteSeconds)
+		}
+		add("cold convergence"+with, v, "<= 1.3x", met(x <= 1.3))
 	}
 	if cold != nil {
-		other := cold.Writes - cold.CopyAndSAWrites
-		add("cold writes (Secrets + ServiceAccounts)",
-			fmt.Sprintf("%d / %d minimal = %.2f; %d other writes; %d failed requests",
-				cold.CopyAndSAWrites, cold.MinimalWrites, float64(cold.CopyAndSAWrites)/float64(cold.MinimalWrites), other, cold.FailedRequests),
-			"1.00, others constant", met(cold.CopyAndSAWrites == cold.MinimalWrites && cold.FailedRequests == 0))
+		failed := failedOn(cold, "secrets", "serviceaccounts")
+		add("cold writes"+with+" (Secrets + ServiceAccounts)",
+			fmt.Sprintf("%d / %d minimal = %.2f; %d failed; other writes: %s; %d other failed requests (%s)",
+				cold.CopyAndSAWrites, cold.MinimalWrites, ratio(float64(cold.CopyAndSAWrites), float64(cold.MinimalWrites)), failed,
+				otherWrites(cold), cold.FailedRequests-failed, failures(cold)),
+			"1.00, none failed", met(cold.CopyAndSAWrites == cold.MinimalWrites && failed == 0))
 		if r.Floor != nil && cold.CopyAndSAWrites > 0 && r.Floor.CopyAndSAWrites > 0 {
 			add("CPU to the goal: cold start vs floor",
 				fmt.Sprintf("controller %.2f ms/write, API server %.2f vs %.2f ms/write; machine %.0f%% vs %.0f%% busy",
@@ -164,6 +308,27 @@ func (r *Result) evaluate() {
 		}
 		add("cold requests, all (writes, reads, watches)",
 			fmt.Sprintf("%d (%d non-watch, %d watches)", cold.NonWatchRequests+cold.Watches+cold.LeaseRequests, cold.NonWatchRequests, cold.Watches), "", nil)
+	}
+	if cold != nil && bare != nil && bare.HWMBytes > 0 {
+		x := ratio(float64(cold.HWMBytes), float64(bare.HWMBytes))
+		v := fmt.Sprintf("%s vs %s = %.2fx", mib(cold.HWMBytes), mib(bare.HWMBytes), x)
+		if cold.PeakHeap != nil && bare.PeakHeap != nil {
+			v += fmt.Sprintf("; Go heap in use at its highest (HeapInuse, polled every 250 ms) %s vs %s",
+				mib(cold.PeakHeap.HeapInuse), mib(bare.PeakHeap.HeapInuse))
+		}
+		if cold.Heap != nil && bare.Heap != nil {
+			v += fmt.Sprintf("; heap got from the OS (HeapSys) %s vs %s", mib(cold.Heap.HeapSys), mib(bare.Heap.HeapSys))
+		}
+		add("controller peak RSS (VmHWM) of the cold start, with Pods vs without", v, "<= 1.25x", met(x <= 1.25))
+	}
+	if cold != nil && bare != nil && cold.Heap != nil && bare.Heap != nil {
+		grew := cold.Heap.HeapAlloc - bare.Heap.HeapAlloc
+		v := fmt.Sprintf("%s vs %s", mib(cold.Heap.HeapAlloc), mib(bare.Heap.HeapAlloc))
+		if n := f.PodRecords + f.WorkloadRecords; n > 0 {
+			v += fmt.Sprintf(": %+d bytes for %d Pod and workload records, %d bytes a record (everything else that grew included)",
+				grew, n, grew/int64(n))
+		}
+		add("controller live heap after the cold start (forced GC), with Pods vs without", v, "", nil)
 	}
 	if s := r.phase("steady"); s != nil {
 		add(fmt.Sprintf("steady state, %.0f s, no leader election", s.WindowSeconds),
@@ -180,13 +345,39 @@ func (r *Result) evaluate() {
 			fmt.Sprintf("%.2f s; writes %d / %d minimal", p.GoalSeconds, p.CopyAndSAWrites, p.MinimalWrites), "", nil)
 	}
 	if p := r.phase("rename"); p != nil {
-		add("rename: secretName changed to only the new name, old copies gone",
-			fmt.Sprintf("%.2f s; writes %d / %d minimal", p.GoalSeconds, p.CopyAndSAWrites, p.MinimalWrites), "", nil)
+		v := fmt.Sprintf("%.2f s; writes %d / %d minimal; other writes: %s", p.GoalSeconds, p.CopyAndSAWrites, p.MinimalWrites, otherWrites(p))
+		var ok *bool
+		if rt := r.Retirement; rt != nil {
+			var by []string
+			for _, h := range []holder{heldByPods, heldByScaledToZero, heldByCronJob} {
+				if n := rt.HeldBy[h.String()]; n > 0 {
+					by = append(by, fmt.Sprintf("%d by a %s", n, h))
+				}
+			}
+			v += fmt.Sprintf("; old copies: %d retired, %d held", rt.Retired, rt.Held)
+			if len(by) > 0 {
+				v += " (" + strings.Join(by, ", ") + ")"
+			}
+			v += fmt.Sprintf(", %d retired while held, %d kept though free; status.pendingRetirement %d",
+				rt.RetiredWhileHeld, rt.KeptFree, rt.StatusPendingRetirement)
+			ok = met(rt.RetiredWhileHeld == 0 && rt.KeptFree == 0 && p.CopyAndSAWrites == p.MinimalWrites)
+		}
+		add("rename: to only the new name, old copies retired unless something uses them", v, "held kept, free retired, writes minimal", ok)
+	}
+	if p := r.phase("holders-gone"); p != nil && r.Retirement != nil {
+		rt := r.Retirement
+		add("holders gone: templates list the new name, old Pods replaced",
+			fmt.Sprintf("%d copies retired, the last %.2f s after the last holder went (the benchmark's %d writes took %.2f s); writes %d / %d minimal",
+				rt.RetiredAfterHolders, rt.LastRetiredAfterSeconds, rt.HolderWrites, rt.HoldersGoneSeconds, p.CopyAndSAWrites, p.MinimalWrites),
+			"writes minimal", met(p.CopyAndSAWrites == p.MinimalWrites))
 	}
 	if p := r.phase("restart-leader-elect"); p != nil {
 		own := p.Writes - leaderElectionWrites(p)
-		add("warm restart (leader election on)",
-			fmt.Sprintf("%d writes besides the Lease and its leader Event, %d non-watch requests", own, p.NonWatchRequests), "0 writes", met(own == 0))
+		v := fmt.Sprintf("%d writes besides the Lease and its leader Event (all writes: %s), %d non-watch requests", own, otherWrites(p), p.NonWatchRequests)
+		if len(r.RestartStatuses) > 1 {
+			v += "; status went: " + strings.Join(r.RestartStatuses, " -> ")
+		}
+		add("warm restart (leader election on)", v, "0 writes", met(own == 0))
 	}
 	if p := r.phase("steady-leader-elect"); p != nil {
 		add(fmt.Sprintf("steady state, %.0f s, leader election on", p.WindowSeconds),
@@ -194,15 +385,18 @@ func (r *Result) evaluate() {
 	}
 	var hwm int64
 	for _, p := range r.Phases {
-		if p.Name != "restart-leader-elect" && p.Name != "steady-leader-elect" {
+		if p.Name != "cold-bare" && p.Name != "restart-leader-elect" && p.Name != "steady-leader-elect" {
 			hwm = max(hwm, p.HWMBytes)
 		}
 	}
 	if hwm > 0 {
-		add("controller peak RSS (VmHWM)",
-			fmt.Sprintf("%s, with %s of unrelated Secret data in the cluster", mib(hwm), mib(r.Setup.UnrelatedSecretBytes)),
-			"flat in unrelated Secrets (compare --unrelated-secrets 0)", nil)
+		v := fmt.Sprintf("%s over every phase, with %s of unrelated Secret data in the cluster", mib(hwm), mib(r.Setup.UnrelatedSecretBytes))
+		if bare != nil && bare.HWMBytes > 0 {
+			v += fmt.Sprintf("; %.2fx the cold start without Pods", ratio(float64(hwm), float64(bare.HWMBytes)))
+		}
+		add("controller peak RSS (VmHWM)", v, "flat in unrelated Secrets (compare --unrelated-secrets 0)", nil)
 	}
+	add("machine load (1, 5, 15 min)", fmt.Sprintf("%s at the start, %s at the end", r.Machine.LoadAverage, r.LoadAverageEnd), "", nil)
 }
 
 // leaderElectionWrites counts the writes of leader election itself: the
@@ -238,8 +432,8 @@ func (r *Result) writeJSON(path string) error {
 // phase.
 func (r *Result) printTable(out io.Writer) {
 	f := r.Setup
-	fmt.Fprintf(out, "pullsecrets fleet benchmark: %d namespaces x %d ServiceAccounts, %d unrelated Secrets (%s)\n",
-		f.Namespaces, f.ServiceAccountsPerNS, f.UnrelatedSecrets, mib(f.UnrelatedSecretBytes))
+	fmt.Fprintf(out, "pullsecrets fleet benchmark: %d namespaces x %d ServiceAccounts, %d unrelated Secrets (%s), %d Pods, %d workload objects\n",
+		f.Namespaces, f.ServiceAccountsPerNS, f.UnrelatedSecrets, mib(f.UnrelatedSecretBytes), f.Pods, f.WorkloadObjects)
 	fmt.Fprintf(out, "machine: %s\n\n", r.Machine)
 
 	w := tabwriter.NewWriter(out, 2, 8, 2, ' ', 0)
@@ -255,11 +449,14 @@ func (r *Result) printTable(out io.Writer) {
 
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "PHASE\tGOAL\tWINDOW\tWRITES\tMINIMAL\tSECRET+SA\tNON-WATCH\tLEASE\tWATCHES\tFAILED\tCPU s CTRL/API/ETCD/BENCH/OTHER\tBUSY\tPEAK RSS\tRECONCILES NS/CPS\tREQUESTS AUDIT/CTRL\tWATCH EVENTS SENT\t")
+	fmt.Fprintln(w, "PHASE\tGOAL\tWINDOW\tWRITES\tMINIMAL\tSECRET+SA\tNON-WATCH\tLEASE\tWATCHES\tFAILED\tCPU s CTRL/API/ETCD/KCM/BENCH/OTHER\tBUSY\tPEAK RSS\tLIVE HEAP\tRECONCILES NS/CPS\tREQUESTS AUDIT/CTRL\tWATCH EVENTS SENT\t")
 	for _, p := range r.Phases {
-		rss := "-"
+		rss, heap := "-", "-"
 		if p.PeakRSSBytes > 0 {
 			rss = mib(p.PeakRSSBytes)
+		}
+		if p.Heap != nil {
+			heap = mib(p.Heap.HeapAlloc)
 		}
 		goal := "-"
 		if p.GoalSeconds > 0 {
@@ -271,13 +468,13 @@ func (r *Result) printTable(out io.Writer) {
 			reconciles = fmt.Sprintf("%d/%d", p.Reconciles["namespace"], p.Reconciles["clusterpullsecret"])
 			requests = fmt.Sprintf("%d/%d", p.NonWatchRequests+p.LeaseRequests+p.Watches, p.ControllerCountedRequests)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%.1f s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f/%.1f/%.1f/%.1f/%.1f\t%.0f%%\t%s\t%s\t%s\t%d\t\n", p.Name, goal, p.WindowSeconds,
+		fmt.Fprintf(w, "%s\t%s\t%.1f s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f/%.1f/%.1f/%.1f/%.1f/%.1f\t%.0f%%\t%s\t%s\t%s\t%s\t%d\t\n", p.Name, goal, p.WindowSeconds,
 			p.Writes, p.MinimalWrites, p.CopyAndSAWrites, p.NonWatchRequests, p.LeaseRequests, p.Watches, p.FailedRequests,
-			c["controller"], c["apiserver"], c["etcd"], c[benchProcess], c[otherProcesses], 100*p.CPU.MachineBusy, rss, reconciles, requests, p.WatchEventsSent)
+			c["controller"], c["apiserver"], c["etcd"], c["kcm"], c[benchProcess], c[otherProcesses], 100*p.CPU.MachineBusy, rss, heap, reconciles, requests, p.WatchEventsSent)
 	}
 	_ = w.Flush()
 
-	fmt.Fprintln(out, "\nrequests by phase, counted by the API server's audit log (floor-*: the floor client; others: the controller)")
+	fmt.Fprintln(out, "\nrequests by phase, counted by the API server's audit log (floor*: the floor client; others: the controller)")
 	r.printRequests(out)
 }
 

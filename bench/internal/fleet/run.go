@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/testing/controlplane"
 )
 
@@ -33,8 +35,16 @@ type bench struct {
 	floor    kubernetes.Interface
 	tracker  *tracker
 	audit    *auditLog
+	kcm      *controllerProcess
 	ctrlConf string // the controller's kubeconfig file
 	tmpDir   string // holds ctrlConf; removed at the end
+
+	// key is the ownership key, made before any measured phase as the
+	// controller would on its first start; cpsUID is the current
+	// ClusterPullSecret's. The floor signs its copies and records with
+	// both, so that it writes the controller's bytes.
+	key    *ownership.Key
+	cpsUID types.UID
 
 	// namespaces are the fleet's, new ones included once created.
 	namespaces []string
@@ -64,6 +74,9 @@ func Run(ctx context.Context, opts Options, out, progress io.Writer) (err error)
 		if b.tracker != nil {
 			b.tracker.Stop()
 		}
+		if b.kcm != nil {
+			err = errors.Join(err, b.kcm.stop(stopGrace))
+		}
 		if b.audit != nil {
 			_ = b.audit.Close()
 		}
@@ -76,7 +89,20 @@ func Run(ctx context.Context, opts Options, out, progress io.Writer) (err error)
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
-	if err := b.measureFloor(ctx); err != nil {
+	if opts.Pods > 0 && opts.BareCold {
+		if err := b.measureBare(ctx); err != nil {
+			return err
+		}
+	}
+	if opts.Pods > 0 {
+		if err := b.setupPods(ctx); err != nil {
+			return err
+		}
+	}
+	if err := b.createCPS(ctx); err != nil {
+		return err
+	}
+	if b.result.Floor, err = b.measureFloor(ctx, "floor"); err != nil {
 		return err
 	}
 	if err := b.measureController(ctx); err != nil {
@@ -84,6 +110,7 @@ func Run(ctx context.Context, opts Options, out, progress io.Writer) (err error)
 	}
 
 	b.result.Finished = time.Now().UTC()
+	b.result.LoadAverageEnd = readMachine().LoadAverage
 	b.result.evaluate()
 	path := filepath.Join(opts.Out, stamp+".json")
 	if err := b.result.writeJSON(path); err != nil {
@@ -100,7 +127,7 @@ func (b *bench) logf(format string, args ...any) {
 
 // startControlPlane starts etcd, kube-apiserver with the audit log of the
 // benchmark's identities, and kube-controller-manager (for `default`
-// ServiceAccounts), and builds the clients.
+// ServiceAccounts and garbage collection), and builds the clients.
 func (b *bench) startControlPlane(ctx context.Context) error {
 	abs, err := filepath.Abs(b.logDir)
 	if err != nil {
@@ -113,9 +140,8 @@ func (b *bench) startControlPlane(ctx context.Context) error {
 	auditPath := filepath.Join(abs, "audit.log")
 	b.logf("starting etcd, kube-apiserver and kube-controller-manager (logs in %s)", b.logDir)
 	b.cp, err = controlplane.Start(ctx, controlplane.Options{
-		ControllerManager: true,
-		CRDPaths:          []string{b.opts.CRDs},
-		LogDir:            abs,
+		CRDPaths: []string{b.opts.CRDs},
+		LogDir:   abs,
 		APIServerFlags: map[string]string{
 			"audit-policy-file": policy,
 			"audit-log-path":    auditPath,
@@ -142,6 +168,9 @@ func (b *bench) startControlPlane(ctx context.Context) error {
 	_ = v1alpha1.AddToScheme(scheme)
 	if b.crd, err = client.New(rest.CopyConfig(b.cp.Config), client.Options{Scheme: scheme}); err != nil {
 		return errors.Join(fmt.Errorf("build admin client for ClusterPullSecrets: %w", err), b.cp.Stop())
+	}
+	if err := b.startControllerManager(ctx, abs); err != nil {
+		return errors.Join(err, b.cp.Stop())
 	}
 	return nil
 }
@@ -173,12 +202,22 @@ func (b *bench) setup(ctx context.Context) error {
 	if err := createSource(ctx, b.admin, data); err != nil {
 		return err
 	}
+	// The controller makes this Secret on its first start; made here, with
+	// the same code, the cold start's writes are only the rollout's.
+	if b.key, err = ownership.LoadOrCreateKey(ctx, b.crd, b.crd, sourceNamespace); err != nil {
+		return fmt.Errorf("create the ownership key: %w", err)
+	}
 	if err := grantRBAC(ctx, b.admin, b.opts.RBAC, controllerIdentity, floorIdentity); err != nil {
 		return err
 	}
 	ctrlConf, err := b.cp.UserKubeconfig(controllerIdentity.user(), controllerIdentity.groups()...)
 	if err != nil {
 		return err
+	}
+	if b.opts.ControllerNoCompression {
+		if ctrlConf, err = disableCompression(ctrlConf); err != nil {
+			return err
+		}
 	}
 	// Not with the logs, which are kept: it holds a client key.
 	dir, err := os.MkdirTemp("", "pullsecrets-fleet-")
@@ -358,3 +397,21 @@ func (b *bench) watchTraffic(ctx context.Context) watchTraffic {
 // serviceAccountCount is the fleet's ServiceAccounts, counting the
 // namespaces created so far.
 func (b *bench) serviceAccountCount() int { return len(b.namespaces) * b.opts.ServiceAccounts }
+
+// disableCompression sets disable-compression on every cluster of a
+// kubeconfig: the client then asks for responses (watch streams included)
+// without gzip.
+func disableCompression(kubeconfig []byte) ([]byte, error) {
+	cfg, err := clientcmd.Load(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("read controller kubeconfig: %w", err)
+	}
+	for _, c := range cfg.Clusters {
+		c.DisableCompression = true
+	}
+	out, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return nil, fmt.Errorf("write controller kubeconfig: %w", err)
+	}
+	return out, nil
+}

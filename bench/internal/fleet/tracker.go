@@ -188,6 +188,14 @@ func (t *tracker) serviceAccounts(namespaces []string) []*corev1.ServiceAccount 
 	return out
 }
 
+// hasCopy reports whether the namespace has a copy called name.
+func (t *tracker) hasCopy(ns, name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.copies[ns][name]
+	return ok
+}
+
 // allServiceAccounts holds when every namespace has at least perNS
 // ServiceAccounts and every one of them satisfies pred.
 func allServiceAccounts(namespaces []string, perNS int, pred func(*corev1.ServiceAccount) bool) goal {
