@@ -67,6 +67,12 @@ func (r *cpsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			return ctrl.Result{}, err
 		}
 	}
+	if !r.read.usage.Synced() {
+		// Status names stuck Pods and what holds old copies: it waits the
+		// few seconds until they are listed (the index then wakes every
+		// ClusterPullSecret), so that a restart never flaps it.
+		return ctrl.Result{}, nil
+	}
 	status := r.observe(ctx, u, d)
 	return r.writeStatus(ctx, u, d, status)
 }
@@ -280,7 +286,7 @@ func (r *cpsReconciler) writeStatus(ctx context.Context, u *unstructured.Unstruc
 		if next.Status != metav1.ConditionTrue {
 			eventType = corev1.EventTypeWarning
 		}
-		r.events.emit(eventTarget(u, d), eventType, next.Reason, "%s", next.Message)
+		r.events.emit(eventTarget(u, d), nil, eventType, next.Reason, "%s", next.Message)
 	}
 	// A merge patch from the stored object, so that fields that became
 	// empty are removed, not left as they were.

@@ -5,9 +5,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 )
 
 // maxEventMemo bounds how many one-off Events are remembered.
@@ -26,19 +30,31 @@ func newEventSink(r events.EventRecorder) *eventSink {
 	return &eventSink{recorder: r, seen: cache.NewLRUExpireCache(maxEventMemo)}
 }
 
-// once records the Event unless key was recorded within ttl.
-func (s *eventSink) once(obj client.Object, key string, ttl time.Duration, eventType, reason, format string, args ...any) {
+// once records the Event unless key was recorded within ttl. related, when
+// set, is the Pod or Secret the Event is about: Events about different
+// objects then stay apart (client-go folds Events of one reason into a
+// series that keeps only the first message).
+func (s *eventSink) once(obj client.Object, related runtime.Object, key string, ttl time.Duration, eventType, reason, format string, args ...any) {
 	key = string(obj.GetUID()) + "/" + key
 	if _, ok := s.seen.Get(key); ok {
 		return
 	}
 	s.seen.Add(key, struct{}{}, ttl)
-	s.emit(obj, eventType, reason, format, args...)
+	s.emit(obj, related, eventType, reason, format, args...)
 }
 
-func (s *eventSink) emit(obj client.Object, eventType, reason, format string, args ...any) {
-	action := "Reconcile"
-	if eventType == corev1.EventTypeWarning || eventType == corev1.EventTypeNormal {
-		s.recorder.Eventf(obj, nil, eventType, reason, action, "%s", fmt.Sprintf(format, args...))
-	}
+func (s *eventSink) emit(obj client.Object, related runtime.Object, eventType, reason, format string, args ...any) {
+	// Without its resourceVersion, so that every status write does not
+	// start a new series.
+	regarding := &v1alpha1.ClusterPullSecret{ObjectMeta: metav1.ObjectMeta{Name: obj.GetName(), UID: obj.GetUID()}}
+	s.recorder.Eventf(regarding, related, eventType, reason, "Reconcile", "%s", fmt.Sprintf(format, args...))
+}
+
+// podRef and secretRef are the related objects of Events.
+func podRef(ns, name string) runtime.Object {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+}
+
+func secretRef(ns, name string) runtime.Object {
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 }

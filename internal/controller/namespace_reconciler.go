@@ -31,10 +31,6 @@ type namespaceReconciler struct {
 }
 
 func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	if !r.read.usage.Synced() {
-		// Retirement must see every Pod and template first.
-		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-	}
 	var ns corev1.Namespace
 	if err := r.client.Get(ctx, types.NamespacedName{Name: req.Name}, &ns); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -76,7 +72,12 @@ func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		st.Ready, st.Reason, st.Message = false, v1alpha1.ReasonWriteFailed, msg
 		final.States[cps] = st
 	}
-	r.report(ns.Name, final.States)
+	if !s.UsageUnknown {
+		// A plan made before Pods and templates are listed knows no stuck
+		// Pod nor what holds an old copy: it is not reported; every
+		// namespace is planned again once they are.
+		r.report(ns.Name, final.States)
+	}
 	if _, next := r.read.conflicts.blocked(ns.Name); next > 0 {
 		retry = minPositive(retry, next)
 	}
@@ -97,19 +98,17 @@ func (r *namespaceReconciler) report(ns string, states map[string]planner.State)
 		if st.Reason != v1alpha1.ReasonConflict && len(st.Stuck) == 0 {
 			continue
 		}
-		obj := &v1alpha1.ClusterPullSecret{}
-		obj.Name = name
 		d, _, err := r.read.cps.get(context.Background(), name)
 		if err != nil || d.obj == nil {
 			continue
 		}
-		obj = d.obj
+		obj := d.obj
 		if st.Reason == v1alpha1.ReasonConflict {
-			r.events.once(obj, "conflict/"+ns+"/"+st.Message, time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonConflict,
+			r.events.once(obj, secretRef(ns, secretNameOf(obj)), "conflict/"+ns+"/"+st.Message, time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonConflict,
 				"namespace %s: %s", ns, st.Message)
 		}
 		for _, s := range st.Stuck {
-			r.events.once(obj, "stuck/"+ns+"/"+s.Pod+"/"+s.Why, 24*time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonPodStuck,
+			r.events.once(obj, podRef(ns, s.Pod), "stuck/"+ns+"/"+s.Pod+"/"+s.Why, 24*time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonPodStuck,
 				"Pod %s/%s fails to pull and is not restarted: %s", ns, s.Pod, s.Why)
 		}
 	}

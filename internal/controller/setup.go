@@ -176,7 +176,19 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	srcs := newSources(sourceCache, opts.SourceNamespaces, opts.KeyNamespace)
 	read := &reader{
 		client: mgr.GetClient(), cps: cpss, sources: srcs,
-		usage: usage.New(func(ns string) { nsQueue.add(ns, 0) }), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now),
+		usage: usage.New(func(ns string) { nsQueue.add(ns, 0) }, func() {
+			// Every namespace was planned without knowing its Pods and
+			// templates: plan them all again.
+			for _, req := range listNamespaceRequests(context.Background(), mgr.GetClient()) {
+				nsQueue.add(req.Name, 0)
+			}
+			// Status waited for them too.
+			if all, err := cpss.list(context.Background()); err == nil {
+				for _, c := range all {
+					cpsQueue.add(c.plan.Name, reportCoalescing)
+				}
+			}
+		}), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now),
 	}
 	events := newEventSink(mgr.GetEventRecorder("pullsecrets-controller"))
 	b := newBoard()

@@ -120,6 +120,7 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		}
 		s.ServiceAccounts = append(s.ServiceAccounts, ps)
 	}
+	s.UsageUnknown = !r.usage.Synced()
 	s.Pods = r.usage.Pods(ns.Name)
 	s.Workloads = r.usage.Workloads(ns.Name)
 	return s, nil

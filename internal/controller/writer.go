@@ -120,7 +120,7 @@ func (w *writer) apply(ctx context.Context, ns string, key *ownership.Key, p pla
 		}
 		out.done.DeleteCopies = append(out.done.DeleteCopies, d)
 		if obj := byName[d.Owner]; obj != nil && obj.DeletionTimestamp == nil {
-			w.events.once(obj, "retired/"+ns+"/"+d.Name+"/"+d.UID, time.Hour, corev1.EventTypeNormal, v1alpha1.ReasonCopyRetired,
+			w.events.once(obj, secretRef(ns, d.Name), "retired/"+ns+"/"+d.Name+"/"+d.UID, time.Hour, corev1.EventTypeNormal, v1alpha1.ReasonCopyRetired,
 				"deleted Secret %s/%s: %s", ns, d.Name, d.Why)
 		}
 	}
@@ -129,7 +129,7 @@ func (w *writer) apply(ctx context.Context, ns string, key *ownership.Key, p pla
 		delay, err := w.restarter.Restart(ctx, ns, r.Pod, types.UID(r.UID))
 		if errors.Is(err, podrestart.ErrForbidden) {
 			if obj := byName[r.By]; obj != nil {
-				w.events.once(obj, "restart-forbidden", 24*time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonPodStuck, "%s", err.Error())
+				w.events.once(obj, nil, "restart-forbidden", 24*time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonPodStuck, "%s", err.Error())
 			}
 			st := out.done.States[r.By]
 			st.Stuck = append(st.Stuck, planner.Stuck{Pod: r.Pod, Why: err.Error()})
@@ -145,7 +145,7 @@ func (w *writer) apply(ctx context.Context, ns string, key *ownership.Key, p pla
 		}
 		out.done.DeletePods = append(out.done.DeletePods, r)
 		if obj := byName[r.By]; obj != nil {
-			w.events.once(obj, "restarted/"+r.UID, 24*time.Hour, corev1.EventTypeNormal, v1alpha1.ReasonPodRestarted,
+			w.events.once(obj, podRef(ns, r.Pod), "restarted/"+r.UID, 24*time.Hour, corev1.EventTypeNormal, v1alpha1.ReasonPodRestarted,
 				"deleted Pod %s/%s, stuck on an image pull and created before ServiceAccount %s got %s, so that %s %s recreates it with the secret",
 				ns, r.Pod, r.ServiceAccount, r.Secret, r.Owner.Kind, r.Owner.Name)
 		}

@@ -74,8 +74,10 @@ type world struct {
 	pods     map[string]*pod
 	work     map[string]*workload
 	learned  map[string]string // the reconciler's memory: names a create found taken
-	seen     map[string]int    // how often each kind of write or state happened
-	log      []string
+	// listing: Pods and templates are not listed yet (a fresh start).
+	listing bool
+	seen    map[string]int // how often each kind of write or state happened
+	log     []string
 }
 
 func newWorld(t *testing.T, seed uint64, seen map[string]int) *world {
@@ -270,8 +272,10 @@ func (w *world) event() {
 				w.logf("finalizer removed, %s gone", name)
 			}
 		}
-	case 20: // the controller restarts: its memory is lost
+	case 20: // the controller restarts: its memory is lost, and it plans
+		// once before its index of Pods and templates is listed
 		w.learned = map[string]string{}
+		w.listing = true
 		w.logf("controller restart")
 	case 21: // a Job's budget changes
 		w.work["once"].budget = w.r.IntN(3)
@@ -290,7 +294,7 @@ func (w *world) event() {
 }
 
 func (w *world) snapshot() planner.Snapshot {
-	s := planner.Snapshot{Namespace: planner.Namespace{Name: "shop"}, Blocked: maps.Clone(w.learned)}
+	s := planner.Snapshot{Namespace: planner.Namespace{Name: "shop"}, Blocked: maps.Clone(w.learned), UsageUnknown: w.listing}
 	if w.labelled {
 		s.Namespace.Labels = map[string]string{"team": "shop"}
 	}
@@ -444,6 +448,12 @@ func (w *world) reconcile() planner.Plan {
 		if w.bound(key[0], key[1]) && !after[key] {
 			w.fail("ServiceAccount %s lost the credential of ClusterPullSecret %s", key[1], key[0])
 		}
+	}
+	if w.listing {
+		// The index is listed now: plan again with it, as the controller
+		// does for every namespace once it has synced.
+		w.listing = false
+		w.reconcile()
 	}
 	if d := cmp.Diff(frozen, w.frozen()); d != "" {
 		w.fail("a frozen ClusterPullSecret's copies or attachments changed (-before +after):\n%s", d)

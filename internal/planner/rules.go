@@ -272,6 +272,9 @@ func (p *planner) retire() {
 			p.out.DeleteCopies = append(p.out.DeleteCopies, CopyDelete{Name: name, UID: k.UID, Owner: k.Owner, Why: "its ClusterPullSecret is being deleted"})
 			continue
 		}
+		if p.s.UsageUnknown {
+			continue // who uses it is not known yet: keep it
+		}
 		if held := p.holders(name); len(held) > 0 {
 			if o != nil {
 				st := p.out.States[o.Name]
@@ -343,6 +346,9 @@ func (p *planner) serviceAccount(name string) *saPlan {
 // nothing and the ServiceAccount does). A Pod that already lists the name is
 // never restarted for it, so no cause restarts a workload twice.
 func (p *planner) restart() {
+	if p.s.UsageUnknown {
+		return
+	}
 	pods := slices.Clone(p.s.Pods)
 	slices.SortFunc(pods, func(a, b Pod) int { return cmp.Compare(a.Name, b.Name) })
 	for _, pod := range pods {

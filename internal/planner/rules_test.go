@@ -436,3 +436,29 @@ func TestTerminatingNamespaceWritesNothing(t *testing.T) {
 		t.Fatalf("plan: %+v", p)
 	}
 }
+
+// Until Pods and templates are listed, nothing is retired and no Pod is
+// restarted, but copies and attachments go on.
+func TestUnknownUsageHoldsRetirementAndRestarts(t *testing.T) {
+	t.Parallel()
+	acme := cps(t, "acme", 0, named("new"), restarting)
+	s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{copyOf(acme, "old")},
+		sa("default", []string{"old"}, map[string]string{"old": "acme"}))
+	s.Pods = []planner.Pod{stuckPod("web-1", "default", nil, &replicaSet)}
+	s.Workloads = []planner.Workload{{Owner: replicaSet, Active: true, FailureBudget: -1}}
+	s.UsageUnknown = true
+	s, last := converge(t, s)
+	if got := list(s, "default"); !slices.Equal(got, []string{"new"}) {
+		t.Fatalf("default lists %v", got)
+	}
+	if got := copyNames(s); !slices.Equal(got, []string{"old", "new"}) {
+		t.Fatalf("copies %v: the old one must stay while usage is unknown", got)
+	}
+	if len(s.Pods) != 1 || !last.Empty() {
+		t.Fatalf("a Pod was restarted or writes remain: %+v", last)
+	}
+	s.UsageUnknown = false
+	if p := planner.Compute(s); len(p.DeleteCopies) != 1 || len(p.DeletePods) != 1 {
+		t.Fatalf("once known: %+v", p)
+	}
+}

@@ -22,6 +22,10 @@ type Snapshot struct {
 	// stuck on a pull: the others never change a plan.
 	Pods      []Pod
 	Workloads []Workload
+	// UsageUnknown: Pods and templates are not all listed yet (the
+	// controller just started). Nothing is retired and no Pod restarted
+	// until they are; copies and attachments go on.
+	UsageUnknown bool
 }
 
 // Namespace is the namespace planned for.

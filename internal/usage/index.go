@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -28,16 +29,23 @@ type Index struct {
 	pods     map[unique.Handle[string]]map[string]*record
 	work     map[unique.Handle[string]]map[string]*record // key: kind/name
 	onChange func(namespace string)
+	onSynced func()
 	kinds    []*kindStore
+	// synced is set once every kind has been listed; changes are reported
+	// only from then on (onSynced stands for all those before).
+	synced     atomic.Bool
+	syncedOnce sync.Once
 }
 
-// New returns an empty index; onChange is called with the namespace of any
-// record that appears, changes or goes.
-func New(onChange func(namespace string)) *Index {
+// New returns an empty index. Once every kind is listed it calls onSynced;
+// from then on onChange, with the namespace of any record that appears,
+// changes or goes. Either may be nil.
+func New(onChange func(namespace string), onSynced func()) *Index {
 	return &Index{
 		pods:     map[unique.Handle[string]]map[string]*record{},
 		work:     map[unique.Handle[string]]map[string]*record{},
 		onChange: onChange,
+		onSynced: onSynced,
 	}
 }
 
@@ -102,7 +110,7 @@ func (ix *Index) set(table map[unique.Handle[string]]map[string]*record, ns uniq
 		m[key] = r
 	}
 	ix.mu.Unlock()
-	if ix.onChange != nil {
+	if ix.onChange != nil && ix.synced.Load() {
 		ix.onChange(ns.Value())
 	}
 }
@@ -261,7 +269,22 @@ func (s *kindStore) Replace(list []any, _ string) error {
 	s.mu.Lock()
 	s.synced = true
 	s.mu.Unlock()
+	s.ix.checkSynced()
 	return nil
+}
+
+// checkSynced marks the index synced, and says so once, when every kind
+// has been listed.
+func (ix *Index) checkSynced() {
+	if ix.synced.Load() || !ix.allListed() {
+		return
+	}
+	ix.syncedOnce.Do(func() {
+		ix.synced.Store(true)
+		if ix.onSynced != nil {
+			ix.onSynced()
+		}
+	})
 }
 
 // Resync does nothing: the records are the state.
@@ -275,11 +298,17 @@ func (s *kindStore) hasSynced() bool {
 
 // Start runs one reflector per kind until ctx ends.
 func (ix *Index) Start(ctx context.Context, c kubernetes.Interface) {
+	// Register every store before any reflector runs, so that the index
+	// is synced only once all of them have listed.
+	var stores []*kindStore
 	for _, k := range kinds() {
-		s := &kindStore{ix: ix, kind: k}
-		ix.mu.Lock()
-		ix.kinds = append(ix.kinds, s)
-		ix.mu.Unlock()
+		stores = append(stores, &kindStore{ix: ix, kind: k})
+	}
+	ix.mu.Lock()
+	ix.kinds = stores
+	ix.mu.Unlock()
+	for _, s := range stores {
+		k := s.kind
 		lw := cache.NewListWatchFromClient(k.client(c), k.name, metav1.NamespaceAll, fields.Everything())
 		r := cache.NewReflectorWithOptions(lw, k.example, s, cache.ReflectorOptions{Name: "usage-" + k.name})
 		go r.RunWithContext(ctx)
@@ -287,12 +316,14 @@ func (ix *Index) Start(ctx context.Context, c kubernetes.Interface) {
 }
 
 // Synced reports whether every kind has been listed once.
-func (ix *Index) Synced() bool {
+func (ix *Index) Synced() bool { return ix.synced.Load() }
+
+func (ix *Index) allListed() bool {
 	ix.mu.RLock()
 	kinds := slices.Clone(ix.kinds)
 	ix.mu.RUnlock()
 	if len(kinds) == 0 {
-		return false
+		return false // Start registers every kind at once
 	}
 	for _, s := range kinds {
 		if !s.hasSynced() {
