@@ -31,9 +31,11 @@ func newEventSink(r events.EventRecorder) *eventSink {
 }
 
 // once records the Event unless key was recorded within ttl. related, when
-// set, is the Pod or Secret the Event is about: Events about different
-// objects then stay apart (client-go folds Events of one reason into a
-// series that keeps only the first message).
+// set, is the object the Event is about, and keeps its Events apart from
+// others of the same reason: only for Pod restarts, which the rate limit
+// bounds. Stuck Pods, retired copies and conflicts are many at once in a
+// large fleet: they fold into one client-go series per reason (whose
+// message is the first one) and status lists them all.
 func (s *eventSink) once(obj client.Object, related runtime.Object, key string, ttl time.Duration, eventType, reason, format string, args ...any) {
 	key = string(obj.GetUID()) + "/" + key
 	if _, ok := s.seen.Get(key); ok {
@@ -50,11 +52,7 @@ func (s *eventSink) emit(obj client.Object, related runtime.Object, eventType, r
 	s.recorder.Eventf(regarding, related, eventType, reason, "Reconcile", "%s", fmt.Sprintf(format, args...))
 }
 
-// podRef and secretRef are the related objects of Events.
+// podRef is the related object of a Pod restart's Event.
 func podRef(ns, name string) runtime.Object {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-}
-
-func secretRef(ns, name string) runtime.Object {
-	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 }

@@ -104,11 +104,11 @@ func (r *namespaceReconciler) report(ns string, states map[string]planner.State)
 		}
 		obj := d.obj
 		if st.Reason == v1alpha1.ReasonConflict {
-			r.events.once(obj, secretRef(ns, secretNameOf(obj)), "conflict/"+ns+"/"+st.Message, time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonConflict,
+			r.events.once(obj, nil, "conflict/"+ns+"/"+st.Message, time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonConflict,
 				"namespace %s: %s", ns, st.Message)
 		}
 		for _, s := range st.Stuck {
-			r.events.once(obj, podRef(ns, s.Pod), "stuck/"+ns+"/"+s.Pod+"/"+s.Why, 24*time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonPodStuck,
+			r.events.once(obj, nil, "stuck/"+ns+"/"+s.Pod+"/"+s.Why, 24*time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonPodStuck,
 				"Pod %s/%s fails to pull and is not restarted: %s", ns, s.Pod, s.Why)
 		}
 	}

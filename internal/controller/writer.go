@@ -120,7 +120,7 @@ func (w *writer) apply(ctx context.Context, ns string, key *ownership.Key, p pla
 		}
 		out.done.DeleteCopies = append(out.done.DeleteCopies, d)
 		if obj := byName[d.Owner]; obj != nil && obj.DeletionTimestamp == nil {
-			w.events.once(obj, secretRef(ns, d.Name), "retired/"+ns+"/"+d.Name+"/"+d.UID, time.Hour, corev1.EventTypeNormal, v1alpha1.ReasonCopyRetired,
+			w.events.once(obj, nil, "retired/"+ns+"/"+d.Name+"/"+d.UID, time.Hour, corev1.EventTypeNormal, v1alpha1.ReasonCopyRetired,
 				"deleted Secret %s/%s: %s", ns, d.Name, d.Why)
 		}
 	}
