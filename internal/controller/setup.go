@@ -194,7 +194,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			// Status waited for them too.
 			if all, err := cpss.list(context.Background()); err == nil {
 				for _, c := range all {
-					cpsQueue.add(c.plan.Name, reportCoalescing)
+					notify(c.plan.Name)
 				}
 			}
 		}), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now),

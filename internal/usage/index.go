@@ -33,8 +33,7 @@ type Index struct {
 	kinds    []*kindStore
 	// synced is set once every kind has been listed; changes are reported
 	// only from then on (onSynced stands for all those before).
-	synced     atomic.Bool
-	syncedOnce sync.Once
+	synced atomic.Bool
 }
 
 // New returns an empty index. Once every kind is listed it calls onSynced;
@@ -279,12 +278,10 @@ func (ix *Index) checkSynced() {
 	if ix.synced.Load() || !ix.allListed() {
 		return
 	}
-	ix.syncedOnce.Do(func() {
-		ix.synced.Store(true)
-		if ix.onSynced != nil {
-			ix.onSynced()
-		}
-	})
+	// The last two kinds may finish listing together: only one says so.
+	if ix.synced.CompareAndSwap(false, true) && ix.onSynced != nil {
+		ix.onSynced()
+	}
 }
 
 // Resync does nothing: the records are the state.
