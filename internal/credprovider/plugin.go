@@ -10,6 +10,7 @@ import (
 	credentialproviderv1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1"
 	credentialproviderv1alpha1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1alpha1"
 	credentialproviderv1beta1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1beta1"
+	kubeletconfigv1 "k8s.io/kubelet/config/v1"
 )
 
 // APIVersionV1 is the protocol version every current plugin speaks, and
@@ -27,7 +28,8 @@ func APIVersions() []string {
 }
 
 // Plugin is one provider of a kubelet CredentialProviderConfig, less
-// matchImages: the caller names the plugin and the image itself.
+// matchImages and tokenAttributes, which the caller applies (Allows, and
+// the token it puts in the Request).
 type Plugin struct {
 	// Name is the executable's file name in the runner's bin directory.
 	Name string
@@ -35,8 +37,8 @@ type Plugin struct {
 	APIVersion string
 	// Args are passed to the plugin, as the config's args.
 	Args []string
-	// Env is added to the runner's own environment, overriding it, as the
-	// config's env.
+	// Env is added to the environment the runner passes on (its Environ),
+	// overriding it, as the config's env.
 	Env []EnvVar
 	// DefaultCacheDuration is used when the response has no cacheDuration.
 	DefaultCacheDuration time.Duration
@@ -45,6 +47,20 @@ type Plugin struct {
 	// token's lifetime (ACR answers 5 minutes for a 3-hour token). Not a
 	// kubelet setting.
 	MinCacheDuration time.Duration
+}
+
+// FromConfig is the Plugin of a provider of the admin's
+// CredentialProviderConfig. minCacheDuration is not a kubelet setting: see
+// Plugin.MinCacheDuration.
+func FromConfig(p kubeletconfigv1.CredentialProvider, minCacheDuration time.Duration) Plugin {
+	plugin := Plugin{Name: p.Name, APIVersion: p.APIVersion, Args: slices.Clone(p.Args), MinCacheDuration: minCacheDuration}
+	for _, e := range p.Env {
+		plugin.Env = append(plugin.Env, EnvVar{Name: e.Name, Value: e.Value})
+	}
+	if p.DefaultCacheDuration != nil {
+		plugin.DefaultCacheDuration = p.DefaultCacheDuration.Duration
+	}
+	return plugin
 }
 
 // EnvVar is one environment variable of Plugin.Env.

@@ -45,7 +45,9 @@ type Options struct {
 	// error. 0 means DefaultMaxStdout and DefaultMaxStderr.
 	MaxStdout, MaxStderr int64
 	// Environ gives the environment a plugin inherits before its own Env;
-	// nil means os.Environ, as the kubelet passes its own.
+	// nil means Inherit(DefaultInheritedEnv). The kubelet passes its whole
+	// environment; the controller's holds its own API credentials' paths
+	// and whatever its Deployment sets, none of which a plugin needs.
 	Environ func() []string
 	// Now is the clock of Result.Obtained; nil means time.Now.
 	Now func() time.Time
@@ -83,7 +85,7 @@ func NewRunner(o Options) (*Runner, error) {
 		now:       o.Now,
 	}
 	if r.environ == nil {
-		r.environ = os.Environ
+		r.environ = Inherit(DefaultInheritedEnv)
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -93,6 +95,35 @@ func NewRunner(o Options) (*Runner, error) {
 	install.Install(scheme)
 	r.codecs = serializer.NewCodecFactory(scheme, serializer.EnableStrict)
 	return r, nil
+}
+
+// DefaultInheritedEnv are the variables of the controller's environment a
+// plugin gets besides the env of its configuration: what a process needs
+// to run (PATH, HOME, TMPDIR, TZ, proxies and CA bundles) and what cloud
+// workload identities put into the controller's Pod for the plugins to use
+// (EKS IRSA and Pod Identity, AKS Workload Identity; GKE's metadata server
+// needs none). docs/short-lived-tokens.md lists them.
+var DefaultInheritedEnv = []string{
+	"PATH", "HOME", "TMPDIR", "TZ",
+	"HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy",
+	"SSL_CERT_FILE", "SSL_CERT_DIR",
+	"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_STS_REGIONAL_ENDPOINTS",
+	"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+	"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST",
+}
+
+// Inherit returns an Environ that passes on only the named variables of
+// the process's environment.
+func Inherit(names []string) func() []string {
+	return func() []string {
+		var env []string
+		for _, name := range names {
+			if v, ok := os.LookupEnv(name); ok {
+				env = append(env, name+"="+v)
+			}
+		}
+		return env
+	}
 }
 
 // BinDir is the absolute bin directory.
@@ -211,7 +242,7 @@ func (r *Runner) exec(ctx context.Context, path string, p Plugin, stdin []byte) 
 	stdout := &boundedWriter{limit: r.maxStdout, keep: true, overflow: func() { cancel(errOutputTooLarge) }}
 	stderr := &boundedWriter{limit: r.maxStderr, overflow: func() { cancel(errOutputTooLarge) }}
 	cmd := exec.CommandContext(runCtx, path, p.Args...)
-	// Like the kubelet: its own environment, then the configured env, which
+	// The inherited environment (Environ), then the configured env, which
 	// wins because exec keeps the last value of a repeated name.
 	cmd.Env = slices.Clone(r.environ())
 	for _, e := range p.Env {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -204,6 +205,31 @@ func TestRunEnvironment(t *testing.T) {
 		}
 		if got := res.Auth["registry.example.com"].Username; got != tc.want {
 			t.Errorf("%s = %q in the plugin, want %q", tc.variable, got, tc.want)
+		}
+	}
+}
+
+// By default a plugin gets only the inherited variables the runner names
+// and its configured env: nothing else of the controller's environment.
+func TestRunInheritsOnlyTheNamedVariables(t *testing.T) {
+	t.Setenv("PULLSECRETS_TEST_CONTROLLER_ONLY", "not-for-plugins")
+	t.Setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/pull")
+	r := newRunner(t, credprovider.Options{Environ: credprovider.Inherit(credprovider.DefaultInheritedEnv)})
+	p := fakePlugin("-mode=env-names")
+	p.Env = []credprovider.EnvVar{{Name: "CONFIGURED", Value: "by-the-admin"}}
+	res, err := r.Run(context.Background(), p, credprovider.Request{Image: image})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := strings.Split(res.Auth["registry.example.com"].Username, ",")
+	for _, want := range []string{"CONFIGURED", "AWS_ROLE_ARN", "PATH"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("the plugin lacks %s; it got %v", want, names)
+		}
+	}
+	for _, name := range names {
+		if name != "CONFIGURED" && !slices.Contains(credprovider.DefaultInheritedEnv, name) {
+			t.Errorf("the plugin got %s, neither configured nor inherited by name", name)
 		}
 	}
 }

@@ -3,14 +3,17 @@
 // the real ones pinned in hack/credproviders.
 //
 // The fake's -mode is one of: good (answers -username and a password new
-// at every call, PREFIX-CALL-RANDOM), echo-token, empty (no auth),
+// at every call, PREFIX-CALL-RANDOM), env-names (answers the sorted names,
+// never the values, of its environment as the username), echo-token,
+// empty (no auth),
 // anonymous (empty username and password), no-cache-key-type, exit
 // (-exit-code), signal (SIGKILLs itself), hang, hang-with-child (both
 // sleep an hour; -child-pid-file), orphan (answers, leaves a child holding
 // stdout), garbage, wrong-kind, unknown-field, wrong-type,
 // secret-api-version, fail-with-password (prints -secret to stderr and
 // stdout, exits 1), oversized-stdout and oversized-stderr (-size bytes of
-// -secret).
+// -secret). Whatever the mode, every run adds a byte to the -state file,
+// when one is given, so that a test can count runs.
 package credplugintest
 
 import (

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,7 +46,7 @@ type options struct {
 	mode, cacheDuration, registry, username, usernameFromEnv string
 	passwordPrefix, state, secret, dump, childPIDFile        string
 	apiVersion, cacheKeyType                                 string
-	exitCode, size                                           int
+	exitCode, size, call                                     int
 }
 
 func main() {
@@ -72,6 +73,7 @@ func main() {
 	if *secretEnv != "" {
 		o.secret = os.Getenv(*secretEnv)
 	}
+	o.call = countCall(o.state)
 	os.Exit(run(o))
 }
 
@@ -128,6 +130,16 @@ func run(o options) int {
 
 	switch o.mode {
 	case "good":
+	case "env-names":
+		// The names (never the values) of the variables it was given, so
+		// that a test can see the environment a plugin gets.
+		var names []string
+		for _, kv := range os.Environ() {
+			name, _, _ := strings.Cut(kv, "=")
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		resp.Auth = map[string]authConfig{or(o.registry, host(req.Image)): {Username: strings.Join(names, ","), Password: password(o)}}
 	case "echo-token":
 		resp.Auth = map[string]authConfig{or(o.registry, host(req.Image)): {Username: username, Password: req.ServiceAccountToken}}
 	case "empty":
@@ -196,10 +208,12 @@ func startChild(o options, mode string, shareStdout bool) (int, error) {
 }
 
 // password is PREFIX-CALL-RANDOM: new at every call.
-func password(o options) string {
+// countCall adds this run to the -state file, whatever the mode, and
+// returns its number.
+func countCall(state string) int {
 	call := 1
-	if o.state != "" {
-		f, err := os.OpenFile(o.state, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if state != "" {
+		f, err := os.OpenFile(state, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err == nil {
 			_, _ = f.Write([]byte{'.'})
 			if fi, err := f.Stat(); err == nil {
@@ -208,6 +222,11 @@ func password(o options) string {
 			_ = f.Close()
 		}
 	}
+	return call
+}
+
+func password(o options) string {
+	call := o.call
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s-%d-%s", o.passwordPrefix, call, hex.EncodeToString(b))
