@@ -94,46 +94,31 @@ type SourceReference struct {
 	Provider *CredentialProviderSource `json:"provider,omitempty"`
 }
 
-// CredentialProviderSource is a kubelet credential provider plugin
-// (credentialprovider.kubelet.k8s.io), configured as in the kubelet's
-// CredentialProviderConfig.
+// CredentialProviderSource asks a kubelet credential provider plugin for
+// the credential. Plugins are configured by the cluster admin, as for the
+// kubelet: the controller's CredentialProviderConfig
+// (kubelet.config.k8s.io/v1, --credential-provider-config) says which
+// plugins exist, the images each may be asked for (matchImages), and their
+// args, env and service account token audience. A ClusterPullSecret only
+// names a configured provider and the image it wants
+// (docs/short-lived-tokens.md).
+// +kubebuilder:validation:XValidation:rule="!has(self.args)",message="args moved to the cluster admin's CredentialProviderConfig (the controller's --credential-provider-config; docs/short-lived-tokens.md): a ClusterPullSecret can no longer set a plugin's arguments"
+// +kubebuilder:validation:XValidation:rule="!has(self.env)",message="env moved to the cluster admin's CredentialProviderConfig (the controller's --credential-provider-config; docs/short-lived-tokens.md): a ClusterPullSecret can no longer set a plugin's environment"
+// +kubebuilder:validation:XValidation:rule="!has(self.serviceAccountTokenAudience)",message="serviceAccountTokenAudience moved to the cluster admin's CredentialProviderConfig, as tokenAttributes.serviceAccountTokenAudience (docs/short-lived-tokens.md): a ClusterPullSecret can no longer choose a token audience"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultCacheDuration)",message="defaultCacheDuration moved to the cluster admin's CredentialProviderConfig (docs/short-lived-tokens.md)"
+// +kubebuilder:validation:XValidation:rule="!has(self.apiVersion)",message="apiVersion moved to the cluster admin's CredentialProviderConfig (docs/short-lived-tokens.md)"
 type CredentialProviderSource struct {
-	// Name of the plugin: a file in the controller's
-	// --credential-provider-bin-dir (its image carries
-	// ecr-credential-provider).
+	// Name of a provider in the controller's CredentialProviderConfig.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][-A-Za-z0-9_]*$`
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][-A-Za-z0-9_.]*$`
 	Name string `json:"name"`
-	// APIVersion of the plugin protocol.
-	// +optional
-	// +kubebuilder:default="credentialprovider.kubelet.k8s.io/v1"
-	// +kubebuilder:validation:Enum="credentialprovider.kubelet.k8s.io/v1";"credentialprovider.kubelet.k8s.io/v1beta1";"credentialprovider.kubelet.k8s.io/v1alpha1"
-	APIVersion string `json:"apiVersion,omitempty"`
-	// Args are passed to the plugin.
-	// +optional
-	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:items:MaxLength=1024
-	Args []string `json:"args,omitempty"`
-	// Env is added to the controller's environment for the plugin. Not for
-	// secrets: every reader of ClusterPullSecrets sees it; give the
-	// controller's Pod its cloud identity instead.
-	// +optional
-	// +kubebuilder:validation:MaxItems=32
-	// +listType=map
-	// +listMapKey=name
-	Env []ExecEnvVar `json:"env,omitempty"`
 	// Image the credential is asked for: an image or a registry host
-	// (123456789012.dkr.ecr.us-west-2.amazonaws.com).
+	// (123456789012.dkr.ecr.us-west-2.amazonaws.com). One of the
+	// provider's matchImages must match it, as the kubelet requires.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image"`
-	// DefaultCacheDuration is the credential's life when the plugin does
-	// not say (the kubelet's defaultCacheDuration).
-	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$')`,message="must be a duration such as 30m or 12h"
-	DefaultCacheDuration *metav1.Duration `json:"defaultCacheDuration,omitempty"`
 	// MinCacheDuration raises a shorter cacheDuration answered by the
 	// plugin: ACR's answer (5m) is a kubelet cache hint, not the token's
 	// life (3h).
@@ -141,16 +126,59 @@ type CredentialProviderSource struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$')`,message="must be a duration such as 30m or 1h"
 	MinCacheDuration *metav1.Duration `json:"minCacheDuration,omitempty"`
-	// ServiceAccountTokenAudience, when set, passes the plugin a token of
-	// the controller's own ServiceAccount with this audience (KEP-4412),
-	// for plugins that exchange it for registry credentials. Requires
-	// apiVersion v1.
+
+	// Deprecated: refused. Moved to the controller's
+	// CredentialProviderConfig; kept in the schema so that an object that
+	// still holds it is refused with a message instead of served without
+	// it.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+	// Deprecated: refused, as APIVersion.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=1024
+	Args []string `json:"args,omitempty"`
+	// Deprecated: refused, as APIVersion.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	Env []ExecEnvVar `json:"env,omitempty"`
+	// Deprecated: refused, as APIVersion.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	DefaultCacheDuration *metav1.Duration `json:"defaultCacheDuration,omitempty"`
+	// Deprecated: refused, as APIVersion; now the provider's
+	// tokenAttributes.serviceAccountTokenAudience.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	ServiceAccountTokenAudience string `json:"serviceAccountTokenAudience,omitempty"`
 }
 
-// ExecEnvVar is an environment variable of a plugin.
+// MovedFields lists the fields set in p that moved to the controller's
+// CredentialProviderConfig; a ClusterPullSecret holding any is refused.
+// apiVersion is not among them: objects stored before the move hold the
+// old default, and the controller accepts it when it equals the
+// configured provider's.
+func (p *CredentialProviderSource) MovedFields() []string {
+	var moved []string
+	if len(p.Args) > 0 {
+		moved = append(moved, "args")
+	}
+	if len(p.Env) > 0 {
+		moved = append(moved, "env")
+	}
+	if p.DefaultCacheDuration != nil {
+		moved = append(moved, "defaultCacheDuration")
+	}
+	if p.ServiceAccountTokenAudience != "" {
+		moved = append(moved, "serviceAccountTokenAudience")
+	}
+	return moved
+}
+
+// ExecEnvVar is an environment variable of a plugin (deprecated: see
+// CredentialProviderSource.Env).
 type ExecEnvVar struct {
 	// Name of the variable.
 	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`

@@ -103,6 +103,13 @@ const (
 	// ReasonSourceInvalid: the source is not a usable pull secret. Copies
 	// are left as they are.
 	ReasonSourceInvalid = "SourceInvalid"
+	// ReasonProviderNotConfigured: the provider source names a plugin that
+	// the controller's CredentialProviderConfig does not configure, or that
+	// configuration cannot be read. Copies are left as they are.
+	ReasonProviderNotConfigured = "ProviderNotConfigured"
+	// ReasonImageNotAllowed: the provider source's image is matched by none
+	// of the provider's matchImages. Copies are left as they are.
+	ReasonImageNotAllowed = "ImageNotAllowed"
 	// ReasonConflict: a Secret of the same name that pullsecrets did not
 	// create, or that another ClusterPullSecret owns, is in the way.
 	ReasonConflict = "Conflict"

@@ -45,6 +45,7 @@ type cpsReconciler struct {
 	metrics        *Metrics
 	verifier       *verifier
 	refresher      *refresher
+	providers      *providerConfig
 
 	mu        sync.Mutex
 	lastWrite map[string]time.Time
@@ -419,7 +420,6 @@ func (r *cpsReconciler) observeCredential(ctx context.Context, cps *v1alpha1.Clu
 	if cps.Spec.Source.Provider == nil {
 		status.Credential = nil
 		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionCredentialRefreshed)
-		r.refresher.dropIfUnused(ctx, cps.Name)
 		return ""
 	}
 	r.refresher.wake()
@@ -427,7 +427,11 @@ func (r *cpsReconciler) observeCredential(ctx context.Context, cps *v1alpha1.Clu
 	status.Credential = cs
 	cond := metav1.Condition{Type: v1alpha1.ConditionCredentialRefreshed, ObservedGeneration: cps.Generation,
 		Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonRefreshed}
+	cfg, cfgErr := r.providers.get()
+	_, refused, refusal := resolveProvider(cfg, cfgErr, r.providers.path, cps.Spec.Source.Provider)
 	switch {
+	case refused != "":
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, refused, refusal+"; the plugin is not run"
 	case cs.Failures > 0:
 		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonRefreshFailed
 		times := "once"
@@ -443,6 +447,9 @@ func (r *cpsReconciler) observeCredential(ctx context.Context, cps *v1alpha1.Clu
 	default:
 		cond.Message = fmt.Sprintf("plugin %s answered at %s; the credential expires at %s", cps.Spec.Source.Provider.Name,
 			cs.ObtainedAt.UTC().Format(time.RFC3339), cs.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if cfgErr != nil && cfg != nil {
+		cond.Message += fmt.Sprintf("; the controller's CredentialProviderConfig no longer loads (%v): the last good one is in use", cfgErr)
 	}
 	meta.SetStatusCondition(&status.Conditions, cond)
 	if cs.ExpiresAt != nil && !cs.ExpiresAt.After(time.Now()) {

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -389,4 +390,46 @@ func eventually(g Gomega, f any) AsyncAssertion {
 
 func consistently(g Gomega, f any) AsyncAssertion {
 	return g.Consistently(f).WithTimeout(2 * time.Second).WithPolling(100 * time.Millisecond)
+}
+
+// storeUnderLaxSchema stores obj as an older, laxer CRD would have let it
+// in: it drops the CEL rules of the CRD's schema at path (under
+// spec.versions[0].schema.openAPIV3Schema.properties, "properties" left
+// out), creates obj, puts the schema back, and waits until a probe
+// object the rules refuse is refused again.
+func (e *env) storeUnderLaxSchema(obj *unstructured.Unstructured, probe func() *unstructured.Unstructured, path ...string) {
+	e.t.Helper()
+	g := NewWithT(e.t)
+	crd := &unstructured.Unstructured{}
+	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+	g.Expect(e.client.Get(e.ctx(), types.NamespacedName{Name: "clusterpullsecrets.pullsecrets.dev"}, crd)).To(Succeed())
+	strict := crd.DeepCopy()
+	lax := crd.DeepCopy()
+	versions, _, _ := unstructured.NestedSlice(lax.Object, "spec", "versions")
+	full := []string{"schema", "openAPIV3Schema"}
+	for _, p := range path {
+		full = append(full, "properties", p)
+	}
+	node, _, _ := unstructured.NestedMap(versions[0].(map[string]any), full...)
+	g.Expect(node).NotTo(BeNil(), "no schema at %v", path)
+	delete(node, "x-kubernetes-validations")
+	g.Expect(unstructured.SetNestedMap(versions[0].(map[string]any), node, full...)).To(Succeed())
+	g.Expect(unstructured.SetNestedSlice(lax.Object, versions, "spec", "versions")).To(Succeed())
+	g.Expect(e.client.Update(e.ctx(), lax)).To(Succeed())
+	restore := func() {
+		var cur unstructured.Unstructured
+		cur.SetGroupVersionKind(crd.GroupVersionKind())
+		if err := e.client.Get(context.Background(), types.NamespacedName{Name: crd.GetName()}, &cur); err != nil {
+			return
+		}
+		strict.SetResourceVersion(cur.GetResourceVersion())
+		_ = e.client.Update(context.Background(), strict)
+	}
+	e.t.Cleanup(restore)
+	g.Eventually(func() error { return e.client.Create(e.ctx(), obj.DeepCopy(), client.DryRunAll) }).WithTimeout(30 * time.Second).Should(Succeed())
+	g.Expect(e.client.Create(e.ctx(), obj)).To(Succeed())
+	restore()
+	g.Eventually(func() error {
+		return e.client.Create(e.ctx(), probe(), client.DryRunAll)
+	}).WithTimeout(30*time.Second).ShouldNot(Succeed(), "the strict schema is back")
 }

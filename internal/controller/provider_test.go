@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	kubeletconfigv1 "k8s.io/kubelet/config/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
@@ -39,8 +41,10 @@ var fastSchedule = credprovider.Schedule{
 }
 
 // pluginDir makes a bin directory holding the real ecr-credential-provider
-// (built from the module proxy) and the tests' fake plugin.
-func pluginDir(t *testing.T) string {
+// (built from the module proxy), the tests' fake plugin, and the fake under
+// each of aliases: the kubelet's configuration names a plugin by its file
+// name, so one fake configured several ways needs several names.
+func pluginDir(t *testing.T, aliases ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	real := filepath.Join(credplugintest.RealBinDir(t), credplugintest.ECRName)
@@ -50,15 +54,77 @@ func pluginDir(t *testing.T) string {
 	if err := credplugintest.BuildFake(dir); err != nil {
 		t.Fatal(err)
 	}
+	for _, alias := range aliases {
+		if err := os.Symlink(credplugintest.FakeName, filepath.Join(dir, alias)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return dir
 }
 
-func withPlugins(dir string) controllerOption {
+// provider is one provider of the admin's CredentialProviderConfig, with
+// the defaults the tests share.
+func provider(name string, matchImages []string, mutate ...func(*kubeletconfigv1.CredentialProvider)) kubeletconfigv1.CredentialProvider {
+	p := kubeletconfigv1.CredentialProvider{
+		Name: name, MatchImages: matchImages, APIVersion: credprovider.APIVersionV1,
+		DefaultCacheDuration: &metav1.Duration{Duration: time.Hour},
+	}
+	for _, m := range mutate {
+		m(&p)
+	}
+	return p
+}
+
+func withEnv(env ...string) func(*kubeletconfigv1.CredentialProvider) {
+	return func(p *kubeletconfigv1.CredentialProvider) {
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			p.Env = append(p.Env, kubeletconfigv1.ExecEnvVar{Name: k, Value: v})
+		}
+	}
+}
+
+func withArgs(args ...string) func(*kubeletconfigv1.CredentialProvider) {
+	return func(p *kubeletconfigv1.CredentialProvider) { p.Args = append(p.Args, args...) }
+}
+
+// writeProviderConfig writes the admin's CredentialProviderConfig to path.
+func writeProviderConfig(t *testing.T, path string, providers ...kubeletconfigv1.CredentialProvider) {
+	t.Helper()
+	cfg := kubeletconfigv1.CredentialProviderConfig{Providers: providers}
+	cfg.APIVersion, cfg.Kind = kubeletconfigv1.SchemeGroupVersion.String(), "CredentialProviderConfig"
+	raw, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written aside and renamed, as the kubelet updates a mounted ConfigMap.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withPlugins runs the controller with the plugins of dir, configured by
+// the CredentialProviderConfig at config.
+func withPlugins(dir, config string) controllerOption {
 	return func(o *manager.Options) {
 		o.Controller.CredentialProviderBinDir = dir
+		o.Controller.CredentialProviderConfig = config
 		o.Controller.ProviderSchedule = fastSchedule
 		o.Controller.PluginTimeout = 5 * time.Second
 	}
+}
+
+// providerSetup writes a configuration of providers and returns the
+// controller option that uses it, and the file's path.
+func providerSetup(t *testing.T, dir string, providers ...kubeletconfigv1.CredentialProvider) (controllerOption, string) {
+	t.Helper()
+	config := filepath.Join(t.TempDir(), "credential-providers.yaml")
+	writeProviderConfig(t, config, providers...)
+	return withPlugins(dir, config), config
 }
 
 // ecrRegistry is the in-process distribution registry behind a gate that
@@ -121,13 +187,11 @@ func (r *ecrRegistry) pulls(ctx context.Context, data []byte) (bool, string) {
 	return res.OK(), string(res.Status)
 }
 
-func (e *env) providerCPS(name string, ecr *fakeecr.Server, host string, mutate ...func(*v1alpha1.CredentialProviderSource)) {
+// providerCPS makes a ClusterPullSecret asking provider for image; its
+// copies are named "ecr".
+func (e *env) providerCPS(name, provider, image string, mutate ...func(*v1alpha1.CredentialProviderSource)) {
 	e.t.Helper()
-	p := &v1alpha1.CredentialProviderSource{Name: credplugintest.ECRName, Image: host}
-	for _, kv := range ecr.Env(e.t) {
-		k, v, _ := strings.Cut(kv, "=")
-		p.Env = append(p.Env, v1alpha1.ExecEnvVar{Name: k, Value: v})
-	}
+	p := &v1alpha1.CredentialProviderSource{Name: provider, Image: image}
 	for _, m := range mutate {
 		m(p)
 	}
@@ -165,9 +229,13 @@ func TestProviderSourceKeepsEveryNamespacePulling(t *testing.T) {
 	host := ecr.Host("us-west-2")
 	reg := startECRRegistry(t, ecr, host)
 	namespaces := []string{e.namespace(), e.namespace()}
-	e.startController(withPlugins(dir))
+	// The admin's configuration, as for the kubelet: the plugin, the
+	// images it serves, and the environment that points it at the ECR
+	// stand-in.
+	opt, _ := providerSetup(t, dir, provider(credplugintest.ECRName, []string{"*.dkr.ecr.*.amazonaws.com"}, withEnv(ecr.Env(t)...)))
+	e.startController(opt)
 	name := e.uniqueName("ecr")
-	e.providerCPS(name, ecr, host)
+	e.providerCPS(name, credplugintest.ECRName, host)
 
 	eventually(g, e.readyCondition(name)).Should(HaveField("Status", metav1.ConditionTrue))
 	eventually(g, condition(e, name, v1alpha1.ConditionCredentialRefreshed)).Should(HaveField("Reason", v1alpha1.ReasonRefreshed))
@@ -236,13 +304,23 @@ func TestProviderSourceKeepsEveryNamespacePulling(t *testing.T) {
 func TestProviderFailuresAreContained(t *testing.T) {
 	e := newEnv(t)
 	g := NewWithT(t)
-	dir := pluginDir(t)
+	modes := []string{"hang", "exit", "garbage", "fail-with-password", "empty"}
+	var aliases []string
+	for _, mode := range modes {
+		aliases = append(aliases, "fake-"+mode)
+	}
+	dir := pluginDir(t, aliases...)
 	ns := e.namespace()
-	e.startController(withPlugins(dir))
 	const secret = "Pa55-leaked-by-the-plugin"
-	// The plugin inherits the controller's environment: the secret reaches
-	// it there, so that it is in no object the tests or the controller log.
-	t.Setenv("FAKE_PLUGIN_SECRET", secret)
+	// The secret reaches the plugin through the admin's configuration, a
+	// file: it is in no object the tests or the controller log.
+	var providers []kubeletconfigv1.CredentialProvider
+	for _, mode := range modes {
+		providers = append(providers, provider("fake-"+mode, []string{"registry.example.com"},
+			withArgs("-mode", mode, "-secret-env", "FAKE_PLUGIN_SECRET"), withEnv("FAKE_PLUGIN_SECRET="+secret)))
+	}
+	opt, _ := providerSetup(t, dir, providers...)
+	e.startController(opt)
 	for _, tt := range []struct {
 		mode   string
 		reason string
@@ -257,9 +335,7 @@ func TestProviderFailuresAreContained(t *testing.T) {
 			g := NewWithT(t)
 			name := e.uniqueName(tt.mode)
 			e.cps(name, "", func(c *v1alpha1.ClusterPullSecret) {
-				c.Spec.Source = v1alpha1.SourceReference{Provider: &v1alpha1.CredentialProviderSource{
-					Name: credplugintest.FakeName, Image: "registry.example.com", Args: []string{"-mode", tt.mode, "-secret-env", "FAKE_PLUGIN_SECRET"},
-				}}
+				c.Spec.Source = v1alpha1.SourceReference{Provider: &v1alpha1.CredentialProviderSource{Name: "fake-" + tt.mode, Image: "registry.example.com"}}
 			})
 			eventually(g, condition(e, name, v1alpha1.ConditionCredentialRefreshed)).Should(And(
 				HaveField("Status", metav1.ConditionFalse), HaveField("Message", ContainSubstring(tt.reason))))

@@ -62,9 +62,16 @@ type Options struct {
 	VerifyRootCAs *x509.CertPool
 	// VerifyTimeout bounds one spec.verify check.
 	VerifyTimeout time.Duration
-	// CredentialProviderBinDir holds the credential provider plugins that
-	// provider sources may name.
+	// CredentialProviderConfig is the cluster admin's
+	// CredentialProviderConfig (kubelet.config.k8s.io), a file or a folder
+	// of them: the only plugins provider sources may name, and how they
+	// run. Empty means none.
+	CredentialProviderConfig string
+	// CredentialProviderBinDir holds the credential provider plugins.
 	CredentialProviderBinDir string
+	// PluginInheritedEnv names the variables of the controller's
+	// environment a plugin gets, besides its configured env.
+	PluginInheritedEnv []string
 	// PluginTimeout bounds one plugin run.
 	PluginTimeout time.Duration
 	// ProviderSchedule says when provider sources are refreshed and
@@ -80,6 +87,7 @@ func DefaultOptions() Options {
 	return Options{
 		Workers: 32, StatusInterval: time.Second, PodRestartsPerSecond: 5, VerifyTimeout: 10 * time.Second,
 		CredentialProviderBinDir: "/credential-providers", PluginTimeout: credprovider.DefaultTimeout,
+		PluginInheritedEnv: slices.Clone(credprovider.DefaultInheritedEnv),
 		ProviderSchedule: credprovider.DefaultSchedule(), ServiceAccountName: "pullsecrets-controller",
 	}
 }
@@ -182,7 +190,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	nsQueue, cpsQueue := &queueRef{}, &queueRef{}
 	notify := func(cps string) { cpsQueue.add(cps, reportCoalescing) }
 	cpss := newCPSCache(mgr.GetClient())
-	srcs := newSources(sourceCache, opts.SourceNamespaces, opts.KeyNamespace)
+	providers := newProviderConfig(opts.CredentialProviderConfig)
+	if err := mgr.Add(providers); err != nil {
+		return err
+	}
+	srcs := newSources(sourceCache, opts.SourceNamespaces, opts.KeyNamespace, providers)
 	read := &reader{
 		client: mgr.GetClient(), cps: cpss, sources: srcs,
 		usage: usage.New(func(ns string) { nsQueue.add(ns, 0) }, func() {
@@ -261,8 +273,27 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(cpsr.verifier); err != nil {
 		return err
 	}
-	cpsr.refresher = newRefresher(opts, mgr.GetClient(), sourceCache, clientset, cpss, notify, opts.Metrics)
+	cpsr.refresher = newRefresher(opts, providers, mgr.GetClient(), sourceCache, mgr.GetAPIReader(), clientset, cpss, notify, opts.Metrics)
 	srcs.pending = cpsr.refresher.pendingNote
+	cpsr.providers = providers
+	providers.changed = func() {
+		// What every provider source may do changed: plan them again, and
+		// every namespace, whose copies come from them.
+		cpsr.refresher.wake()
+		ctx := context.Background()
+		all, err := cpss.list(ctx)
+		if err != nil {
+			return
+		}
+		for _, d := range all {
+			if d.obj != nil && d.obj.Spec.Source.Provider != nil {
+				notify(d.obj.Name)
+			}
+		}
+		for _, req := range listNamespaceRequests(ctx, mgr.GetClient()) {
+			nsQueue.add(req.Name, 0)
+		}
+	}
 	if err := mgr.Add(cpsr.refresher); err != nil {
 		return err
 	}

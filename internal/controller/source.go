@@ -39,6 +39,8 @@ type sources struct {
 	keyNamespace string
 	// pending says why a provider source has no credential yet.
 	pending func(cps string) string
+	// config is the admin's CredentialProviderConfig.
+	config *providerConfig
 
 	mu   sync.Mutex
 	memo map[types.NamespacedName]sourceState
@@ -47,8 +49,8 @@ type sources struct {
 // maxSourceMemo bounds the memo; it is rebuilt when full.
 const maxSourceMemo = 1024
 
-func newSources(reader client.Reader, allowed []string, keyNamespace string) *sources {
-	return &sources{reader: reader, allowed: allowed, keyNamespace: keyNamespace, memo: map[types.NamespacedName]sourceState{},
+func newSources(reader client.Reader, allowed []string, keyNamespace string, config *providerConfig) *sources {
+	return &sources{reader: reader, allowed: allowed, keyNamespace: keyNamespace, config: config, memo: map[types.NamespacedName]sourceState{},
 		pending: func(string) string { return "" }}
 }
 
@@ -61,14 +63,29 @@ func (s *sources) get(ctx context.Context, cps *v1alpha1.ClusterPullSecret) sour
 	ref := cps.Spec.Source
 	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
 	if p := ref.Provider; p != nil {
+		cfg, cfgErr := s.config.get()
+		if _, reason, msg := resolveProvider(cfg, cfgErr, s.config.path, p); reason != "" {
+			return problem(reason, msg)
+		}
 		// A plugin's credential lives in a Secret the refresher keeps.
 		key = types.NamespacedName{Namespace: s.keyNamespace, Name: providerSecretName(cps.Name)}
 	} else if !slices.Contains(s.allowed, ref.Namespace) {
 		return problem(v1alpha1.ReasonSourceNotFound, fmt.Sprintf(
 			"source namespace %q is not one the controller may read from (allowed: %s)", ref.Namespace, strings.Join(s.allowed, ", ")))
+	} else if why := s.reserved(ref.Namespace, ref.Name); why != "" {
+		return problem(v1alpha1.ReasonSourceInvalid, why)
 	}
 	var secret corev1.Secret
 	err := s.reader.Get(ctx, key, &secret)
+	if err == nil && ref.Provider == nil && secret.Labels[v1alpha1.ProviderForLabel] != "" {
+		return problem(v1alpha1.ReasonSourceInvalid, fmt.Sprintf(
+			"source Secret %s is a plugin's credential kept for ClusterPullSecret %s; it cannot be another one's source", key, secret.Labels[v1alpha1.ProviderForLabel]))
+	}
+	if err == nil && ref.Provider != nil && !ownedBy(&secret, cps.UID) {
+		// Left by a deleted ClusterPullSecret of the same name, or put
+		// there by someone else: never copied. The refresher replaces it.
+		err = apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+	}
 	if apierrors.IsNotFound(err) && ref.Provider != nil {
 		msg := fmt.Sprintf("no credential from plugin %s yet", ref.Provider.Name)
 		if why := s.pending(cps.Name); why != "" {
@@ -93,6 +110,23 @@ func (s *sources) get(ctx context.Context, cps *v1alpha1.ClusterPullSecret) sour
 	}
 	s.memo[key] = st
 	return st
+}
+
+// reserved says why a Secret of the controller's own namespace cannot be
+// a source: its ownership key, and the credentials it keeps for provider
+// sources, belong to no ClusterPullSecret author.
+func (s *sources) reserved(namespace, name string) string {
+	if namespace != s.keyNamespace {
+		return ""
+	}
+	switch {
+	case name == v1alpha1.OwnershipKeySecretName:
+		return fmt.Sprintf("source Secret %s/%s is the controller's ownership key; it cannot be a source", namespace, name)
+	case strings.HasPrefix(name, v1alpha1.ProviderSecretPrefix):
+		return fmt.Sprintf("source Secret %s/%s is named as the credentials the controller keeps for provider sources (%s*); it cannot be a source: name the provider instead",
+			namespace, name, v1alpha1.ProviderSecretPrefix)
+	}
+	return ""
 }
 
 func problem(reason, message string) sourceState {

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -438,37 +437,10 @@ func TestHostileClusterPullSecretNeverStopsTheOthers(t *testing.T) {
 	hostile := e.uniqueName("hostile")
 	words := e.unstructuredCPS(hostile, map[string]any{"image": "registry.example.com/x:1", "interval": "1 hour"})
 
-	// Relax the schema as an older CRD would have been, store the object,
-	// and put the schema back.
-	crd := &unstructured.Unstructured{}
-	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
-	g.Expect(e.client.Get(e.ctx(), types.NamespacedName{Name: "clusterpullsecrets.pullsecrets.dev"}, crd)).To(Succeed())
-	strict := crd.DeepCopy()
-	lax := crd.DeepCopy()
-	versions, _, _ := unstructured.NestedSlice(lax.Object, "spec", "versions")
-	path := []string{"schema", "openAPIV3Schema", "properties", "spec", "properties", "verify", "properties", "interval"}
-	interval, _, _ := unstructured.NestedMap(versions[0].(map[string]any), path...)
-	delete(interval, "x-kubernetes-validations")
-	g.Expect(unstructured.SetNestedMap(versions[0].(map[string]any), interval, path...)).To(Succeed())
-	g.Expect(unstructured.SetNestedSlice(lax.Object, versions, "spec", "versions")).To(Succeed())
-	g.Expect(e.client.Update(e.ctx(), lax)).To(Succeed())
-	restore := func() {
-		var cur unstructured.Unstructured
-		cur.SetGroupVersionKind(crd.GroupVersionKind())
-		if err := e.client.Get(context.Background(), types.NamespacedName{Name: crd.GetName()}, &cur); err != nil {
-			return
-		}
-		strict.SetResourceVersion(cur.GetResourceVersion())
-		_ = e.client.Update(context.Background(), strict)
-	}
-	t.Cleanup(restore)
-	g.Eventually(func() error { return e.client.Create(e.ctx(), words.DeepCopy(), client.DryRunAll) }).WithTimeout(30 * time.Second).Should(Succeed())
-	g.Expect(e.client.Create(e.ctx(), words)).To(Succeed())
+	e.storeUnderLaxSchema(words, func() *unstructured.Unstructured {
+		return e.unstructuredCPS(e.uniqueName("probe"), map[string]any{"image": "r/x:1", "interval": "1 hour"})
+	}, "spec", "verify", "interval")
 	e.cpsList = append(e.cpsList, hostile)
-	restore()
-	g.Eventually(func() error {
-		return e.client.Create(e.ctx(), e.unstructuredCPS(e.uniqueName("probe"), map[string]any{"image": "r/x:1", "interval": "1 hour"}), client.DryRunAll)
-	}).WithTimeout(30*time.Second).ShouldNot(Succeed(), "the strict schema is back")
 
 	first := e.startController()
 	eventually(g, func() string {

@@ -109,11 +109,15 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Namespaces source Secrets may be taken from (bind the controller's Role in each). Its cluster-wide Secret list/watch is used for the metadata of its copies only, but grants reading every Secret: see docs/rbac.md.")
 	fs.StringVar(&o.Controller.KeyNamespace, "ownership-key-namespace", o.Controller.KeyNamespace,
 		"Namespace of the Secret "+v1alpha1.OwnershipKeySecretName+", the key that proves which copies and attachments the controller made (made on first start), and of the Secrets holding provider sources' credentials.")
+	fs.StringVar(&o.Controller.CredentialProviderConfig, "credential-provider-config", o.Controller.CredentialProviderConfig,
+		"The cluster admin's CredentialProviderConfig (kubelet.config.k8s.io/v1, as the kubelet's --image-credential-provider-config): a file, or a folder of *.yaml/*.yml/*.json files. It alone says which plugins provider sources may name, the images each may be asked for, and their args, env and token audience. Read again when it changes; empty means no plugins.")
 	fs.StringVar(&o.Controller.CredentialProviderBinDir, "credential-provider-bin-dir", o.Controller.CredentialProviderBinDir,
-		"Folder of the kubelet credential provider plugins that provider sources may name (the image carries ecr-credential-provider).")
+		"Folder of the credential provider plugins, as the kubelet's --image-credential-provider-bin-dir (the image carries ecr-credential-provider).")
+	fs.StringSliceVar(&o.Controller.PluginInheritedEnv, "credential-provider-inherit-env", o.Controller.PluginInheritedEnv,
+		"Variables of the controller's environment that plugins get, besides the env of their configuration: nothing else of it reaches them.")
 	fs.DurationVar(&o.Controller.PluginTimeout, "credential-provider-timeout", o.Controller.PluginTimeout, "Time limit of one plugin run.")
 	fs.StringVar(&o.Controller.ServiceAccountName, "service-account-name", o.Controller.ServiceAccountName,
-		"The controller's own ServiceAccount, in --ownership-key-namespace, whose tokens plugins with serviceAccountTokenAudience get.")
+		"The controller's own ServiceAccount, in --ownership-key-namespace: plugins whose configuration has tokenAttributes get its tokens and annotations.")
 	fs.IntVar(&o.Controller.Workers, "workers", o.Controller.Workers, "Namespaces reconciled in parallel.")
 	fs.DurationVar(&o.Controller.StatusInterval, "status-interval", o.Controller.StatusInterval,
 		"Least time between two status writes of one ClusterPullSecret.")
