@@ -20,6 +20,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
@@ -55,6 +57,7 @@ type env struct {
 	// break-glass is ops in the group pullsecrets:admins; platform may write
 	// ClusterPullSecrets, platform-admin too, in pullsecrets:platform-admins.
 	clients  map[string]client.Client
+	config   *rest.Config
 	tenantNS string
 	seq      atomic.Int64
 }
@@ -88,7 +91,7 @@ func install(t *testing.T, c *testcluster.Cluster, in installation) *env {
 		t.Fatal(err)
 	}
 	deploytest.Apply(t, admin, in.objs)
-	e := &env{installation: in, admin: admin, tenantNS: c.Namespace(t)}
+	e := &env{installation: in, admin: admin, tenantNS: c.Namespace(t), config: c.Config}
 	bind(t, admin, e.tenantNS, "tenant")
 	bind(t, admin, in.namespace, "ops")
 	as := func(user string, groups ...string) client.Client {
@@ -135,6 +138,15 @@ func (e *env) probes() map[string]func(ctx context.Context) error {
 				Labels: map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue}}}
 			return e.client("tenant").Create(ctx, s, client.DryRunAll)
 		},
+		"controller-tokens": func(ctx context.Context) error {
+			cs, err := kubernetes.NewForConfig(deploytest.Impersonate(e.config, e.controllerUser()))
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			return e.requestToken(ctx, cs, []string{"probe.example.com"}, 600, true)
+		},
 		"broad-selection": func(ctx context.Context) error {
 			return e.client("platform").Create(ctx, cps("probe", everything), client.DryRunAll)
 		},
@@ -156,6 +168,12 @@ func (e *env) waitPolicies(t *testing.T, active bool) {
 			last = probe(ctx)
 			if active {
 				return e.deniedBy(last, policy), nil
+			}
+			// The token probe cannot succeed once the test has deleted
+			// the controller's namespace: for it, not being denied by the
+			// policy is enough.
+			if policy == "controller-tokens" {
+				return !e.deniedBy(last, policy), nil
 			}
 			return last == nil, nil
 		})

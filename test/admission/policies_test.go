@@ -332,7 +332,7 @@ func keyCases() []policyCase {
 }
 
 // shipped are the policies installed by default.
-var shipped = []string{"controller-writes", "marks"}
+var shipped = []string{"controller-writes", "marks", "controller-tokens"}
 
 func installations(t *testing.T) []installation {
 	return []installation{
@@ -357,6 +357,7 @@ func TestShippedPolicies(t *testing.T) {
 			e.run(t, controllerCases())
 			e.run(t, tenantCases())
 			e.run(t, keyCases())
+			e.runTokenCases(t)
 			t.Run("ops deletes the ownership key of a terminating namespace", func(t *testing.T) {
 				e.deleteKeyWhileTerminating(t)
 			})

@@ -8,6 +8,8 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/pullsecrets/pullsecrets/internal/credprovider"
 	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 	"github.com/pullsecrets/pullsecrets/test/internal/deploytest"
 )
@@ -52,9 +55,9 @@ func TestKustomizeDefaultInstalls(t *testing.T) {
 	deploytest.Apply(t, cl, deploytest.Decode(t, deploytest.Kustomize(t, "config/samples")))
 
 	g := NewWithT(t)
-	g.Expect(names(objs, "ValidatingAdmissionPolicy")).To(ConsistOf("pullsecrets-controller-writes", "pullsecrets-marks"),
+	g.Expect(names(objs, "ValidatingAdmissionPolicy")).To(ConsistOf("pullsecrets-controller-writes", "pullsecrets-marks", "pullsecrets-controller-tokens"),
 		"the shipped policies are on by default; the optional one is not")
-	g.Expect(names(objs, "ValidatingAdmissionPolicyBinding")).To(ConsistOf("pullsecrets-controller-writes", "pullsecrets-marks"))
+	g.Expect(names(objs, "ValidatingAdmissionPolicyBinding")).To(ConsistOf("pullsecrets-controller-writes", "pullsecrets-marks", "pullsecrets-controller-tokens"))
 	g.Expect(names(objs, "ClusterRole")).NotTo(ContainElement("pullsecrets-controller-restart-pods"), "Pod delete is opt-in")
 	g.Expect(names(objs, "ServiceMonitor")).To(BeEmpty())
 	metricsServed(t, objs)
@@ -84,7 +87,7 @@ func TestHelmChartInstallsWithTheSameRBAC(t *testing.T) {
 	g.Expect(sourceRules[0].Verbs).To(ConsistOf("get", "list", "watch"))
 
 	g.Expect(names(rendered, "ClusterRole")).NotTo(ContainElement(HaveSuffix("restart-pods")), "Pod delete is opt-in")
-	g.Expect(names(rendered, "ValidatingAdmissionPolicy")).To(ConsistOf("pullsecrets-pullsecrets-controller-writes", "pullsecrets-pullsecrets-marks"))
+	g.Expect(names(rendered, "ValidatingAdmissionPolicy")).To(ConsistOf("pullsecrets-pullsecrets-controller-writes", "pullsecrets-pullsecrets-marks", "pullsecrets-pullsecrets-controller-tokens"))
 	g.Expect(names(rendered, "ServiceMonitor")).To(BeEmpty())
 	metricsServed(t, rendered)
 }
@@ -112,7 +115,7 @@ func TestHelmPoliciesAreTheKustomizeOnes(t *testing.T) {
 	kustomized := deploytest.Decode(t, deploytest.Kustomize(t, "config/default", "config/policy-broad-selection"))
 	rendered := deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system", "--set", "admissionPolicy.restrictBroadSelection.enabled=true"))
 	for _, kind := range []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
-		g.Expect(names(kustomized, kind)).To(HaveLen(3))
+		g.Expect(names(kustomized, kind)).To(HaveLen(4))
 		for _, k := range deploytest.Find(kustomized, kind) {
 			h := find(t, rendered, kind, "", "pullsecrets-"+k.GetName())
 			spec := k.Object["spec"].(map[string]any)
@@ -128,10 +131,15 @@ func TestHelmPoliciesAreTheKustomizeOnes(t *testing.T) {
 	g.Expect(names(off, "ValidatingAdmissionPolicyBinding")).To(BeEmpty())
 	// The identity follows the release namespace.
 	other := deploytest.Decode(t, deploytest.HelmTemplate(t, "infra"))
-	raw, err := json.Marshal(find(t, other, "ValidatingAdmissionPolicy", "", "marks").Object)
+	for _, policy := range []string{"marks", "controller-tokens"} {
+		raw, err := json.Marshal(find(t, other, "ValidatingAdmissionPolicy", "", policy).Object)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(string(raw)).To(ContainSubstring("system:serviceaccount:infra:pullsecrets-controller"), policy)
+		g.Expect(string(raw)).NotTo(ContainSubstring("pullsecrets-system"), policy)
+	}
+	binding, err := json.Marshal(find(t, other, "ValidatingAdmissionPolicyBinding", "", "controller-tokens").Object)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(string(raw)).To(ContainSubstring("system:serviceaccount:infra:pullsecrets-controller"))
-	g.Expect(string(raw)).NotTo(ContainSubstring("pullsecrets-system"))
+	g.Expect(string(binding)).To(ContainSubstring(`"namespace":"infra"`), "the token policy's params are in the release namespace")
 }
 
 // The ServiceMonitors decode strictly into prometheus-operator's types, and
@@ -140,7 +148,9 @@ func TestServiceMonitors(t *testing.T) {
 	g := NewWithT(t)
 	for name, objs := range map[string][]*unstructured.Unstructured{
 		"kustomize": deploytest.Decode(t, deploytest.Kustomize(t, "config/default", "config/prometheus")),
-		"helm":      deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system", "--set", "metrics.serviceMonitor.enabled=true")),
+		"helm": deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system", "--set", "metrics.serviceMonitor.enabled=true",
+			"--set", "metrics.serviceMonitor.tlsConfig.serverName=pullsecrets-controller-metrics.pullsecrets-system.svc",
+			"--set", "metrics.serviceMonitor.tlsConfig.ca.secret.name=metrics-ca", "--set", "metrics.serviceMonitor.tlsConfig.ca.secret.key=ca.crt")),
 	} {
 		sms := deploytest.Find(objs, "ServiceMonitor")
 		g.Expect(sms).To(HaveLen(1), name)
@@ -154,12 +164,28 @@ func TestServiceMonitors(t *testing.T) {
 		//nolint:staticcheck // SA1019: authorization takes a Secret only; Prometheus's own projected token needs bearerTokenFile.
 		g.Expect(ep.BearerTokenFile).To(Equal("/var/run/secrets/kubernetes.io/serviceaccount/token"), name)
 		g.Expect(ep.Port).To(HaveValue(Equal("https-metrics")), name)
+		// Prometheus's token goes only to a certificate it verifies.
+		g.Expect(ep.TLSConfig).NotTo(BeNil(), name)
+		g.Expect(ep.TLSConfig.InsecureSkipVerify).To(Or(BeNil(), HaveValue(BeFalse())), name)
+		g.Expect(ep.TLSConfig.CA.Secret != nil || ep.TLSConfig.CA.ConfigMap != nil).To(BeTrue(), "%s: no CA to verify the certificate with", name)
 		svc := deploytest.Find(objs, "Service")[0]
 		g.Expect(svc.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/component", "controller"))
 		for k, v := range sm.Spec.Selector.MatchLabels {
 			g.Expect(svc.GetLabels()).To(HaveKeyWithValue(k, v), name)
 		}
 	}
+}
+
+// A ServiceMonitor that would send Prometheus's token to an unverified
+// certificate is rendered only when asked for in so many words.
+func TestServiceMonitorRefusesToSkipVerificationByDefault(t *testing.T) {
+	g := NewWithT(t)
+	out, err := deploytest.TryHelmTemplate(t, "pullsecrets-system", "--set", "metrics.serviceMonitor.enabled=true")
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(string(out)).To(ContainSubstring("must verify the certificate: set tlsConfig.ca"))
+	objs := deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system", "--set", "metrics.serviceMonitor.enabled=true",
+		"--set", "metrics.serviceMonitor.tlsConfig.insecureSkipVerify=true"))
+	g.Expect(deploytest.Find(objs, "ServiceMonitor")).To(HaveLen(1), "an explicit choice is honoured")
 }
 
 // metricsServed checks that the metrics Service reaches the Deployment's
@@ -232,4 +258,57 @@ func rules(t *testing.T, objs []*unstructured.Unstructured, kind, key string) []
 	}
 	t.Fatalf("no %s %s", kind, key)
 	return nil
+}
+
+// The admin's credential provider configuration reaches the controller as
+// a folder it reads with the kubelet's rules: kustomize ships it empty (no
+// plugins), Helm renders its providers value into config.yaml, and the
+// audiences of their tokenAttributes into token-audiences.
+func TestCredentialProviderConfigIsTheAdmins(t *testing.T) {
+	g := NewWithT(t)
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	g.Expect(os.WriteFile(values, []byte(`credentialProviders:
+  providers:
+    - name: ecr-credential-provider
+      matchImages: ["*.dkr.ecr.*.amazonaws.com"]
+      defaultCacheDuration: 12h
+      apiVersion: credentialprovider.kubelet.k8s.io/v1
+      tokenAttributes:
+        serviceAccountTokenAudience: sts.amazonaws.com
+        cacheType: ServiceAccount
+        requireServiceAccount: true
+        requiredServiceAccountAnnotationKeys: ["eks.amazonaws.com/ecr-role-arn"]
+    - name: acr-credential-provider
+      matchImages: ["*.azurecr.io"]
+      defaultCacheDuration: 10m
+      apiVersion: credentialprovider.kubelet.k8s.io/v1
+      args: ["/etc/kubernetes/azure.json"]
+`), 0o600)).To(Succeed())
+	for name, objs := range map[string][]*unstructured.Unstructured{
+		"kustomize": deploytest.Decode(t, deploytest.Kustomize(t, "config/default")),
+		"helm":      deploytest.Decode(t, deploytest.HelmTemplate(t, "pullsecrets-system", "-f", values)),
+	} {
+		var dep appsv1.Deployment
+		convert(t, deploytest.Find(objs, "Deployment")[0], &dep)
+		ctr := dep.Spec.Template.Spec.Containers[0]
+		g.Expect(ctr.Args).To(ContainElement("--credential-provider-config=/etc/pullsecrets/credential-providers"), name)
+		g.Expect(ctr.VolumeMounts).To(ContainElement(HaveField("MountPath", "/etc/pullsecrets/credential-providers")), name)
+		g.Expect(dep.Spec.Template.Spec.Volumes).To(ContainElement(HaveField("ConfigMap.Name", "pullsecrets-credential-providers")), name)
+
+		var cm corev1.ConfigMap
+		convert(t, find(t, objs, "ConfigMap", "pullsecrets-system", "pullsecrets-credential-providers"), &cm)
+		dir := t.TempDir()
+		for k, v := range cm.Data {
+			g.Expect(os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600)).To(Succeed())
+		}
+		cfg, err := credprovider.LoadConfig(dir)
+		if name == "kustomize" {
+			g.Expect(err).To(MatchError(credprovider.ErrNoConfigFiles), "kustomize ships no plugins")
+			g.Expect(cm.Data["token-audiences"]).To(BeEmpty())
+			continue
+		}
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(cfg.Names()).To(Equal([]string{"acr-credential-provider", "ecr-credential-provider"}))
+		g.Expect(strings.TrimSpace(cm.Data["token-audiences"])).To(Equal(strings.Join(cfg.Audiences(), "\n")))
+	}
 }

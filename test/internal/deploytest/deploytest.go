@@ -87,6 +87,17 @@ func Kustomize(t testing.TB, dir string, components ...string) []byte {
 // HelmTemplate renders the chart as release "pullsecrets" in namespace.
 func HelmTemplate(t testing.TB, namespace string, args ...string) []byte {
 	t.Helper()
+	out, err := TryHelmTemplate(t, namespace, args...)
+	if err != nil {
+		t.Fatalf("helm template: %v: %s", err, out)
+	}
+	return out
+}
+
+// TryHelmTemplate is HelmTemplate for a rendering that may fail: it returns
+// helm's error and, then, what it printed on stderr.
+func TryHelmTemplate(t testing.TB, namespace string, args ...string) ([]byte, error) {
+	t.Helper()
 	root := Root(t)
 	helm := filepath.Join(root, "bin", "helm")
 	if _, err := os.Stat(helm); err != nil {
@@ -97,9 +108,9 @@ func HelmTemplate(t testing.TB, namespace string, args ...string) []byte {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("helm template: %v: %s", err, stderr.String())
+		return stderr.Bytes(), err
 	}
-	return out
+	return out, nil
 }
 
 // Decode splits multi-document YAML into objects.
