@@ -20,18 +20,38 @@ note "at it with AWS_ENDPOINT_URL_ECR, exactly as the AWS SDK allows."
 plugins="$("${root}/hack/build-credproviders.sh")"
 run ls "${plugins}"
 
-step "2. The controller, with the plugins its image carries"
+step "2. The cluster admin configures the plugin, as for the kubelet; the controller runs it"
+{
+  cat <<YAML
+apiVersion: kubelet.config.k8s.io/v1
+kind: CredentialProviderConfig
+providers:
+  - name: ecr-credential-provider
+    matchImages: ["*.dkr.ecr.*.amazonaws.com"]
+    defaultCacheDuration: 12h
+    apiVersion: credentialprovider.kubelet.k8s.io/v1
+    env:
+YAML
+  for kv in $(sed -n 's/^ENV=//p' "${state}/fake-ecr.out"); do
+    printf '      - {name: %s, value: "%s"}\n' "${kv%%=*}" "${kv#*=}"
+  done
+} >"${state}/credential-providers.yaml"
+run cat "${state}/credential-providers.yaml"
+note "The kubelet's own CredentialProviderConfig: which plugins exist, the images each may be asked"
+note "for, their args and env. Only the cluster admin writes it (in the cluster: the ConfigMap"
+note "pullsecrets-credential-providers). On EKS there is no env: the controller's ServiceAccount gets"
+note "an IAM role (IRSA or Pod Identity); docs/short-lived-tokens.md shows EKS, GKE and AKS."
 run kubectl apply -f config/crd/bases/pullsecrets.dev_clusterpullsecrets.yaml
 run kubectl create namespace pullsecrets-system
 pullsecrets-controller --kubeconfig "${KUBECONFIG}" --source-namespaces pullsecrets-system --ownership-key-namespace pullsecrets-system \
-  --credential-provider-bin-dir "${plugins}" --leader-elect=false --metrics-bind-address 0 --health-probe-bind-address 0 \
+  --credential-provider-config "${state}/credential-providers.yaml" --credential-provider-bin-dir "${plugins}" \
+  --leader-elect=false --metrics-bind-address 0 --health-probe-bind-address 0 \
   >"${state}/controller.log" 2>&1 &
 pids+=($!)
 note "(pullsecrets-controller is running in the background; its log: ${state}/controller.log)"
 
-step "3. One ClusterPullSecret whose source is the plugin, not a Secret"
-{
-  cat <<YAML
+step "3. One ClusterPullSecret whose source is the plugin: a provider's name and an image, nothing else"
+cat >"${state}/cps.yaml" <<YAML
 apiVersion: pullsecrets.dev/v1alpha1
 kind: ClusterPullSecret
 metadata:
@@ -42,15 +62,9 @@ spec:
     provider:
       name: ecr-credential-provider
       image: ${host}
-      env:
 YAML
-  for kv in $(sed -n 's/^ENV=//p' "${state}/fake-ecr.out"); do
-    printf '        - {name: %s, value: "%s"}\n' "${kv%%=*}" "${kv#*=}"
-  done
-} >"${state}/cps.yaml"
 run cat "${state}/cps.yaml"
-note "On EKS there is no env: the controller's ServiceAccount gets an IAM role (IRSA or Pod"
-note "Identity) and the plugin finds it; docs/short-lived-tokens.md shows EKS, GKE and AKS."
+note "A ClusterPullSecret cannot set a plugin's env, args or token audience: those are the admin's."
 run kubectl apply -f "${state}/cps.yaml"
 run kubectl create namespace shop
 wait_for kubectl wait clusterpullsecret/ecr --for=condition=Ready --timeout=1s
