@@ -127,28 +127,28 @@ type CredentialProviderSource struct {
 	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$')`,message="must be a duration such as 30m or 1h"
 	MinCacheDuration *metav1.Duration `json:"minCacheDuration,omitempty"`
 
-	// Deprecated: refused. Moved to the controller's
+	// Refused: moved to the controller's
 	// CredentialProviderConfig; kept in the schema so that an object that
 	// still holds it is refused with a message instead of served without
 	// it.
 	// +optional
 	APIVersion string `json:"apiVersion,omitempty"`
-	// Deprecated: refused, as APIVersion.
+	// Refused, as APIVersion.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=1024
 	Args []string `json:"args,omitempty"`
-	// Deprecated: refused, as APIVersion.
+	// Refused, as APIVersion.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
 	// +listType=map
 	// +listMapKey=name
 	Env []ExecEnvVar `json:"env,omitempty"`
-	// Deprecated: refused, as APIVersion.
+	// Refused, as APIVersion.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	DefaultCacheDuration *metav1.Duration `json:"defaultCacheDuration,omitempty"`
-	// Deprecated: refused, as APIVersion; now the provider's
+	// Refused, as APIVersion: now the provider's
 	// tokenAttributes.serviceAccountTokenAudience.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253

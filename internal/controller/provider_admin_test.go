@@ -331,7 +331,7 @@ func TestHungPluginDelaysNoOtherSource(t *testing.T) {
 	time.Sleep(10 * time.Second)
 	// A 3-second credential is refreshed at 50-70% of its life: 3 or more
 	// runs in 10 s, all while the other plugin hangs (its timeout is 30 s).
-	g.Expect(calls(state)() - start).To(BeNumerically(">=", 3), "the quick source kept its schedule while the other plugin hung")
+	g.Expect(calls(state)()-start).To(BeNumerically(">=", 3), "the quick source kept its schedule while the other plugin hung")
 	g.Expect(e.secret(ns, "hang")()).To(BeNil())
 }
 

@@ -88,7 +88,7 @@ func DefaultOptions() Options {
 		Workers: 32, StatusInterval: time.Second, PodRestartsPerSecond: 5, VerifyTimeout: 10 * time.Second,
 		CredentialProviderBinDir: "/credential-providers", PluginTimeout: credprovider.DefaultTimeout,
 		PluginInheritedEnv: slices.Clone(credprovider.DefaultInheritedEnv),
-		ProviderSchedule: credprovider.DefaultSchedule(), ServiceAccountName: "pullsecrets-controller",
+		ProviderSchedule:   credprovider.DefaultSchedule(), ServiceAccountName: "pullsecrets-controller",
 	}
 }
 

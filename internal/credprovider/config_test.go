@@ -57,7 +57,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("Hash = %q", cfg.Hash)
 	}
 	p, ok := cfg.Provider("ecr-credential-provider")
-	if !ok || p.DefaultCacheDuration.Duration.Hours() != 12 || p.Env[0].Value != "us-west-2" {
+	if !ok || p.DefaultCacheDuration.Hours() != 12 || p.Env[0].Value != "us-west-2" {
 		t.Errorf("Provider() = %+v, %v", p, ok)
 	}
 	if _, ok := cfg.Provider("nope"); ok {
@@ -97,7 +97,7 @@ func TestLoadConfigRefuses(t *testing.T) {
 	for _, tt := range []struct{ name, data, want string }{
 		{"no providers", "apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders: []\n", "at least 1 item in plugins is required"},
 		{"no matchImages", "apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders:\n- name: a\n  defaultCacheDuration: 1h\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n", "at least 1 item in matchImages is required"},
-		{"unknown field", strings.Replace(ecrConfig, "    env:", "    enviroment: {}\n    env:", 1), `unknown field "providers[0].enviroment"`},
+		{"unknown field", strings.Replace(ecrConfig, "    env:", "    notAField: {}\n    env:", 1), `unknown field "providers[0].notAField"`},
 		{"not YAML", "{{{", "error decoding config"},
 		{"kubelet configuration", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n", "KubeletConfiguration"},
 		{"too large", "# " + strings.Repeat("x", int(credprovider.MaxConfigBytes)), "limit"},

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
+	kubeletconfigv1 "k8s.io/kubelet/config/v1"
 	credentialproviderv1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1"
 	credentialproviderv1alpha1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1alpha1"
 	credentialproviderv1beta1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1beta1"
-	kubeletconfigv1 "k8s.io/kubelet/config/v1"
 )
 
 // APIVersionV1 is the protocol version every current plugin speaks, and
