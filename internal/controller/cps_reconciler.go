@@ -377,8 +377,7 @@ func (r *cpsReconciler) leftovers(ctx context.Context, name string, uid types.UI
 			gone[ns.Name] = true
 		}
 	}
-	copies := &metav1.PartialObjectMetadataList{}
-	copies.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	copies := &corev1.SecretList{}
 	if err := r.client.List(ctx, copies, client.MatchingLabels{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: name}); err != nil {
 		return nil, fmt.Errorf("list copies of %s: %w", name, err)
 	}

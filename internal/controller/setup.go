@@ -93,16 +93,15 @@ func DefaultOptions() Options {
 }
 
 // CacheOptions configure the manager's cache: Secrets are cached only when
-// labelled as copies, and only as metadata; ServiceAccounts, Namespaces and
-// ClusterPullSecrets without managed fields. Pods and workloads are not in
-// this cache at all: package usage keeps a few words of each.
+// labelled as copies, as metadata, type and a digest of their data
+// (digestCopy); ServiceAccounts, Namespaces and ClusterPullSecrets without
+// managed fields. Pods and workloads are not in this cache at all: package
+// usage keeps a few words of each.
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue})
-	secrets := &metav1.PartialObjectMetadata{}
-	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			secrets:                  {Label: managed, Transform: stripManagedFields},
+			&corev1.Secret{}:         {Label: managed, Transform: digestCopy},
 			&corev1.ServiceAccount{}: {Transform: stripManagedFields},
 			&corev1.Namespace{}:      {Transform: stripManagedFields},
 			newUnstructuredCPS():     {Transform: stripManagedFields},
@@ -236,13 +235,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		}
 		return listNamespaceRequests(ctx, mgr.GetClient())
 	})
-	copyMeta := &metav1.PartialObjectMetadata{}
-	copyMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("namespace").
 		For(&corev1.Namespace{}).
 		Watches(&corev1.ServiceAccount{}, toNamespace).
-		Watches(copyMeta, handler.Funcs{
+		Watches(&corev1.Secret{}, handler.Funcs{
 			CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				read.overlay.observedCopy(key(e.Object), e.Object.GetUID(), e.Object.GetResourceVersion())
 				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: e.Object.GetNamespace()}})

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -16,21 +15,65 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/usage"
 )
 
-// copyMeta is what the metadata cache shows of a Secret wearing our labels.
+// copyMeta is what the cache keeps of a Secret wearing our labels: its
+// metadata, its type, and a digest of its data (the data itself is dropped
+// as it enters the cache: digestCopy).
 type copyMeta struct {
 	Namespace, Name string
 	UID             types.UID
 	ResourceVersion string
 	Labels          map[string]string
 	Annotations     map[string]string
-	Deleting        bool
+	Type            corev1.SecretType
+	// Digest is dataHash of the type and data the Secret really holds.
+	Digest   string
+	Deleting bool
 }
 
-func copyMetaFrom(obj metav1.Object) *copyMeta {
-	return &copyMeta{
-		Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: obj.GetUID(), ResourceVersion: obj.GetResourceVersion(),
-		Labels: obj.GetLabels(), Annotations: obj.GetAnnotations(), Deleting: obj.GetDeletionTimestamp() != nil,
+// observedDigestKey is where digestCopy keeps a cached copy's digest. It
+// lives only in the cache: the controller never writes a cached object
+// back (copies are created from the source and patched).
+const observedDigestKey = "pullsecrets.dev/observed-digest"
+
+func copyMetaFrom(s *corev1.Secret) *copyMeta {
+	digest, ok := s.Annotations[observedDigestKey]
+	if !ok {
+		digest = dataHash(s.Type, s.Data)
 	}
+	return &copyMeta{
+		Namespace: s.Namespace, Name: s.Name, UID: s.UID, ResourceVersion: s.ResourceVersion,
+		Labels: s.Labels, Annotations: s.Annotations, Type: s.Type, Digest: digest, Deleting: s.DeletionTimestamp != nil,
+	}
+}
+
+// digestCopy is the cache's transform of a copy: it keeps the metadata and
+// the type, replaces the data by its digest, and drops managed fields, so
+// that the cache holds a few hundred bytes per copy whatever the
+// credential's size, and a copy whose data someone changed is seen as such.
+func digestCopy(obj any) (any, error) {
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return obj, nil
+	}
+	annotations := make(map[string]string, len(s.Annotations)+1)
+	for k, v := range s.Annotations {
+		annotations[k] = v
+	}
+	annotations[observedDigestKey] = dataHash(s.Type, s.Data)
+	s.Annotations, s.Data, s.StringData, s.ManagedFields = annotations, nil, nil, nil
+	return s, nil
+}
+
+// copyDrift says what of a copy differs from what the controller wrote
+// ("" when nothing): its data, or its marks, which a person or a restore
+// may have edited (the admission policy keeps them from doing so, but the
+// controller repairs without it too).
+func copyDrift(m *copyMeta) string {
+	switch {
+	case m.Annotations[v1alpha1.DataHashAnnotation] != m.Digest:
+		return "its data was changed"
+	}
+	return ""
 }
 
 // reader builds planner snapshots from the caches. Both reconcilers use it:
@@ -72,8 +115,7 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		s.ClusterPullSecrets = append(s.ClusterPullSecrets, pc)
 	}
 
-	copies := &metav1.PartialObjectMetadataList{}
-	copies.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	copies := &corev1.SecretList{}
 	if err := r.client.List(ctx, copies, client.InNamespace(ns.Name), client.MatchingLabels{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue}); err != nil {
 		return s, fmt.Errorf("list copies in %s: %w", ns.Name, err)
 	}
@@ -83,9 +125,13 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 			return
 		}
 		seen[m.Name] = true
+		hash := m.Digest
+		if copyDrift(m) != "" {
+			hash = "" // differs from every source: rewritten whole
+		}
 		s.Copies = append(s.Copies, planner.Copy{
 			Name: m.Name, UID: string(m.UID), Owner: m.Labels[v1alpha1.OwnerLabel], OwnerUID: m.Annotations[v1alpha1.OwnerUIDAnnotation],
-			Hash: m.Annotations[v1alpha1.DataHashAnnotation], Deleting: m.Deleting,
+			Hash: hash, Deleting: m.Deleting,
 			Proven: ownership.CopyIsProven(key, m.Namespace, m.Name, m.Labels, m.Annotations),
 		})
 	}

@@ -261,11 +261,10 @@ func (w *writer) delete(ctx context.Context, ns string, d planner.CopyDelete) er
 	return nil
 }
 
-// cachedVersion is the resourceVersion the metadata cache shows of a copy,
+// cachedVersion is the resourceVersion the copies' cache shows of a copy,
 // which a write replaces.
 func (w *writer) cachedVersion(ctx context.Context, ns, name string) string {
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	m := &corev1.Secret{}
 	if err := w.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, m); err != nil {
 		return ""
 	}
