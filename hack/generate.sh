@@ -19,3 +19,6 @@ mkdir -p charts/pullsecrets/crds
 cp config/crd/bases/pullsecrets.dev_clusterpullsecrets.yaml charts/pullsecrets/crds/
 go run ./hack/chartrbac config/rbac/role.yaml charts/pullsecrets/files
 go run ./hack/chartrbac config/rbac-restart-pods/role.yaml charts/pullsecrets/files restart-pods-
+# Pods mode's MutatingAdmissionPolicy has no namespace in it: the chart renders
+# the same file under its release's names.
+cp config/pod-injection/policy.yaml charts/pullsecrets/files/pod-injection.yaml

@@ -26,6 +26,7 @@ type ClusterPullSecret struct {
 }
 
 // ClusterPullSecretSpec says which credential goes where.
+// +kubebuilder:validation:XValidation:rule="self.attachTo != 'Pods' || !has(self.serviceAccounts) || !has(self.serviceAccounts.selector)",message="attachTo: Pods cannot select ServiceAccounts by label (spec.serviceAccounts.selector): admission sees the Pod, never its ServiceAccount; select them by name (spec.serviceAccounts.names) or use attachTo: ServiceAccounts"
 type ClusterPullSecretSpec struct {
 	// Source is the Secret whose type and data are copied. It must be of
 	// type kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg, in a
@@ -55,6 +56,17 @@ type ClusterPullSecretSpec struct {
 	// pullsecrets.dev/opt-out: "true".
 	// +optional
 	ServiceAccounts ServiceAccountSelector `json:"serviceAccounts,omitempty"`
+
+	// AttachTo says where SecretName goes: ServiceAccounts (default), whose
+	// imagePullSecrets the API server copies into every new Pod; or Pods,
+	// where a MutatingAdmissionPolicy shipped with pullsecrets adds it to
+	// each new Pod whose images the credential is for, and no
+	// ServiceAccount is written (for ServiceAccounts a GitOps tool owns;
+	// docs/gitops.md). Pods mode selects ServiceAccounts by name only:
+	// admission sees the Pod, never its ServiceAccount.
+	// +optional
+	// +kubebuilder:default=ServiceAccounts
+	AttachTo AttachTarget `json:"attachTo,omitempty"`
 
 	// RestartPods says what to do with Pods that failed to pull before their
 	// ServiceAccount got the secret: Never (default) only reports them;
@@ -226,6 +238,18 @@ type ServiceAccountSelector struct {
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 }
 
+// AttachTarget is where a ClusterPullSecret's name goes.
+// +kubebuilder:validation:Enum=ServiceAccounts;Pods
+type AttachTarget string
+
+const (
+	// AttachToServiceAccounts puts the name on the selected
+	// ServiceAccounts' imagePullSecrets.
+	AttachToServiceAccounts AttachTarget = "ServiceAccounts"
+	// AttachToPods has the admission policy add the name to new Pods.
+	AttachToPods AttachTarget = "Pods"
+)
+
 // RestartPolicy says whether Pods stuck on pulls are replaced.
 // +kubebuilder:validation:Enum=Never;OnPullFailure
 type RestartPolicy string
@@ -309,6 +333,57 @@ type ClusterPullSecretStatus struct {
 	// copies: when it was obtained, when it expires, when it is refreshed.
 	// +optional
 	Credential *CredentialStatus `json:"credential,omitempty"`
+	// Injection is what the admission policy pullsecrets-pod-injection
+	// reads, as its params, to add the name to new Pods. The controller
+	// publishes it for attachTo: Pods, and keeps it while a switch back to
+	// ServiceAccounts is rolled out, so that no Pod is created without the
+	// credential. Only the controller writes status.
+	// +optional
+	Injection *InjectionStatus `json:"injection,omitempty"`
+}
+
+// InjectionStatus tells the pod-injection policy what to add to which Pods.
+type InjectionStatus struct {
+	// SecretName is the name added to new Pods' imagePullSecrets.
+	SecretName string `json:"secretName"`
+	// Registries the credential is for, pre-compiled for CEL from the keys
+	// of the source credential, as the kubelet matches them: a Pod is
+	// injected when one of its images (init and ephemeral containers
+	// included) matches one.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Registries []InjectionRegistry `json:"registries,omitempty"`
+	// DockerHub: the credential has a key the kubelet uses for Docker Hub
+	// images (docker.io, index.docker.io).
+	// +optional
+	DockerHub bool `json:"dockerHub,omitempty"`
+	// SkipServiceAccounts lists "namespace/name" of selected
+	// ServiceAccounts annotated kubernetes.io/enforce-mountable-secrets:
+	// "true", whose Pods the API server would refuse with a name the
+	// ServiceAccount does not list; their Pods are not injected.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=1024
+	SkipServiceAccounts []string `json:"skipServiceAccounts,omitempty"`
+	// Since is when this injection was first published.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+}
+
+// InjectionRegistry is one key of the credential, as CEL matches it.
+type InjectionRegistry struct {
+	// Key is the credential's key, for humans.
+	Key string `json:"key"`
+	// Host is a regular expression for the image's host without port: the
+	// key's host labels, each a glob matching one label.
+	Host string `json:"host"`
+	// Port must equal the image's port ("" for none).
+	// +optional
+	Port string `json:"port,omitempty"`
+	// Path must be a prefix of the image's path ("/team/app").
+	// +optional
+	Path string `json:"path,omitempty"`
 }
 
 // CredentialStatus is the state of a credential minted by a plugin.

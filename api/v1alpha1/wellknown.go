@@ -110,6 +110,13 @@ const (
 	// ReasonImageNotAllowed: the provider source's image is matched by none
 	// of the provider's matchImages. Copies are left as they are.
 	ReasonImageNotAllowed = "ImageNotAllowed"
+	// ReasonPodInjectionUnavailable: attachTo is Pods but the API server
+	// cannot inject (no MutatingAdmissionPolicy, or the shipped policy is
+	// not installed). Copies are kept; nothing is attached.
+	ReasonPodInjectionUnavailable = "PodInjectionUnavailable"
+	// ReasonContested: another writer (a GitOps tool) keeps removing the
+	// name from ServiceAccounts; the controller backs off and says who.
+	ReasonContested = "Contested"
 	// ReasonConflict: a Secret of the same name that pullsecrets did not
 	// create, or that another ClusterPullSecret owns, is in the way.
 	ReasonConflict = "Conflict"

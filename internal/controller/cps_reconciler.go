@@ -46,6 +46,7 @@ type cpsReconciler struct {
 	verifier       *verifier
 	refresher      *refresher
 	providers      *providerConfig
+	policy         *injectionPolicy
 
 	mu        sync.Mutex
 	lastWrite map[string]time.Time
@@ -146,8 +147,15 @@ func (r *cpsReconciler) observe(ctx context.Context, u *unstructured.Unstructure
 	status.StuckPods = sum.stuck
 	status.FailingNamespaces = sum.failing
 	r.metrics.namespaces(u.GetName(), sum.matched, sum.ready, sum.matched-sum.ready)
+	available, unavailable := r.policy.state()
+	if err := r.observeInjection(ctx, d, src, available, sum.ready == sum.matched, &status); err != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, v1alpha1.ReasonProgressing, err.Error()
+		return &status
+	}
 
 	switch {
+	case d.obj.Spec.AttachTo == v1alpha1.AttachToPods && !available:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonPodInjectionUnavailable, unavailable+"; copies are kept, no Pod gets the name"
 	case !src.ok():
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, src.Problem, src.Message+"; existing copies are left as they are"
 	case expired != "":
@@ -166,6 +174,24 @@ func (r *cpsReconciler) observe(ctx context.Context, u *unstructured.Unstructure
 		cond.Message = fmt.Sprintf("%d of %d namespaces ready; %s in %d: %s", sum.ready, sum.matched, reason, sum.reasons[reason], failingWith(sum.failing, reason))
 	}
 	return &status
+}
+
+// observeInjection fills status.injection, the params of the pod-injection
+// policy.
+func (r *cpsReconciler) observeInjection(ctx context.Context, d decodedCPS, src sourceState, available, settled bool, status *v1alpha1.ClusterPullSecretStatus) error {
+	if d.obj.Spec.AttachTo != v1alpha1.AttachToPods && d.obj.Status.Injection == nil {
+		status.Injection = nil
+		return nil
+	}
+	var skipped []string
+	if d.obj.Spec.AttachTo == v1alpha1.AttachToPods {
+		var err error
+		if skipped, err = r.skippedServiceAccounts(ctx, d); err != nil {
+			return err
+		}
+	}
+	status.Injection = desiredInjection(d.obj, src, available, skipped, settled, time.Now())
+	return nil
 }
 
 // worstReason picks the reason the Ready condition shows when namespaces

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
@@ -80,6 +81,9 @@ type Options struct {
 	// ServiceAccountName is the controller's own ServiceAccount (in
 	// KeyNamespace), whose tokens plugins may be given.
 	ServiceAccountName string
+	// PodInjectionPolicy names the MutatingAdmissionPolicy (and its
+	// binding) of Pods mode, as installed.
+	PodInjectionPolicy string
 }
 
 // DefaultOptions are the defaults of the controller's flags.
@@ -87,7 +91,7 @@ func DefaultOptions() Options {
 	return Options{
 		Workers: 32, StatusInterval: time.Second, PodRestartsPerSecond: 5, VerifyTimeout: 10 * time.Second,
 		CredentialProviderBinDir: "/credential-providers", PluginTimeout: credprovider.DefaultTimeout,
-		PluginInheritedEnv: slices.Clone(credprovider.DefaultInheritedEnv),
+		PluginInheritedEnv: slices.Clone(credprovider.DefaultInheritedEnv), PodInjectionPolicy: "pullsecrets-pod-injection",
 		ProviderSchedule:   credprovider.DefaultSchedule(), ServiceAccountName: "pullsecrets-controller",
 	}
 }
@@ -157,6 +161,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}); err != nil {
 		return fmt.Errorf("index ServiceAccounts: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.ServiceAccount{}, indexPodsSkip, podsSkip); err != nil {
+		return fmt.Errorf("index ServiceAccounts: %w", err)
+	}
 
 	// Source Secrets come from a second cache that only watches the source
 	// namespaces: the only Secret data the controller ever reads.
@@ -189,6 +196,14 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	nsQueue, cpsQueue := &queueRef{}, &queueRef{}
 	notify := func(cps string) { cpsQueue.add(cps, reportCoalescing) }
 	cpss := newCPSCache(mgr.GetClient())
+	disco, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("discovery client: %w", err)
+	}
+	policy := newInjectionPolicy(opts.PodInjectionPolicy, mgr.GetAPIReader(), disco)
+	if err := mgr.Add(policy); err != nil {
+		return err
+	}
 	providers := newProviderConfig(opts.CredentialProviderConfig)
 	if err := mgr.Add(providers); err != nil {
 		return err
@@ -273,6 +288,25 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	cpsr.refresher = newRefresher(opts, providers, mgr.GetClient(), sourceCache, mgr.GetAPIReader(), clientset, cpss, notify, opts.Metrics)
 	srcs.pending = cpsr.refresher.pendingNote
 	cpsr.providers = providers
+	cpsr.policy = policy
+	read.policy = policy
+	policy.changed = func() {
+		// Pods mode works, or stopped working: every namespace's state of
+		// a Pods-mode ClusterPullSecret depends on it.
+		ctx := context.Background()
+		all, err := cpss.list(ctx)
+		if err != nil {
+			return
+		}
+		for _, d := range all {
+			if d.obj != nil && d.obj.Spec.AttachTo == v1alpha1.AttachToPods {
+				notify(d.obj.Name)
+			}
+		}
+		for _, req := range listNamespaceRequests(ctx, mgr.GetClient()) {
+			nsQueue.add(req.Name, 0)
+		}
+	}
 	providers.changed = func() {
 		// What every provider source may do changed: plan them again, and
 		// every namespace, whose copies come from them.

@@ -86,6 +86,7 @@ type reader struct {
 	usage     *usage.Index
 	overlay   *overlay
 	conflicts *conflicts
+	policy    *injectionPolicy
 	keyMu     sync.RWMutex
 	key       *ownership.Key
 }

@@ -26,6 +26,9 @@ type sourceState struct {
 	planner.Source
 	Secret          *corev1.Secret
 	ResourceVersion string
+	// Keys are the credential's registry keys, normalised as the kubelet
+	// does (no credential bytes): what the pod-injection policy matches.
+	Keys []string
 }
 
 func (s sourceState) ok() bool { return s.Problem == "" }
@@ -168,7 +171,7 @@ func validateSource(secret *corev1.Secret) sourceState {
 				return err == nil && len(m.Credentials) > 0
 			},
 		},
-		Secret: secret, ResourceVersion: secret.ResourceVersion,
+		Secret: secret, ResourceVersion: secret.ResourceVersion, Keys: keyring.Keys(),
 	}
 }
 

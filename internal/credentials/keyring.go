@@ -68,6 +68,16 @@ func NewKeyring(secrets []Secret) *Keyring {
 	return k
 }
 
+// Keys returns the normalised registry keys (host[:port][/path]), in the
+// kubelet's lookup order. Keys name registries, never credentials.
+func (k *Keyring) Keys() []string {
+	out := make([]string, 0, len(k.index))
+	for _, ik := range k.index {
+		out = append(out, ik.key)
+	}
+	return out
+}
+
 // Err is non-nil when the kubelet could not use these pull secrets at all:
 // decoding one of them fails, and the kubelet then fails every image pull of
 // the Pod, even from registries the other Secrets cover. The message names

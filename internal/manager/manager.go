@@ -118,6 +118,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.Controller.PluginTimeout, "credential-provider-timeout", o.Controller.PluginTimeout, "Time limit of one plugin run.")
 	fs.StringVar(&o.Controller.ServiceAccountName, "service-account-name", o.Controller.ServiceAccountName,
 		"The controller's own ServiceAccount, in --ownership-key-namespace: plugins whose configuration has tokenAttributes get its tokens and annotations.")
+	fs.StringVar(&o.Controller.PodInjectionPolicy, "pod-injection-policy", o.Controller.PodInjectionPolicy,
+		"Name of the MutatingAdmissionPolicy, and of its binding, that adds names to Pods for ClusterPullSecrets with attachTo: Pods (config/pod-injection; the Helm chart prefixes it with the release name).")
 	fs.IntVar(&o.Controller.Workers, "workers", o.Controller.Workers, "Namespaces reconciled in parallel.")
 	fs.DurationVar(&o.Controller.StatusInterval, "status-interval", o.Controller.StatusInterval,
 		"Least time between two status writes of one ClusterPullSecret.")
