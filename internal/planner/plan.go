@@ -52,6 +52,9 @@ type Edit struct {
 	ServiceAccount string
 	UID            string
 	// Attach appends each name that is absent and records who attached it.
+	// A name already listed and recorded (for a ClusterPullSecret that lets
+	// it go) is handed over: recorded for By, never removed. A name listed
+	// but not recorded is the user's and stays so.
 	Attach []Attachment
 	// Detach removes each name the record says the controller attached.
 	Detach []string
@@ -78,6 +81,10 @@ func (e Edit) Apply(list []string, record map[string]string) ([]string, map[stri
 	changed := false
 	for _, a := range e.Attach {
 		if slices.Contains(out, a.Secret) {
+			if by, ours := rec[a.Secret]; ours && by != a.By {
+				rec[a.Secret] = a.By
+				changed = true
+			}
 			continue
 		}
 		out = append(out, a.Secret)

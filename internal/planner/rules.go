@@ -224,7 +224,14 @@ func (p *planner) editServiceAccounts() {
 				}
 				continue
 			}
-			if !p.keeps(c, sa, name, e) {
+			if p.keeps(c, sa, name) {
+				continue
+			}
+			// Let go: handed over to the one that holds the name here now,
+			// so the ServiceAccount never goes without it; else detached.
+			if heir := p.wanter(sa, name); heir != nil {
+				e.Attach = append(e.Attach, Attachment{Secret: name, By: heir.Name})
+			} else {
 				e.Detach = append(e.Detach, name)
 			}
 		}
@@ -237,10 +244,21 @@ func (p *planner) editServiceAccounts() {
 	}
 }
 
-// keeps reports whether a listed name the controller attached stays. An old
-// name stays until the name replacing it is attached with its copy in
-// place, so a ServiceAccount never loses the credential in between.
-func (p *planner) keeps(c *cps, sa *saPlan, name string, e Edit) bool {
+// wanter is the ClusterPullSecret that wants name on sa, if any.
+func (p *planner) wanter(sa *saPlan, name string) *cps {
+	for _, c := range p.ordered {
+		if p.wants(c, sa, name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// keeps reports whether a listed name the controller attached stays
+// recorded for c. An old name stays until the ServiceAccount carries the
+// new one with its copy in place, so it never loses the credential in
+// between.
+func (p *planner) keeps(c *cps, sa *saPlan, name string) bool {
 	switch {
 	case c == nil || c.role == roleDeleting || c.role == roleUnselected:
 		return false
@@ -251,10 +269,11 @@ func (p *planner) keeps(c *cps, sa *saPlan, name string, e Edit) bool {
 	case c.SecretName == name:
 		return true // still its name; if its copy is missing, it is being recreated or in conflict
 	}
-	// Renamed or moved: detach once the new name is (or is being) attached.
-	replaced := c.claimed && c.ready && (slices.Contains(sa.list, c.SecretName) && sa.record[c.SecretName] == c.Name ||
-		slices.ContainsFunc(e.Attach, func(a Attachment) bool { return a.Secret == c.SecretName }))
-	return !replaced
+	// Renamed or moved. c wants its new name here once it holds it with a
+	// live copy, and then the ServiceAccount lists it after this edit
+	// (attached now, listed by anyone already, or handed over to c: a
+	// wanted name is never detached), so the old one can go.
+	return !p.wants(c, sa, c.SecretName)
 }
 
 // retire deletes the controller's copies that nothing wants nor uses.
@@ -359,40 +378,53 @@ func (p *planner) restart() {
 		if sa == nil || sa.Deleting {
 			continue
 		}
+		// Restarted for the first ClusterPullSecret that would; else
+		// reported once, by the first that has a reason not to.
+		var first *cps
+		why := ""
 		for _, c := range p.ordered {
 			if !p.wants(c, sa, c.SecretName) || !slices.ContainsFunc(pod.StuckImages, c.matches) {
 				continue
 			}
-			n := c.SecretName
-			why := ""
-			w := p.workload(pod.Owner)
-			switch {
-			case slices.Contains(pod.PullSecrets, n):
-				why = fmt.Sprintf("it lists %s and still fails to pull: check the credential and the image name", n)
-			case !slices.Contains(sa.list, n):
-				continue
-			case w == nil:
-				why = "it has no owner that would recreate it: delete it to retry"
-			case len(w.PullSecrets) > 0 && !slices.Contains(w.PullSecrets, n):
-				why = fmt.Sprintf("%s %s lists its own imagePullSecrets (%s), which hide the ServiceAccount's: add %s to its template",
-					w.Kind, w.Name, strings.Join(w.PullSecrets, ", "), n)
-			case !c.RestartPods:
-				why = "restartPods is Never: delete it to retry"
-			case w.FailureBudget == 0:
-				why = fmt.Sprintf("Job %s cannot afford another failed Pod (backoffLimit reached)", w.Name)
-			default:
-				p.out.DeletePods = append(p.out.DeletePods, PodRestart{
-					Pod: pod.Name, UID: pod.UID, By: c.Name, Secret: n, ServiceAccount: sa.Name, Owner: w.Owner,
-				})
+			r, reason := p.restartFor(c, sa, pod)
+			if r != nil {
+				p.out.DeletePods = append(p.out.DeletePods, *r)
+				first = nil
+				break
 			}
-			if why != "" {
-				st := p.out.States[c.Name]
-				st.Stuck = append(st.Stuck, Stuck{Pod: pod.Name, Why: why})
-				p.out.States[c.Name] = st
+			if reason != "" && first == nil {
+				first, why = c, reason
 			}
-			break // one cause per Pod
+		}
+		if first != nil {
+			st := p.out.States[first.Name]
+			st.Stuck = append(st.Stuck, Stuck{Pod: pod.Name, Why: why})
+			p.out.States[first.Name] = st
 		}
 	}
+}
+
+// restartFor returns the restart of a stuck Pod for c, or why c does not
+// restart it ("" when c's name is not on the ServiceAccount yet).
+func (p *planner) restartFor(c *cps, sa *saPlan, pod Pod) (*PodRestart, string) {
+	n := c.SecretName
+	w := p.workload(pod.Owner)
+	switch {
+	case slices.Contains(pod.PullSecrets, n):
+		return nil, fmt.Sprintf("it lists %s and still fails to pull: check the credential and the image name", n)
+	case !slices.Contains(sa.list, n):
+		return nil, ""
+	case w == nil:
+		return nil, "it has no owner that would recreate it: delete it to retry"
+	case len(w.PullSecrets) > 0 && !slices.Contains(w.PullSecrets, n):
+		return nil, fmt.Sprintf("%s %s lists its own imagePullSecrets (%s), which hide the ServiceAccount's: add %s to its template",
+			w.Kind, w.Name, strings.Join(w.PullSecrets, ", "), n)
+	case !c.RestartPods:
+		return nil, "restartPods is Never: delete it to retry"
+	case w.FailureBudget == 0:
+		return nil, fmt.Sprintf("Job %s cannot afford another failed Pod (backoffLimit reached)", w.Name)
+	}
+	return &PodRestart{Pod: pod.Name, UID: pod.UID, By: c.Name, Secret: n, ServiceAccount: sa.Name, Owner: w.Owner}, ""
 }
 
 func (c *cps) matches(image string) bool { return c.Source.Matches != nil && c.Source.Matches(image) }
