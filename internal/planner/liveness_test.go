@@ -23,11 +23,11 @@ func TestRenameOntoANameListedByHandCompletes(t *testing.T) {
 	}{
 		{"the new copy is made in the same plan", []planner.Copy{copyOf(acme, "y")}, planner.Plan{
 			CreateCopies:    []planner.CopyWrite{{Name: "x", Owner: "acme", OwnerUID: "uid-acme", Hash: "hash-acme"}},
-			ServiceAccounts: []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Detach: []string{"y"}}},
+			ServiceAccounts: []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Detach: []string{"y"}, Replacements: map[string]string{"y": "x"}}},
 			DeleteCopies:    []planner.CopyDelete{{Name: "y", UID: "secret-y", Owner: "acme", Why: "no ClusterPullSecret wants it here and nothing uses it"}},
 		}},
 		{"the new copy is already there (a restart mid-rename)", []planner.Copy{copyOf(acme, "x"), copyOf(acme, "y")}, planner.Plan{
-			ServiceAccounts: []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Detach: []string{"y"}}},
+			ServiceAccounts: []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Detach: []string{"y"}, Replacements: map[string]string{"y": "x"}}},
 			DeleteCopies:    []planner.CopyDelete{{Name: "y", UID: "secret-y", Owner: "acme", Why: "no ClusterPullSecret wants it here and nothing uses it"}},
 		}},
 	} {
@@ -62,7 +62,7 @@ func TestRenameOntoANameListedByHandCompletes(t *testing.T) {
 }
 
 // A name recorded for a ClusterPullSecret that lets it go, while another
-// holds that name here with its copy, is handed over (recorded for the
+// holds that name here with its copy, is handed over (reassigned to the
 // other) instead of detached, so the ServiceAccount never goes without it.
 func TestANameLetGoIsHandedOverNotDetached(t *testing.T) {
 	t.Parallel()
@@ -79,7 +79,7 @@ func TestANameLetGoIsHandedOverNotDetached(t *testing.T) {
 			s := snapshot(append([]planner.ClusterPullSecret{holder}, tt.leaver...), []planner.Copy{copyOf(holder, "reg")},
 				sa("default", []string{"theirs", "reg"}, map[string]string{"reg": "leaver"}))
 			p := planner.Compute(s)
-			want := []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Attach: []planner.Attachment{{Secret: "reg", By: "holder"}}}}
+			want := []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Reassign: []planner.Attachment{{Secret: "reg", By: "holder"}}}}
 			if d := cmp.Diff(want, p.ServiceAccounts); d != "" {
 				t.Fatalf("edits (-want +got):\n%s", d)
 			}
@@ -133,5 +133,99 @@ func TestRestartForAnyClusterPullSecretThatWould(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A Job's backoff budget is shared by the Pods of one plan: two stuck Pods
+// of a Job that can afford one more failure get one restart.
+func TestRestartsOfOnePlanShareAJobsBudget(t *testing.T) {
+	t.Parallel()
+	acme := cps(t, "acme", 0, restarting)
+	job := planner.Owner{Group: "batch", Kind: "Job", Name: "once", UID: "j1"}
+	for _, tt := range []struct {
+		budget, restarts int
+	}{{0, 0}, {1, 1}, {2, 2}, {-1, 3}} {
+		s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{copyOf(acme, "acme")},
+			sa("default", []string{"acme"}, map[string]string{"acme": "acme"}))
+		s.Pods = []planner.Pod{stuckPod("job-1", "default", nil, &job), stuckPod("job-2", "default", nil, &job), stuckPod("job-3", "default", nil, &job)}
+		s.Workloads = []planner.Workload{{Owner: job, Active: true, FailureBudget: tt.budget}}
+		p := planner.Compute(s)
+		if len(p.DeletePods) != tt.restarts {
+			t.Errorf("budget %d: %d restarts, want %d: %+v", tt.budget, len(p.DeletePods), tt.restarts, p.DeletePods)
+		}
+		if stuck := p.States["acme"].Stuck; len(stuck) != 3-tt.restarts {
+			t.Errorf("budget %d: stuck %+v", tt.budget, stuck)
+		}
+	}
+}
+
+// A name recorded for a ClusterPullSecret that lets it go, whose copy is an
+// old copy of another that still needs it there (its new name is not
+// attached yet), is reassigned to that other: detaching it would take that
+// credential away.
+func TestAnOldNameStillNeededIsReassignedToItsMaker(t *testing.T) {
+	t.Parallel()
+	// maker was renamed onto a name a forged Secret holds: it keeps old.
+	maker := cps(t, "maker", 0, named("new"))
+	leaver := cps(t, "leaver", 10, named("old"), func(c *planner.ClusterPullSecret) { c.Deleting = true })
+	forged := planner.Copy{Name: "new", UID: "tenant", Owner: "maker", OwnerUID: "uid-maker"}
+	s := snapshot([]planner.ClusterPullSecret{maker, leaver}, []planner.Copy{copyOf(maker, "old"), forged},
+		sa("default", []string{"old"}, map[string]string{"old": "leaver"}))
+	p := planner.Compute(s)
+	want := []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Reassign: []planner.Attachment{{Secret: "old", By: "maker"}}}}
+	if d := cmp.Diff(want, p.ServiceAccounts); d != "" {
+		t.Fatalf("edits (-want +got):\n%s", d)
+	}
+	if st := p.States["leaver"]; st.Leftovers != 0 {
+		t.Fatalf("leaver: %+v", st)
+	}
+}
+
+// An old name is detached with its replacement named, so that a writer who
+// applies the edit to a list from which someone removed the new name
+// meanwhile keeps the old one; the edit names the version it was planned on.
+func TestDetachedOldNamesNameTheirReplacement(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		cs   []planner.ClusterPullSecret
+		rec  map[string]string
+	}{
+		{"a rename", []planner.ClusterPullSecret{cps(t, "acme", 0, named("new"))}, map[string]string{"old": "acme"}},
+		{"an old copy recorded for a ClusterPullSecret being deleted",
+			[]planner.ClusterPullSecret{cps(t, "acme", 0, named("new")), cps(t, "gone", 5, named("old"), func(c *planner.ClusterPullSecret) { c.Deleting = true })},
+			map[string]string{"old": "gone", "new": "acme"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			acme := tt.cs[0]
+			account := sa("default", []string{"old", "new"}, tt.rec)
+			account.ResourceVersion = "42"
+			s := snapshot(tt.cs, []planner.Copy{copyOf(acme, "old"), copyOf(acme, "new")}, account)
+			p := planner.Compute(s)
+			want := []planner.Edit{{ServiceAccount: "default", UID: "sa-default", ResourceVersion: "42", Detach: []string{"old"}, Replacements: map[string]string{"old": "new"}}}
+			if d := cmp.Diff(want, p.ServiceAccounts); d != "" {
+				t.Fatalf("edits (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// The template decides what a replacement gets: one that lists the name
+// gets it even from a ServiceAccount that does not.
+func TestRestartWhenTheTemplateListsTheName(t *testing.T) {
+	t.Parallel()
+	acme := cps(t, "acme", 0, restarting)
+	tampered := sa("default", []string{"legacy"}, nil)
+	tampered.RecordProblem = "unproven"
+	s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{copyOf(acme, "acme")}, tampered)
+	s.Pods = []planner.Pod{stuckPod("web-1", "default", []string{"legacy"}, &replicaSet)}
+	for _, tt := range []struct {
+		template []string
+		restart  bool
+	}{{[]string{"legacy", "acme"}, true}, {[]string{"legacy"}, false}, {nil, false}} {
+		s.Workloads = []planner.Workload{{Owner: replicaSet, PullSecrets: tt.template, Active: true, FailureBudget: -1}}
+		if got := len(planner.Compute(s).DeletePods) == 1; got != tt.restart {
+			t.Errorf("template %v: restart %v, want %v", tt.template, got, tt.restart)
+		}
 	}
 }

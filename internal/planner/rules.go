@@ -39,7 +39,9 @@ type planner struct {
 	copies  map[string]*Copy
 	blocked map[string]string
 	sas     []*saPlan
-	out     Plan
+	// spent counts the restarts planned per Job, which its budget pays.
+	spent map[Owner]int
+	out   Plan
 }
 
 // saPlan is a ServiceAccount and its list and record once the plan's edit is
@@ -71,7 +73,7 @@ func Compute(s Snapshot) Plan {
 
 func newPlanner(s Snapshot) *planner {
 	p := &planner{
-		s: s, byName: map[string]*cps{}, copies: map[string]*Copy{}, blocked: map[string]string{},
+		s: s, byName: map[string]*cps{}, copies: map[string]*Copy{}, blocked: map[string]string{}, spent: map[Owner]int{},
 		out: Plan{States: map[string]State{}},
 	}
 	for i := range s.ClusterPullSecrets {
@@ -210,7 +212,7 @@ func (p *planner) editServiceAccounts() {
 		if sa.Deleting || sa.RecordProblem != "" {
 			continue
 		}
-		e := Edit{ServiceAccount: sa.Name, UID: sa.UID}
+		e := Edit{ServiceAccount: sa.Name, UID: sa.UID, ResourceVersion: sa.ResourceVersion}
 		for _, c := range p.ordered {
 			if p.wants(c, sa, c.SecretName) && !slices.Contains(sa.list, c.SecretName) {
 				e.Attach = append(e.Attach, Attachment{Secret: c.SecretName, By: c.Name})
@@ -227,12 +229,19 @@ func (p *planner) editServiceAccounts() {
 			if p.keeps(c, sa, name) {
 				continue
 			}
-			// Let go: handed over to the one that holds the name here now,
-			// so the ServiceAccount never goes without it; else detached.
-			if heir := p.wanter(sa, name); heir != nil {
-				e.Attach = append(e.Attach, Attachment{Secret: name, By: heir.Name})
-			} else {
-				e.Detach = append(e.Detach, name)
+			// Let go: handed over to the one whose credential the name
+			// carries here, so the ServiceAccount never goes without it;
+			// else detached.
+			if heir := p.heir(sa, name); heir != nil {
+				e.Reassign = append(e.Reassign, Attachment{Secret: name, By: heir.Name})
+				continue
+			}
+			e.Detach = append(e.Detach, name)
+			if next := p.replacement(sa, name, c); next != "" {
+				if e.Replacements == nil {
+					e.Replacements = map[string]string{}
+				}
+				e.Replacements[name] = next
 			}
 		}
 		list, record, changed := e.Apply(sa.list, sa.record)
@@ -244,14 +253,37 @@ func (p *planner) editServiceAccounts() {
 	}
 }
 
-// wanter is the ClusterPullSecret that wants name on sa, if any.
-func (p *planner) wanter(sa *saPlan, name string) *cps {
+// heir is who takes over a listed name that the ClusterPullSecret it is
+// recorded for lets go: the one that wants it on sa, else the maker of its
+// copy if that one keeps it (an old name not replaced yet, a frozen one's).
+func (p *planner) heir(sa *saPlan, name string) *cps {
 	for _, c := range p.ordered {
 		if p.wants(c, sa, name) {
 			return c
 		}
 	}
+	if k := p.copies[name]; k != nil {
+		if o := p.owner(k); o != nil && p.keeps(o, sa, name) {
+			return o
+		}
+	}
 	return nil
+}
+
+// replacement is the name that carries on sa the credential a detached
+// name did: the current name of its copy's maker, else of the one it is
+// recorded for, when that one wants it there; "" when there is none.
+func (p *planner) replacement(sa *saPlan, name string, recorded *cps) string {
+	var maker *cps
+	if k := p.copies[name]; k != nil {
+		maker = p.owner(k)
+	}
+	for _, c := range []*cps{maker, recorded} {
+		if c != nil && c.SecretName != name && p.wants(c, sa, c.SecretName) {
+			return c.SecretName
+		}
+	}
+	return ""
 }
 
 // keeps reports whether a listed name the controller attached stays
@@ -271,7 +303,7 @@ func (p *planner) keeps(c *cps, sa *saPlan, name string) bool {
 	}
 	// Renamed or moved. c wants its new name here once it holds it with a
 	// live copy, and then the ServiceAccount lists it after this edit
-	// (attached now, listed by anyone already, or handed over to c: a
+	// (attached now, listed by anyone already, or reassigned to c: a
 	// wanted name is never detached), so the old one can go.
 	return !p.wants(c, sa, c.SecretName)
 }
@@ -389,6 +421,7 @@ func (p *planner) restart() {
 			r, reason := p.restartFor(c, sa, pod)
 			if r != nil {
 				p.out.DeletePods = append(p.out.DeletePods, *r)
+				p.spent[r.Owner]++
 				first = nil
 				break
 			}
@@ -412,8 +445,8 @@ func (p *planner) restartFor(c *cps, sa *saPlan, pod Pod) (*PodRestart, string) 
 	switch {
 	case slices.Contains(pod.PullSecrets, n):
 		return nil, fmt.Sprintf("it lists %s and still fails to pull: check the credential and the image name", n)
-	case !slices.Contains(sa.list, n):
-		return nil, ""
+	case !slices.Contains(sa.list, n) && (w == nil || !slices.Contains(w.PullSecrets, n)):
+		return nil, "" // nothing would give a replacement the name yet
 	case w == nil:
 		return nil, "it has no owner that would recreate it: delete it to retry"
 	case len(w.PullSecrets) > 0 && !slices.Contains(w.PullSecrets, n):
@@ -421,7 +454,7 @@ func (p *planner) restartFor(c *cps, sa *saPlan, pod Pod) (*PodRestart, string) 
 			w.Kind, w.Name, strings.Join(w.PullSecrets, ", "), n)
 	case !c.RestartPods:
 		return nil, "restartPods is Never: delete it to retry"
-	case w.FailureBudget == 0:
+	case w.FailureBudget >= 0 && p.spent[w.Owner] >= w.FailureBudget:
 		return nil, fmt.Sprintf("Job %s cannot afford another failed Pod (backoffLimit reached)", w.Name)
 	}
 	return &PodRestart{Pod: pod.Name, UID: pod.UID, By: c.Name, Secret: n, ServiceAccount: sa.Name, Owner: w.Owner}, ""
@@ -436,7 +469,7 @@ func (p *planner) report() {
 		pending[w.Owner] = true
 	}
 	for _, e := range p.out.ServiceAccounts {
-		for _, a := range e.Attach {
+		for _, a := range append(slices.Clone(e.Attach), e.Reassign...) {
 			pending[a.By] = true
 		}
 		for _, name := range e.Detach {

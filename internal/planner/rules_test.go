@@ -103,7 +103,7 @@ func TestRenameSwapsNamesInOneWrite(t *testing.T) {
 	p := planner.Compute(s)
 	want := planner.Plan{
 		CreateCopies:    []planner.CopyWrite{{Name: "x", Owner: "acme", OwnerUID: "uid-acme", Hash: "hash-acme"}},
-		ServiceAccounts: []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Attach: []planner.Attachment{{Secret: "x", By: "acme"}}, Detach: []string{"y"}}},
+		ServiceAccounts: []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Attach: []planner.Attachment{{Secret: "x", By: "acme"}}, Detach: []string{"y"}, Replacements: map[string]string{"y": "x"}}},
 		DeleteCopies:    []planner.CopyDelete{{Name: "y", UID: "secret-y", Owner: "acme", Why: "no ClusterPullSecret wants it here and nothing uses it"}},
 	}
 	if d := cmp.Diff(want, p, cmpopts.IgnoreFields(planner.Plan{}, "States")); d != "" {
