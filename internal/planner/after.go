@@ -7,7 +7,8 @@ import (
 
 // After returns the snapshot as it is once every write of the plan is
 // made. A created copy gets the UID its CopyWrite carries (the writer sets
-// it from the API server's answer). s is not modified.
+// it from the API server's answer). s is not modified; the result may share
+// the lists and maps of what the plan does not change.
 func After(s Snapshot, p Plan) Snapshot {
 	out := s
 	out.Copies = slices.Clone(s.Copies)

@@ -1,13 +1,18 @@
 package planner
 
 import (
+	"maps"
 	"slices"
 )
 
 // Plan is every write for one namespace, in the order they must be made:
 // copies, then ServiceAccounts, then retirements, then Pod restarts. Each
-// write is safe on its own; when one fails, the rest are dropped and the
-// namespace is planned again.
+// write is safe once the writes before it are made as planned; when one
+// fails, the rest are dropped and the namespace is planned again. An edit
+// applied to another version of its ServiceAccount than the one planned on
+// (Edit.ResourceVersion; someone wrote it meanwhile) counts as such a
+// failure once made: the retirements and restarts after it assumed the
+// list the plan saw.
 type Plan struct {
 	CreateCopies    []CopyWrite
 	UpdateCopies    []CopyWrite
@@ -51,10 +56,22 @@ type CopyDelete struct {
 type Edit struct {
 	ServiceAccount string
 	UID            string
+	// ResourceVersion is the version of the ServiceAccount planned on.
+	ResourceVersion string
 	// Attach appends each name that is absent and records who attached it.
 	Attach []Attachment
+	// Reassign hands each listed name recorded for a ClusterPullSecret that
+	// lets it go over to By, which carries its credential there: recorded
+	// for By, never removed in between. A name no longer listed, or listed
+	// but not recorded (the user's), is left as it is.
+	Reassign []Attachment
 	// Detach removes each name the record says the controller attached.
 	Detach []string
+	// Replacements maps a detached old name to the name replacing it (a
+	// rename); the old name goes only where the new one is listed, so a
+	// writer applying the edit to a newer list, from which someone removed
+	// the new name meanwhile, keeps the old one.
+	Replacements map[string]string
 	// Forget drops record entries whose name is no longer listed.
 	Forget []string
 }
@@ -72,35 +89,34 @@ type Attachment struct {
 func (e Edit) Apply(list []string, record map[string]string) ([]string, map[string]string, bool) {
 	out := slices.Clone(list)
 	rec := make(map[string]string, len(record)+len(e.Attach))
-	for k, v := range record {
-		rec[k] = v
-	}
-	changed := false
-	for _, a := range e.Attach {
-		if slices.Contains(out, a.Secret) {
-			continue
+	maps.Copy(rec, record)
+	for _, a := range e.Reassign {
+		if _, ours := rec[a.Secret]; ours && slices.Contains(out, a.Secret) {
+			rec[a.Secret] = a.By
 		}
-		out = append(out, a.Secret)
-		rec[a.Secret] = a.By
-		changed = true
+	}
+	for _, a := range e.Attach {
+		if !slices.Contains(out, a.Secret) {
+			out = append(out, a.Secret)
+			rec[a.Secret] = a.By
+		}
 	}
 	for _, name := range e.Detach {
 		if _, ours := rec[name]; !ours {
 			continue
 		}
-		if slices.Contains(out, name) {
-			out = slices.DeleteFunc(out, func(s string) bool { return s == name })
+		if next, ok := e.Replacements[name]; ok && !slices.Contains(out, next) {
+			continue
 		}
+		out = slices.DeleteFunc(out, func(s string) bool { return s == name })
 		delete(rec, name)
-		changed = true
 	}
 	for _, name := range e.Forget {
 		if _, ours := rec[name]; ours && !slices.Contains(out, name) {
 			delete(rec, name)
-			changed = true
 		}
 	}
-	return out, rec, changed
+	return out, rec, !slices.Equal(out, list) || !maps.Equal(rec, record)
 }
 
 // PodRestart deletes a Pod so that its owner recreates it with the secret.

@@ -39,7 +39,9 @@ type planner struct {
 	copies  map[string]*Copy
 	blocked map[string]string
 	sas     []*saPlan
-	out     Plan
+	// spent counts the restarts planned per Job, which its budget pays.
+	spent map[Owner]int
+	out   Plan
 }
 
 // saPlan is a ServiceAccount and its list and record once the plan's edit is
@@ -71,7 +73,7 @@ func Compute(s Snapshot) Plan {
 
 func newPlanner(s Snapshot) *planner {
 	p := &planner{
-		s: s, byName: map[string]*cps{}, copies: map[string]*Copy{}, blocked: map[string]string{},
+		s: s, byName: map[string]*cps{}, copies: map[string]*Copy{}, blocked: map[string]string{}, spent: map[Owner]int{},
 		out: Plan{States: map[string]State{}},
 	}
 	for i := range s.ClusterPullSecrets {
@@ -210,7 +212,7 @@ func (p *planner) editServiceAccounts() {
 		if sa.Deleting || sa.RecordProblem != "" {
 			continue
 		}
-		e := Edit{ServiceAccount: sa.Name, UID: sa.UID}
+		e := Edit{ServiceAccount: sa.Name, UID: sa.UID, ResourceVersion: sa.ResourceVersion}
 		for _, c := range p.ordered {
 			if p.wants(c, sa, c.SecretName) && !slices.Contains(sa.list, c.SecretName) {
 				e.Attach = append(e.Attach, Attachment{Secret: c.SecretName, By: c.Name})
@@ -224,8 +226,22 @@ func (p *planner) editServiceAccounts() {
 				}
 				continue
 			}
-			if !p.keeps(c, sa, name, e) {
-				e.Detach = append(e.Detach, name)
+			if p.keeps(c, sa, name) {
+				continue
+			}
+			// Let go: handed over to the one whose credential the name
+			// carries here, so the ServiceAccount never goes without it;
+			// else detached.
+			if heir := p.heir(sa, name); heir != nil {
+				e.Reassign = append(e.Reassign, Attachment{Secret: name, By: heir.Name})
+				continue
+			}
+			e.Detach = append(e.Detach, name)
+			if next := p.replacement(sa, name, c); next != "" {
+				if e.Replacements == nil {
+					e.Replacements = map[string]string{}
+				}
+				e.Replacements[name] = next
 			}
 		}
 		list, record, changed := e.Apply(sa.list, sa.record)
@@ -237,10 +253,44 @@ func (p *planner) editServiceAccounts() {
 	}
 }
 
-// keeps reports whether a listed name the controller attached stays. An old
-// name stays until the name replacing it is attached with its copy in
-// place, so a ServiceAccount never loses the credential in between.
-func (p *planner) keeps(c *cps, sa *saPlan, name string, e Edit) bool {
+// heir is who takes over a listed name that the ClusterPullSecret it is
+// recorded for lets go: the one that wants it on sa, else the maker of its
+// copy if that one keeps it (an old name not replaced yet, a frozen one's).
+func (p *planner) heir(sa *saPlan, name string) *cps {
+	for _, c := range p.ordered {
+		if p.wants(c, sa, name) {
+			return c
+		}
+	}
+	if k := p.copies[name]; k != nil {
+		if o := p.owner(k); o != nil && p.keeps(o, sa, name) {
+			return o
+		}
+	}
+	return nil
+}
+
+// replacement is the name that carries on sa the credential a detached
+// name did: the current name of its copy's maker, else of the one it is
+// recorded for, when that one wants it there; "" when there is none.
+func (p *planner) replacement(sa *saPlan, name string, recorded *cps) string {
+	var maker *cps
+	if k := p.copies[name]; k != nil {
+		maker = p.owner(k)
+	}
+	for _, c := range []*cps{maker, recorded} {
+		if c != nil && c.SecretName != name && p.wants(c, sa, c.SecretName) {
+			return c.SecretName
+		}
+	}
+	return ""
+}
+
+// keeps reports whether a listed name the controller attached stays
+// recorded for c. An old name stays until the ServiceAccount carries the
+// new one with its copy in place, so it never loses the credential in
+// between.
+func (p *planner) keeps(c *cps, sa *saPlan, name string) bool {
 	switch {
 	case c == nil || c.role == roleDeleting || c.role == roleUnselected:
 		return false
@@ -251,10 +301,11 @@ func (p *planner) keeps(c *cps, sa *saPlan, name string, e Edit) bool {
 	case c.SecretName == name:
 		return true // still its name; if its copy is missing, it is being recreated or in conflict
 	}
-	// Renamed or moved: detach once the new name is (or is being) attached.
-	replaced := c.claimed && c.ready && (slices.Contains(sa.list, c.SecretName) && sa.record[c.SecretName] == c.Name ||
-		slices.ContainsFunc(e.Attach, func(a Attachment) bool { return a.Secret == c.SecretName }))
-	return !replaced
+	// Renamed or moved. c wants its new name here once it holds it with a
+	// live copy, and then the ServiceAccount lists it after this edit
+	// (attached now, listed by anyone already, or reassigned to c: a
+	// wanted name is never detached), so the old one can go.
+	return !p.wants(c, sa, c.SecretName)
 }
 
 // retire deletes the controller's copies that nothing wants nor uses.
@@ -359,40 +410,54 @@ func (p *planner) restart() {
 		if sa == nil || sa.Deleting {
 			continue
 		}
+		// Restarted for the first ClusterPullSecret that would; else
+		// reported once, by the first that has a reason not to.
+		var first *cps
+		why := ""
 		for _, c := range p.ordered {
 			if !p.wants(c, sa, c.SecretName) || !slices.ContainsFunc(pod.StuckImages, c.matches) {
 				continue
 			}
-			n := c.SecretName
-			why := ""
-			w := p.workload(pod.Owner)
-			switch {
-			case slices.Contains(pod.PullSecrets, n):
-				why = fmt.Sprintf("it lists %s and still fails to pull: check the credential and the image name", n)
-			case !slices.Contains(sa.list, n):
-				continue
-			case w == nil:
-				why = "it has no owner that would recreate it: delete it to retry"
-			case len(w.PullSecrets) > 0 && !slices.Contains(w.PullSecrets, n):
-				why = fmt.Sprintf("%s %s lists its own imagePullSecrets (%s), which hide the ServiceAccount's: add %s to its template",
-					w.Kind, w.Name, strings.Join(w.PullSecrets, ", "), n)
-			case !c.RestartPods:
-				why = "restartPods is Never: delete it to retry"
-			case w.FailureBudget == 0:
-				why = fmt.Sprintf("Job %s cannot afford another failed Pod (backoffLimit reached)", w.Name)
-			default:
-				p.out.DeletePods = append(p.out.DeletePods, PodRestart{
-					Pod: pod.Name, UID: pod.UID, By: c.Name, Secret: n, ServiceAccount: sa.Name, Owner: w.Owner,
-				})
+			r, reason := p.restartFor(c, sa, pod)
+			if r != nil {
+				p.out.DeletePods = append(p.out.DeletePods, *r)
+				p.spent[r.Owner]++
+				first = nil
+				break
 			}
-			if why != "" {
-				st := p.out.States[c.Name]
-				st.Stuck = append(st.Stuck, Stuck{Pod: pod.Name, Why: why})
-				p.out.States[c.Name] = st
+			if reason != "" && first == nil {
+				first, why = c, reason
 			}
-			break // one cause per Pod
+		}
+		if first != nil {
+			st := p.out.States[first.Name]
+			st.Stuck = append(st.Stuck, Stuck{Pod: pod.Name, Why: why})
+			p.out.States[first.Name] = st
 		}
 	}
+}
+
+// restartFor returns the restart of a stuck Pod for c, or why c does not
+// restart it ("" when c's name is not on the ServiceAccount yet).
+func (p *planner) restartFor(c *cps, sa *saPlan, pod Pod) (*PodRestart, string) {
+	n := c.SecretName
+	w := p.workload(pod.Owner)
+	switch {
+	case slices.Contains(pod.PullSecrets, n):
+		return nil, fmt.Sprintf("it lists %s and still fails to pull: check the credential and the image name", n)
+	case !slices.Contains(sa.list, n) && (w == nil || !slices.Contains(w.PullSecrets, n)):
+		return nil, "" // nothing would give a replacement the name yet
+	case w == nil:
+		return nil, "it has no owner that would recreate it: delete it to retry"
+	case len(w.PullSecrets) > 0 && !slices.Contains(w.PullSecrets, n):
+		return nil, fmt.Sprintf("%s %s lists its own imagePullSecrets (%s), which hide the ServiceAccount's: add %s to its template",
+			w.Kind, w.Name, strings.Join(w.PullSecrets, ", "), n)
+	case !c.RestartPods:
+		return nil, "restartPods is Never: delete it to retry"
+	case w.FailureBudget >= 0 && p.spent[w.Owner] >= w.FailureBudget:
+		return nil, fmt.Sprintf("Job %s cannot afford another failed Pod (backoffLimit reached)", w.Name)
+	}
+	return &PodRestart{Pod: pod.Name, UID: pod.UID, By: c.Name, Secret: n, ServiceAccount: sa.Name, Owner: w.Owner}, ""
 }
 
 func (c *cps) matches(image string) bool { return c.Source.Matches != nil && c.Source.Matches(image) }
@@ -404,7 +469,7 @@ func (p *planner) report() {
 		pending[w.Owner] = true
 	}
 	for _, e := range p.out.ServiceAccounts {
-		for _, a := range e.Attach {
+		for _, a := range append(slices.Clone(e.Attach), e.Reassign...) {
 			pending[a.By] = true
 		}
 		for _, name := range e.Detach {

@@ -83,11 +83,12 @@ type Copy struct {
 
 // ServiceAccount is one ServiceAccount of the namespace.
 type ServiceAccount struct {
-	Name        string
-	UID         string
-	Labels      map[string]string
-	Annotations map[string]string
-	PullSecrets []string
+	Name            string
+	UID             string
+	ResourceVersion string
+	Labels          map[string]string
+	Annotations     map[string]string
+	PullSecrets     []string
 	// Record maps each name the controller attached to the
 	// ClusterPullSecret that attached it.
 	Record map[string]string
