@@ -47,6 +47,8 @@ type cpsReconciler struct {
 	refresher      *refresher
 	providers      *providerConfig
 	policy         *injectionPolicy
+	// wakeNamespaces plans every namespace again after a delay.
+	wakeNamespaces func(after time.Duration)
 
 	mu        sync.Mutex
 	lastWrite map[string]time.Time
@@ -191,13 +193,19 @@ func (r *cpsReconciler) observeInjection(ctx context.Context, d decodedCPS, src 
 		}
 	}
 	status.Injection = desiredInjection(d.obj, src, available, skipped, settled, time.Now())
+	if inj, old := status.Injection, d.obj.Status.Injection; inj != nil && (old == nil || !old.Since.Equal(inj.Since)) {
+		// Newly published: once the API server has read it, the
+		// namespaces may count on it (and detach what it replaces).
+		r.wakeNamespaces(injectionGrace + time.Second)
+	}
 	return nil
 }
 
 // worstReason picks the reason the Ready condition shows when namespaces
 // disagree: what needs a person first.
 func worstReason(reasons map[string]int) string {
-	for _, r := range []string{v1alpha1.ReasonConflict, v1alpha1.ReasonWriteFailed, v1alpha1.ReasonRecordInvalid} {
+	for _, r := range []string{v1alpha1.ReasonConflict, v1alpha1.ReasonWriteFailed, v1alpha1.ReasonRecordInvalid,
+		v1alpha1.ReasonContested, v1alpha1.ReasonPodInjectionUnavailable} {
 		if reasons[r] > 0 {
 			return r
 		}

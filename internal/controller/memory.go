@@ -223,3 +223,70 @@ func (o *overlay) createdIn(ns string) []string {
 	}
 	return out
 }
+
+// reattachments remembers when the controller put a name back on a
+// ServiceAccount after someone else removed it, for contest.Policy: the
+// history of a fight. Entries end after the policy's memory. Losing them
+// (a restart) costs at most the two free repairs again.
+type reattachments struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	memory time.Duration
+	by     map[types.NamespacedName]map[string][]time.Time
+}
+
+func newReattachments(now func() time.Time, memory time.Duration) *reattachments {
+	return &reattachments{now: now, memory: memory, by: map[types.NamespacedName]map[string][]time.Time{}}
+}
+
+// add records a re-attachment of secret to the ServiceAccount sa.
+func (r *reattachments) add(sa types.NamespacedName, secret string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.by[sa]
+	if m == nil {
+		m = map[string][]time.Time{}
+		r.by[sa] = m
+	}
+	m[secret] = append(m[secret], r.now())
+}
+
+// of returns a ServiceAccount's history (a copy), or nil.
+func (r *reattachments) of(sa types.NamespacedName) map[string][]time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.by[sa]
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]time.Time, len(m))
+	for k, v := range m {
+		out[k] = append([]time.Time(nil), v...)
+	}
+	return out
+}
+
+// sweep forgets what the policy no longer counts.
+func (r *reattachments) sweep() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for sa, m := range r.by {
+		for secret, times := range m {
+			keep := times[:0]
+			for _, t := range times {
+				if now.Sub(t) < r.memory {
+					keep = append(keep, t)
+				}
+			}
+			if len(keep) == 0 {
+				delete(m, secret)
+			} else {
+				m[secret] = keep
+			}
+		}
+		if len(m) == 0 {
+			delete(r.by, sa)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,12 +24,13 @@ const maxPlans = 4
 // namespaceReconciler makes every write in one namespace, for all
 // ClusterPullSecrets: read, plan, write, report.
 type namespaceReconciler struct {
-	client client.Client
-	read   *reader
-	write  *writer
-	board  *board
-	notify func(cps string)
-	events *eventSink
+	client    client.Client
+	apiReader client.Reader // ServiceAccounts with their managed fields, in a fight
+	read      *reader
+	write     *writer
+	board     *board
+	notify    func(cps string)
+	events    *eventSink
 }
 
 func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -67,6 +70,10 @@ func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	// Report the namespace as the writes left it.
 	final := planner.Compute(s)
+	// A wait the plan asks for is the reconcile's own: a delayed enqueue
+	// from elsewhere is dropped when the namespace is queued sooner.
+	retry = minPositive(retry, final.RecheckAfter)
+	r.explainContests(ctx, ns.Name, final.States)
 	for cps, msg := range out.failed {
 		st := final.States[cps]
 		st.Ready, st.Reason, st.Message = false, v1alpha1.ReasonWriteFailed, msg
@@ -95,7 +102,7 @@ func (r *namespaceReconciler) report(ns string, states map[string]planner.State)
 		r.notify(cps)
 	}
 	for name, st := range states {
-		if st.Reason != v1alpha1.ReasonConflict && len(st.Stuck) == 0 {
+		if st.Reason != v1alpha1.ReasonConflict && len(st.Stuck) == 0 && len(st.Contested) == 0 {
 			continue
 		}
 		d, _, err := r.read.cps.get(context.Background(), name)
@@ -107,9 +114,66 @@ func (r *namespaceReconciler) report(ns string, states map[string]planner.State)
 			r.events.once(obj, nil, "conflict/"+ns+"/"+st.Message, time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonConflict,
 				"namespace %s: %s", ns, st.Message)
 		}
+		for _, c := range st.Contested {
+			// One series per ServiceAccount fought over, at most every ten
+			// minutes: the status says the rest.
+			r.events.once(obj, nil, "contested/"+ns+"/"+c.ServiceAccount, 10*time.Minute, corev1.EventTypeWarning, v1alpha1.ReasonContested,
+				"namespace %s: %s", ns, st.Message)
+		}
 		for _, s := range st.Stuck {
 			r.events.once(obj, nil, "stuck/"+ns+"/"+s.Pod+"/"+s.Why, 24*time.Hour, corev1.EventTypeWarning, v1alpha1.ReasonPodStuck,
 				"Pod %s/%s fails to pull and is not restarted: %s", ns, s.Pod, s.Why)
 		}
 	}
+}
+
+// ownManager is the field manager of the controller's writes (its user
+// agent).
+const ownManager = "pullsecrets-controller"
+
+// explainContests names, in the state of a fight, who else writes the
+// list (the field managers that own imagePullSecrets, from managedFields,
+// read live: the cache drops them) and how to end it.
+func (r *namespaceReconciler) explainContests(ctx context.Context, ns string, states map[string]planner.State) {
+	for name, st := range states {
+		if len(st.Contested) == 0 {
+			continue
+		}
+		var managers []string
+		for _, c := range st.Contested {
+			for _, m := range r.listManagers(ctx, ns, c.ServiceAccount) {
+				if !slices.Contains(managers, m) {
+					managers = append(managers, m)
+				}
+			}
+		}
+		who := "another writer"
+		if len(managers) > 0 {
+			who = "field manager " + strings.Join(managers, ", ")
+		}
+		st.Message = fmt.Sprintf("%s (%s owns imagePullSecrets, an atomic list: whoever applies it owns all of it); pullsecrets backs off. "+
+			"End it: Argo CD ignoreDifferences on /imagePullSecrets with syncOptions RespectIgnoreDifferences=true, Flux: leave imagePullSecrets out of the rendered ServiceAccount, "+
+			"or spec.attachTo: Pods (docs/gitops.md)", st.Message, who)
+		states[name] = st
+	}
+}
+
+// listManagers returns the field managers, other than the controller, that
+// own imagePullSecrets on a ServiceAccount.
+func (r *namespaceReconciler) listManagers(ctx context.Context, ns, name string) []string {
+	var sa corev1.ServiceAccount
+	if err := r.apiReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &sa); err != nil {
+		return nil
+	}
+	var out []string
+	for _, m := range sa.ManagedFields {
+		if m.FieldsV1 == nil || m.Manager == ownManager || !strings.Contains(string(m.FieldsV1.Raw), `"f:imagePullSecrets"`) {
+			continue
+		}
+		if !slices.Contains(out, m.Manager) {
+			out = append(out, m.Manager)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

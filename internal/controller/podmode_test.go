@@ -101,7 +101,7 @@ func TestPodModeInjectsWithoutWritingServiceAccounts(t *testing.T) {
 	run := e.startController()
 	name := e.uniqueName("pods")
 	e.podModeCPS(name, "regcred")
-	eventually(g, e.readyCondition(name)).Should(HaveField("Status", metav1.ConditionTrue))
+	eventually(g, e.conditionOf(name, v1alpha1.ConditionReady)).Should(HavePrefix(v1alpha1.ReasonReady + ":"))
 	inj := e.status(name).Injection
 	g.Expect(inj).NotTo(BeNil())
 	g.Expect(inj.SecretName).To(Equal(name))
@@ -159,7 +159,7 @@ func TestPodModePodBeforeItsCopyRecovers(t *testing.T) {
 	// The controller publishes the injection, then stops: a namespace
 	// made now gets no copy until it runs again.
 	run := e.startController()
-	eventually(g, e.readyCondition(name)).Should(HaveField("Status", metav1.ConditionTrue))
+	eventually(g, e.conditionOf(name, v1alpha1.ConditionReady)).Should(HavePrefix(v1alpha1.ReasonReady + ":"))
 	g.Expect(e.secret(first, name)()).NotTo(BeNil())
 	run.stop()
 

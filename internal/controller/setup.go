@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/contest"
 	"github.com/pullsecrets/pullsecrets/internal/controller/podrestart"
 	"github.com/pullsecrets/pullsecrets/internal/credprovider"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
@@ -92,7 +93,7 @@ func DefaultOptions() Options {
 		Workers: 32, StatusInterval: time.Second, PodRestartsPerSecond: 5, VerifyTimeout: 10 * time.Second,
 		CredentialProviderBinDir: "/credential-providers", PluginTimeout: credprovider.DefaultTimeout,
 		PluginInheritedEnv: slices.Clone(credprovider.DefaultInheritedEnv), PodInjectionPolicy: "pullsecrets-pod-injection",
-		ProviderSchedule:   credprovider.DefaultSchedule(), ServiceAccountName: "pullsecrets-controller",
+		ProviderSchedule: credprovider.DefaultSchedule(), ServiceAccountName: "pullsecrets-controller",
 	}
 }
 
@@ -223,7 +224,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 					notify(c.plan.Name)
 				}
 			}
-		}), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now),
+		}), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now), fights: newReattachments(time.Now, contest.DefaultPolicy().Memory),
 	}
 	events := newEventSink(mgr.GetEventRecorder("pullsecrets-controller"))
 	b := newBoard()
@@ -232,10 +233,10 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 
 	nsr := &namespaceReconciler{
-		client: mgr.GetClient(), read: read, board: b, notify: notify, events: events,
+		client: mgr.GetClient(), apiReader: mgr.GetAPIReader(), read: read, board: b, notify: notify, events: events,
 		write: &writer{
 			client: mgr.GetClient(), reader: mgr.GetAPIReader(), sources: read.sources, cps: cpss, overlay: read.overlay,
-			conflicts: read.conflicts, restarter: podrestart.New(mgr.GetClient(), opts.PodRestartsPerSecond), events: events,
+			conflicts: read.conflicts, fights: read.fights, restarter: podrestart.New(mgr.GetClient(), opts.PodRestartsPerSecond), events: events,
 		},
 	}
 	allNamespaces := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
@@ -289,6 +290,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	srcs.pending = cpsr.refresher.pendingNote
 	cpsr.providers = providers
 	cpsr.policy = policy
+	cpsr.wakeNamespaces = func(after time.Duration) {
+		for _, req := range listNamespaceRequests(context.Background(), mgr.GetClient()) {
+			nsQueue.add(req.Name, after)
+		}
+	}
 	read.policy = policy
 	policy.changed = func() {
 		// Pods mode works, or stopped working: every namespace's state of
@@ -471,6 +477,7 @@ func (s *startup) Start(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 			s.read.overlay.sweep()
+			s.read.fights.sweep()
 		}
 	}
 }

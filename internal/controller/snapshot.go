@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -86,6 +87,7 @@ type reader struct {
 	usage     *usage.Index
 	overlay   *overlay
 	conflicts *conflicts
+	fights    *reattachments
 	policy    *injectionPolicy
 	keyMu     sync.RWMutex
 	key       *ownership.Key
@@ -95,6 +97,22 @@ func (r *reader) ownershipKey() *ownership.Key {
 	r.keyMu.RLock()
 	defer r.keyMu.RUnlock()
 	return r.key
+}
+
+// injection tells the planner whether the pod-injection policy gives a
+// ClusterPullSecret's name to new Pods: attachTo is Pods (or a switch back
+// is rolled out: status.injection is still published), the policy is
+// installed, and status.injection names the current name since long
+// enough for the API server to have read it.
+func (r *reader) injection(pc *planner.ClusterPullSecret, obj *v1alpha1.ClusterPullSecret) {
+	pc.AttachToPods = obj.Spec.AttachTo == v1alpha1.AttachToPods
+	available, why := r.policy.state()
+	if pc.AttachToPods && !available {
+		pc.InjectionProblem = why
+	}
+	if inj := obj.Status.Injection; available && inj != nil && inj.SecretName == pc.SecretName && inj.Since != nil {
+		pc.InjectingFrom = inj.Since.Add(injectionGrace)
+	}
 }
 
 // snapshot reads everything the planner needs of one namespace.
@@ -108,10 +126,12 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 	if err != nil {
 		return s, err
 	}
+	s.Now = time.Now()
 	for _, c := range all {
 		pc := c.plan
 		if !pc.Deleting && pc.Invalid == "" {
 			pc.Source = r.sources.state(ctx, c.obj)
+			r.injection(&pc, c.obj)
 		}
 		s.ClusterPullSecrets = append(s.ClusterPullSecrets, pc)
 	}
@@ -154,7 +174,8 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 	for i := range sas.Items {
 		sa := r.overlay.serviceAccount(&sas.Items[i])
 		ps := planner.ServiceAccount{
-			Name: sa.Name, UID: string(sa.UID), Labels: sa.Labels, Annotations: sa.Annotations, Deleting: sa.DeletionTimestamp != nil,
+			Name: sa.Name, UID: string(sa.UID), ResourceVersion: sa.ResourceVersion, Labels: sa.Labels, Annotations: sa.Annotations,
+			Deleting: sa.DeletionTimestamp != nil, Reattached: r.fights.of(types.NamespacedName{Namespace: sa.Namespace, Name: sa.Name}),
 		}
 		for _, ref := range sa.ImagePullSecrets {
 			ps.PullSecrets = append(ps.PullSecrets, ref.Name)

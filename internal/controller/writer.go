@@ -45,6 +45,7 @@ type writer struct {
 	cps       *cpsCache
 	overlay   *overlay
 	conflicts *conflicts
+	fights    *reattachments
 	restarter *podrestart.Restarter
 	events    *eventSink
 }
@@ -313,6 +314,11 @@ func (w *writer) edit(ctx context.Context, ns string, k *ownership.Key, e planne
 	}
 	if wrote {
 		w.overlay.wroteServiceAccount(basedOn, updated)
+		for _, a := range e.Attach {
+			if a.Again && serviceaccount.Has(updated, a.Secret) {
+				w.fights.add(types.NamespacedName{Namespace: ns, Name: e.ServiceAccount}, a.Secret)
+			}
+		}
 	}
 	return nil
 }

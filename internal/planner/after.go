@@ -3,6 +3,7 @@ package planner
 import (
 	"maps"
 	"slices"
+	"time"
 )
 
 // After returns the snapshot as it is once every write of the plan is
@@ -29,8 +30,21 @@ func After(s Snapshot, p Plan) Snapshot {
 	for _, e := range p.ServiceAccounts {
 		for i := range out.ServiceAccounts {
 			sa := &out.ServiceAccounts[i]
-			if sa.Name == e.ServiceAccount {
-				sa.PullSecrets, sa.Record, _ = e.Apply(sa.PullSecrets, sa.Record)
+			if sa.Name != e.ServiceAccount {
+				continue
+			}
+			sa.PullSecrets, sa.Record, _ = e.Apply(sa.PullSecrets, sa.Record)
+			for _, a := range e.Attach {
+				if a.Again {
+					// Remembered as the controller's tracker does once the
+					// write is made.
+					reattached := maps.Clone(sa.Reattached)
+					if reattached == nil {
+						reattached = map[string][]time.Time{}
+					}
+					reattached[a.Secret] = append(slices.Clone(reattached[a.Secret]), s.Now)
+					sa.Reattached = reattached
+				}
 			}
 		}
 	}

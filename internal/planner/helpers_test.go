@@ -75,7 +75,7 @@ func sa(name string, list []string, record map[string]string) planner.ServiceAcc
 func snapshot(cs []planner.ClusterPullSecret, copies []planner.Copy, sas ...planner.ServiceAccount) planner.Snapshot {
 	return planner.Snapshot{
 		Namespace:          planner.Namespace{Name: "shop", Labels: map[string]string{"team": "shop"}},
-		ClusterPullSecrets: cs, Copies: copies, ServiceAccounts: sas,
+		ClusterPullSecrets: cs, Copies: copies, ServiceAccounts: sas, Now: epoch.Add(time.Hour),
 	}
 }
 

@@ -3,6 +3,7 @@ package planner
 import (
 	"maps"
 	"slices"
+	"time"
 )
 
 // Plan is every write for one namespace, in the order they must be made:
@@ -21,6 +22,10 @@ type Plan struct {
 	DeletePods      []PodRestart
 	// States has one entry per ClusterPullSecret.
 	States map[string]State
+	// RecheckAfter, when positive, is when the namespace must be planned
+	// again though nothing changes: a backed-off re-attachment is due, or
+	// a fight's report ends.
+	RecheckAfter time.Duration
 }
 
 // Empty reports whether the plan writes nothing.
@@ -80,6 +85,8 @@ type Edit struct {
 type Attachment struct {
 	Secret string
 	By     string
+	// Again: the controller had attached it and someone else removed it.
+	Again bool
 }
 
 // Apply applies the edit to a list and record (neither is modified) and
@@ -148,6 +155,20 @@ type State struct {
 	// Leftovers, while the ClusterPullSecret is deleted, counts its copies
 	// and attachments still here.
 	Leftovers int
+	// Contested lists the ServiceAccounts where someone else keeps removing
+	// the name.
+	Contested []Contest
+}
+
+// Contest is a ServiceAccount whose list another writer keeps taking the
+// name off.
+type Contest struct {
+	ServiceAccount string
+	Secret         string
+	// Losses counts the re-attachments remembered.
+	Losses int
+	// Next is when the controller puts the name back (zero: it is there).
+	Next time.Time
 }
 
 // Retiring is an old copy and what holds it.

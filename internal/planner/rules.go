@@ -6,8 +6,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/contest"
 )
 
 type role int
@@ -198,10 +200,40 @@ func (p *planner) writeCopies() {
 }
 
 // wants reports whether c keeps name attached to sa: its current name, on a
-// ServiceAccount it selects, with its copy in place.
+// ServiceAccount it selects, with its copy in place; never in Pods mode,
+// where admission puts the name on the Pods.
 func (p *planner) wants(c *cps, sa *saPlan, name string) bool {
-	return c != nil && c.role == roleActive && c.claimed && c.ready && c.SecretName == name && p.selects(c, sa)
+	return c != nil && !c.AttachToPods && c.role == roleActive && c.claimed && c.ready && c.SecretName == name && p.selects(c, sa)
 }
+
+// serves reports whether a new Pod of sa gets c's name: from sa's list
+// (ServiceAccounts mode), or from the pod-injection policy (Pods mode),
+// which sees the Pod's ServiceAccount by name only and skips those that
+// opt out or enforce mountable secrets.
+func (p *planner) serves(c *cps, sa *saPlan) bool {
+	if !c.AttachToPods {
+		return p.wants(c, sa, c.SecretName)
+	}
+	return c.role == roleActive && c.claimed && c.ready && p.injecting(c) && c.Selector != nil &&
+		c.Selector.ServiceAccountMeta(sa.Name, nil, sa.Annotations) && sa.Annotations[enforceMountableSecrets] != "true"
+}
+
+// injecting reports whether the pod-injection policy gives c's name to new
+// Pods now.
+func (p *planner) injecting(c *cps) bool {
+	return !c.InjectingFrom.IsZero() && !p.s.Now.Before(c.InjectingFrom)
+}
+
+// recheck asks to plan the namespace again after wait.
+func (p *planner) recheck(wait time.Duration) {
+	if wait > 0 && (p.out.RecheckAfter == 0 || wait < p.out.RecheckAfter) {
+		p.out.RecheckAfter = wait
+	}
+}
+
+// enforceMountableSecrets on a ServiceAccount makes the API server refuse
+// a Pod whose pull secrets it does not list; Pods mode skips its Pods.
+const enforceMountableSecrets = "kubernetes.io/enforce-mountable-secrets"
 
 func (p *planner) selects(c *cps, sa *saPlan) bool {
 	return c.Selector != nil && c.Selector.ServiceAccountMeta(sa.Name, sa.Labels, sa.Annotations)
@@ -214,9 +246,24 @@ func (p *planner) editServiceAccounts() {
 		}
 		e := Edit{ServiceAccount: sa.Name, UID: sa.UID, ResourceVersion: sa.ResourceVersion}
 		for _, c := range p.ordered {
-			if p.wants(c, sa, c.SecretName) && !slices.Contains(sa.list, c.SecretName) {
-				e.Attach = append(e.Attach, Attachment{Secret: c.SecretName, By: c.Name})
+			if !p.wants(c, sa, c.SecretName) {
+				continue
 			}
+			if slices.Contains(sa.list, c.SecretName) {
+				p.contest(c, sa, fights.Holding(sa.Reattached[c.SecretName], p.s.Now))
+				continue
+			}
+			a := Attachment{Secret: c.SecretName, By: c.Name}
+			if sa.record[a.Secret] == c.Name {
+				// Attached before, removed by someone else: a fight.
+				d := fights.Lost(sa.Reattached[a.Secret], p.s.Now)
+				p.contest(c, sa, d)
+				if !d.Attach {
+					continue
+				}
+				a.Again = true
+			}
+			e.Attach = append(e.Attach, a)
 		}
 		for _, name := range slices.Sorted(maps.Keys(sa.record)) {
 			c := p.byName[sa.record[name]]
@@ -251,6 +298,24 @@ func (p *planner) editServiceAccounts() {
 		sa.list, sa.record = list, record
 		p.out.ServiceAccounts = append(p.out.ServiceAccounts, e)
 	}
+}
+
+// fights is how the controller answers another writer of a list.
+var fights = contest.DefaultPolicy()
+
+// contest reports a fight over c's name on sa, and when to look again.
+func (p *planner) contest(c *cps, sa *saPlan, d contest.Decision) {
+	if !d.Contested {
+		return
+	}
+	st := p.out.States[c.Name]
+	next := time.Time{}
+	if !d.Attach {
+		next = d.Next
+	}
+	st.Contested = append(st.Contested, Contest{ServiceAccount: sa.Name, Secret: c.SecretName, Losses: d.Losses, Next: next})
+	p.out.States[c.Name] = st
+	p.recheck(d.Next.Sub(p.s.Now))
 }
 
 // heir is who takes over a listed name that the ClusterPullSecret it is
@@ -298,6 +363,10 @@ func (p *planner) keeps(c *cps, sa *saPlan, name string) bool {
 		return true
 	case !p.selects(c, sa):
 		return false
+	case c.AttachToPods:
+		// Switched to Pods mode: the ServiceAccount keeps the name until
+		// the policy gives it to new Pods, then nothing needs it there.
+		return !p.injecting(c)
 	case c.SecretName == name:
 		return true // still its name; if its copy is missing, it is being recreated or in conflict
 	}
@@ -415,7 +484,7 @@ func (p *planner) restart() {
 		var first *cps
 		why := ""
 		for _, c := range p.ordered {
-			if !p.wants(c, sa, c.SecretName) || !slices.ContainsFunc(pod.StuckImages, c.matches) {
+			if !p.serves(c, sa) || !slices.ContainsFunc(pod.StuckImages, c.matches) {
 				continue
 			}
 			r, reason := p.restartFor(c, sa, pod)
@@ -445,11 +514,11 @@ func (p *planner) restartFor(c *cps, sa *saPlan, pod Pod) (*PodRestart, string) 
 	switch {
 	case slices.Contains(pod.PullSecrets, n):
 		return nil, fmt.Sprintf("it lists %s and still fails to pull: check the credential and the image name", n)
-	case !slices.Contains(sa.list, n) && (w == nil || !slices.Contains(w.PullSecrets, n)):
+	case !c.AttachToPods && !slices.Contains(sa.list, n) && (w == nil || !slices.Contains(w.PullSecrets, n)):
 		return nil, "" // nothing would give a replacement the name yet
 	case w == nil:
 		return nil, "it has no owner that would recreate it: delete it to retry"
-	case len(w.PullSecrets) > 0 && !slices.Contains(w.PullSecrets, n):
+	case !c.AttachToPods && len(w.PullSecrets) > 0 && !slices.Contains(w.PullSecrets, n):
 		return nil, fmt.Sprintf("%s %s lists its own imagePullSecrets (%s), which hide the ServiceAccount's: add %s to its template",
 			w.Kind, w.Name, strings.Join(w.PullSecrets, ", "), n)
 	case !c.RestartPods:
@@ -501,6 +570,10 @@ func (p *planner) report() {
 
 func (p *planner) reportActive(c *cps, st *State, pending bool) {
 	n := c.SecretName
+	if c.AttachToPods {
+		p.reportPods(c, st, pending)
+		return
+	}
 	missing, invalid := 0, []string{}
 	for _, sa := range p.sas {
 		if sa.Deleting || !p.selects(c, sa) {
@@ -525,8 +598,58 @@ func (p *planner) reportActive(c *cps, st *State, pending bool) {
 		st.Reason = v1alpha1.ReasonRecordInvalid
 		st.Message = fmt.Sprintf("ServiceAccounts %s: the annotation %s was changed by someone else, so pullsecrets leaves them alone; remove the annotations %s and %s to let it manage them again",
 			strings.Join(invalid, ", "), v1alpha1.AttachedAnnotation, v1alpha1.AttachedAnnotation, v1alpha1.AttachedProofAnnotation)
+	case len(st.Contested) > 0:
+		st.Reason, st.Message = v1alpha1.ReasonContested, contestMessage(st.Contested)
 	case pending || missing > 0:
 		st.Reason, st.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("Secret %s is being copied and attached", n)
+	default:
+		st.Ready, st.Reason = true, v1alpha1.ReasonReady
+	}
+}
+
+// contestMessage says where the name is fought over; the controller adds
+// who fights (the field manager), which the planner does not know.
+func contestMessage(cs []Contest) string {
+	var parts []string
+	for _, c := range cs {
+		part := fmt.Sprintf("ServiceAccount %s lost %s %d times", c.ServiceAccount, c.Secret, c.Losses)
+		if !c.Next.IsZero() {
+			part += ", put back at " + c.Next.UTC().Format(time.RFC3339)
+		}
+		parts = append(parts, part)
+	}
+	return "another writer keeps removing the name: " + strings.Join(parts, "; ")
+}
+
+// reportPods is the state of a Pods-mode ClusterPullSecret: Ready once its
+// copy is current and the policy gives its name to new Pods, and no
+// attachment of its is left on a ServiceAccount.
+func (p *planner) reportPods(c *cps, st *State, pending bool) {
+	n := c.SecretName
+	attached := 0
+	for _, sa := range p.sas {
+		for name, by := range sa.record {
+			if by == c.Name && slices.Contains(sa.list, name) {
+				attached++
+			}
+		}
+	}
+	switch {
+	case c.conflict != "":
+		st.Reason, st.Message = v1alpha1.ReasonConflict, c.conflict
+	case !c.ready:
+		st.Reason, st.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("Secret %s is being deleted; it is made again once it is gone", n)
+	case c.InjectionProblem != "":
+		st.Reason, st.Message = v1alpha1.ReasonPodInjectionUnavailable, c.InjectionProblem
+	case pending:
+		st.Reason, st.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("Secret %s is being copied", n)
+	case !p.injecting(c):
+		if !c.InjectingFrom.IsZero() {
+			p.recheck(c.InjectingFrom.Sub(p.s.Now))
+		}
+		st.Reason, st.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("waiting for the pod-injection policy to give %s to new Pods", n)
+	case attached > 0:
+		st.Reason, st.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("%d ServiceAccounts still list names attached before the switch to Pods", attached)
 	default:
 		st.Ready, st.Reason = true, v1alpha1.ReasonReady
 	}

@@ -26,6 +26,9 @@ type Snapshot struct {
 	// controller just started). Nothing is retired and no Pod restarted
 	// until they are; copies and attachments go on.
 	UsageUnknown bool
+	// Now is when the snapshot was read: the planner's only clock, for
+	// the backoff of fights over a ServiceAccount's list.
+	Now time.Time
 }
 
 // Namespace is the namespace planned for.
@@ -51,6 +54,17 @@ type ClusterPullSecret struct {
 	SecretName  string
 	RestartPods bool
 	Source      Source
+	// AttachToPods: the name goes on new Pods through the pod-injection
+	// policy (spec.attachTo: Pods); no ServiceAccount is edited for it.
+	AttachToPods bool
+	// InjectingFrom is when the pod-injection policy adds SecretName to new
+	// Pods: its params were published long enough before for the API
+	// server to have read them, and the policy is installed. Zero: it does
+	// not (yet).
+	InjectingFrom time.Time
+	// InjectionProblem, in Pods mode, says why the API server cannot
+	// inject (no MutatingAdmissionPolicy, the policy not installed).
+	InjectionProblem string
 }
 
 // Source is the state of a ClusterPullSecret's credential.
@@ -92,6 +106,9 @@ type ServiceAccount struct {
 	// Record maps each name the controller attached to the
 	// ClusterPullSecret that attached it.
 	Record map[string]string
+	// Reattached lists, per name, when the controller put it back after
+	// someone else removed it: the history of a fight over the list.
+	Reattached map[string][]time.Time
 	// RecordProblem, when set, says why the record cannot be trusted; the
 	// ServiceAccount is then left alone.
 	RecordProblem string
