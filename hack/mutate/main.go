@@ -224,7 +224,7 @@ func report(mutants []mutant, results []result, took time.Duration) error {
 			status = "killed"
 			killed++
 		case m.Equivalent != "":
-			status, r.by = "equivalent", m.Equivalent
+			status = "equivalent"
 			equivalent++
 		default:
 			status = "SURVIVED"
@@ -235,6 +235,12 @@ func report(mutants []mutant, results []result, took time.Duration) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, m := range mutants {
+		if m.Equivalent != "" {
+			fmt.Printf("\n%s is equivalent: %s", m.ID, m.Equivalent)
+		}
+	}
+	fmt.Println()
 	fmt.Printf("\nscore: %d of %d non-equivalent mutants killed (%d listed as equivalent) in %s\n",
 		killed, len(mutants)-equivalent, equivalent, took.Round(time.Second))
 	if len(problems) > 0 {
