@@ -79,6 +79,10 @@ test: controlplane tools ## Run every test, with the race detector, against the 
 test-short: ## Run the unit tests only (no control plane).
 	go test -short $(GO_TEST_FLAGS) ./...
 
+.PHONY: mutation
+mutation: ## Mutation testing of the planner: every mutant in internal/planner/testdata/mutants.yaml must fail its tests (a few minutes).
+	go run ./hack/mutate --catalogue internal/planner/testdata/mutants.yaml
+
 .PHONY: image-verify
 image-verify: ## Build the image twice (the second time with an empty Go cache) and check it: non-root, no shell, static, same digest.
 	cd hack/image && PULLSECRETS_IMAGE_COLD_CACHE=1 go test -count=1 -timeout 30m -v $(GO_TEST_FLAGS) ./...

@@ -38,6 +38,9 @@ func TestRenameOntoANameListedByHandCompletes(t *testing.T) {
 			if d := cmp.Diff(tt.want, p, cmpopts.IgnoreFields(planner.Plan{}, "States")); d != "" {
 				t.Fatalf("plan (-want +got):\n%s", d)
 			}
+			if st := p.States["acme"]; st.Ready || st.Reason != v1alpha1.ReasonProgressing {
+				t.Fatalf("Ready before the old name is detached: %+v", st)
+			}
 			s, last := converge(t, s)
 			if got := list(s, "default"); !slices.Equal(got, []string{"x"}) {
 				t.Fatalf("default lists %v", got)

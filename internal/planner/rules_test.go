@@ -196,6 +196,11 @@ func TestRetirementKnowsEveryUser(t *testing.T) {
 		{"a Pod being deleted", func(s *planner.Snapshot) {
 			s.Pods = []planner.Pod{{Name: "web-1", UID: "p1", SecretRefs: []string{"old"}, Deleting: true}}
 		}, nil},
+		{"a ServiceAccount being deleted lists it", func(s *planner.Snapshot) {
+			going := sa("builder", []string{"old"}, map[string]string{"old": "acme"})
+			going.Deleting = true
+			s.ServiceAccounts = append(s.ServiceAccounts, going)
+		}, nil},
 		{"a ServiceAccount it does not select lists it by hand", func(s *planner.Snapshot) {
 			s.ServiceAccounts = append(s.ServiceAccounts, planner.ServiceAccount{Name: "builder", PullSecrets: []string{"old"}, Annotations: map[string]string{v1alpha1.OptOutAnnotation: "true"}})
 		}, []string{"ServiceAccount builder"}},
@@ -261,6 +266,10 @@ func TestRestartOnlyWhenTheReplacementGetsTheSecret(t *testing.T) {
 			&planner.Workload{Owner: replicaSet, Active: true, FailureBudget: -1}, func(c *planner.ClusterPullSecret) { c.RestartPods = false }, false, "restartPods is Never"},
 		{"stuck on another registry", planner.Pod{Name: "web-1", UID: "u", ServiceAccount: "default", Owner: &replicaSet, StuckImages: []string{"other.example.com/x:1"}},
 			&planner.Workload{Owner: replicaSet, Active: true, FailureBudget: -1}, nil, false, ""},
+		{"a credential that matches no image", stuckPod("web-1", "default", nil, &replicaSet),
+			&planner.Workload{Owner: replicaSet, Active: true, FailureBudget: -1}, func(c *planner.ClusterPullSecret) { c.Source.Matches = nil }, false, ""},
+		{"its owner was recreated under the same name", stuckPod("web-1", "default", nil, &replicaSet),
+			&planner.Workload{Owner: planner.Owner{Group: "apps", Kind: "ReplicaSet", Name: "web-7d", UID: "rs-2"}, Active: true, FailureBudget: -1}, nil, false, "no owner"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := acme
@@ -337,8 +346,13 @@ func TestFrozenClusterPullSecretIsLeftAlone(t *testing.T) {
 		acme := cps(t, "acme", 0, named("new"), mutate)
 		s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{copyOf(acme, "old")},
 			sa("default", []string{"old"}, map[string]string{"old": "acme"}), sa("late", nil, nil))
-		if p := planner.Compute(s); !p.Empty() || p.States["acme"].Ready {
+		p := planner.Compute(s)
+		if !p.Empty() || p.States["acme"].Ready {
 			t.Fatalf("writes or ready: %+v", p)
+		}
+		// An invalid spec's selection is unknown; a broken source's is not.
+		if got, want := p.States["acme"].Selected, acme.Invalid == ""; got != want {
+			t.Fatalf("Selected = %v, want %v: %+v", got, want, p.States["acme"])
 		}
 	}
 }
@@ -413,10 +427,88 @@ func TestCopyBeingDeletedIsWaitedFor(t *testing.T) {
 	acme := cps(t, "acme", 0)
 	k := copyOf(acme, "acme")
 	k.Deleting = true
-	s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{k}, sa("default", nil, nil))
+	// Where the name is attached already, it stays: the copy is made again
+	// once the old one is gone.
+	s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{k}, sa("default", nil, nil),
+		sa("builder", []string{"acme"}, map[string]string{"acme": "acme"}))
 	p := planner.Compute(s)
 	if !p.Empty() || p.States["acme"].Reason != v1alpha1.ReasonProgressing {
 		t.Fatalf("plan: %+v", p)
+	}
+}
+
+// Two ClusterPullSecrets created in the same second wanting a free name:
+// the first by name takes it, whatever the input order.
+func TestSameCreationTimeTheNameDecides(t *testing.T) {
+	t.Parallel()
+	alpha, beta := cps(t, "alpha", 0, named("reg")), cps(t, "beta", 0, named("reg"))
+	for _, order := range [][]planner.ClusterPullSecret{{alpha, beta}, {beta, alpha}} {
+		s, last := converge(t, snapshot(order, nil, sa("default", nil, nil)))
+		if len(s.Copies) != 1 || s.Copies[0].Owner != "alpha" || last.States["beta"].Reason != v1alpha1.ReasonConflict {
+			t.Fatalf("copies %+v, states %+v", s.Copies, last.States)
+		}
+	}
+}
+
+// A conflict says what holds the name.
+func TestConflictSaysWhatHoldsTheName(t *testing.T) {
+	t.Parallel()
+	acme := cps(t, "acme", 10, named("reg"))
+	other := cps(t, "other", 0, named("reg"))
+	renamed := cps(t, "other", 0, named("new"))
+	frozen := cps(t, "other", 0, named("reg"), func(c *planner.ClusterPullSecret) { c.Source = planner.Source{Problem: v1alpha1.ReasonSourceNotFound} })
+	orphan := copyOf(other, "reg")
+	orphan.OwnerUID = "uid-of-an-earlier-other"
+	forged := copyOf(other, "reg")
+	forged.Proven = false
+	for _, tt := range []struct {
+		name  string
+		other []planner.ClusterPullSecret
+		copy  planner.Copy
+		want  string
+	}{
+		{"another holds it", []planner.ClusterPullSecret{other}, copyOf(other, "reg"), "ClusterPullSecret other already holds Secret reg"},
+		{"an old copy of another", []planner.ClusterPullSecret{renamed}, copyOf(other, "reg"), "Secret reg is an old copy of ClusterPullSecret other"},
+		{"a frozen one's copy", []planner.ClusterPullSecret{frozen}, copyOf(other, "reg"), "belongs to ClusterPullSecret other, which is frozen (SourceNotFound)"},
+		{"a copy of one that no longer exists", nil, orphan, "made for a ClusterPullSecret that no longer exists"},
+		{"a forged copy", []planner.ClusterPullSecret{other}, forged, "not made by pullsecrets (no valid ownership proof)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := snapshot(append([]planner.ClusterPullSecret{acme}, tt.other...), []planner.Copy{tt.copy}, sa("default", nil, nil))
+			st := planner.Compute(s).States["acme"]
+			if st.Reason != v1alpha1.ReasonConflict || !strings.Contains(st.Message, tt.want) {
+				t.Fatalf("want a Conflict saying %q, got %+v", tt.want, st)
+			}
+		})
+	}
+}
+
+// Drift: a name the controller attached, removed by hand, is attached
+// again, and nothing else is written.
+func TestANameRemovedByHandIsAttachedAgain(t *testing.T) {
+	t.Parallel()
+	acme := cps(t, "acme", 0)
+	s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{copyOf(acme, "acme")},
+		sa("default", []string{"theirs"}, map[string]string{"acme": "acme"}))
+	p := planner.Compute(s)
+	want := planner.Plan{ServiceAccounts: []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Attach: []planner.Attachment{{Secret: "acme", By: "acme"}}}}}
+	if d := cmp.Diff(want, p, cmpopts.IgnoreFields(planner.Plan{}, "States")); d != "" {
+		t.Fatalf("plan (-want +got):\n%s", d)
+	}
+}
+
+// A Pod whose ServiceAccount is being deleted is not restarted: admission
+// would refuse its replacement once the ServiceAccount is gone.
+func TestNoRestartWhileTheServiceAccountGoes(t *testing.T) {
+	t.Parallel()
+	acme := cps(t, "acme", 0, restarting)
+	going := sa("default", []string{"acme"}, map[string]string{"acme": "acme"})
+	going.Deleting = true
+	s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{copyOf(acme, "acme")}, going)
+	s.Pods = []planner.Pod{stuckPod("web-1", "default", nil, &replicaSet)}
+	s.Workloads = []planner.Workload{{Owner: replicaSet, Active: true, FailureBudget: -1}}
+	if p := planner.Compute(s); len(p.DeletePods) != 0 {
+		t.Fatalf("restarted: %+v", p.DeletePods)
 	}
 }
 
