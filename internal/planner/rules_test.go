@@ -484,14 +484,15 @@ func TestConflictSaysWhatHoldsTheName(t *testing.T) {
 }
 
 // Drift: a name the controller attached, removed by hand, is attached
-// again, and nothing else is written.
+// again (marked as a re-attachment, which a fight counts), and nothing else
+// is written.
 func TestANameRemovedByHandIsAttachedAgain(t *testing.T) {
 	t.Parallel()
 	acme := cps(t, "acme", 0)
 	s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{copyOf(acme, "acme")},
 		sa("default", []string{"theirs"}, map[string]string{"acme": "acme"}))
 	p := planner.Compute(s)
-	want := planner.Plan{ServiceAccounts: []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Attach: []planner.Attachment{{Secret: "acme", By: "acme"}}}}}
+	want := planner.Plan{ServiceAccounts: []planner.Edit{{ServiceAccount: "default", UID: "sa-default", Attach: []planner.Attachment{{Secret: "acme", By: "acme", Again: true}}}}}
 	if d := cmp.Diff(want, p, cmpopts.IgnoreFields(planner.Plan{}, "States")); d != "" {
 		t.Fatalf("plan (-want +got):\n%s", d)
 	}
