@@ -88,6 +88,10 @@ type Template struct {
 	// Spec is the template's Pod spec; nil for a ReplicationController
 	// without a template.
 	Spec *corev1.PodSpec
+	// Controlled is true when another object controls the workload (a
+	// Deployment's ReplicaSet, a CronJob's Job): that object's template
+	// is the one to change.
+	Controlled bool
 	// Active: the template may still make Pods. A Deployment at zero
 	// replicas is active (it scales up again); a finished Job, a
 	// Deployment's scaled-down ReplicaSet (history: its Deployment's own
@@ -132,6 +136,7 @@ func TemplateOf(obj any) (Template, bool) {
 		return Template{}, false
 	}
 	t.Namespace, t.Name, t.UID = meta.Namespace, meta.Name, string(meta.UID)
+	t.Controlled = metav1.GetControllerOf(meta) != nil
 	t.Active = active && meta.DeletionTimestamp == nil
 	return t, true
 }

@@ -8,11 +8,13 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // ReportGroupVersion is the apiVersion of the reports the commands print
@@ -173,4 +175,50 @@ func Row(cells ...string) metav1.TableRow {
 		row.Cells[i] = c
 	}
 	return row
+}
+
+// Info is where a verb's human lines go: stdout, or stderr when -o asks
+// for something else there.
+func (o *Output) Info(out, errOut io.Writer) io.Writer {
+	if o.Human() {
+		return out
+	}
+	return errOut
+}
+
+// PrintWritten prints, for -o name, TYPE/NAME of each object a writing
+// verb wrote and, for the structured formats, a v1 List of them (Secrets
+// without their data). The objects need not carry their kind.
+func (o *Output) PrintWritten(objs []runtime.Object, w io.Writer) error {
+	if o.Human() {
+		return nil
+	}
+	list := &corev1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}, Items: []runtime.RawExtension{}}
+	for _, obj := range objs {
+		obj = obj.DeepCopyObject()
+		if s, ok := obj.(*corev1.Secret); ok {
+			Redact(s)
+		}
+		if gvks, _, err := scheme.Scheme.ObjectKinds(obj); err == nil && len(gvks) > 0 {
+			obj.GetObjectKind().SetGroupVersionKind(gvks[0])
+		}
+		if o.Name() {
+			if err := (&printers.NamePrinter{}).PrintObj(obj, w); err != nil {
+				return err
+			}
+			continue
+		}
+		list.Items = append(list.Items, runtime.RawExtension{Object: obj})
+	}
+	if o.Name() {
+		return nil
+	}
+	return o.PrintObject(list, w)
+}
+
+// Redact removes what holds credentials from a Secret to be printed: its
+// data, and kubectl's last-applied-configuration, which holds them too.
+func Redact(s *corev1.Secret) {
+	s.Data, s.StringData = nil, nil
+	delete(s.Annotations, corev1.LastAppliedConfigAnnotation)
 }
