@@ -493,4 +493,3 @@ func completeSecret(f cmdutil.Factory) cobra.CompletionFunc {
 		return complete(c, args, toComplete)
 	}
 }
-

@@ -72,12 +72,30 @@ func ReadUses(ctx context.Context, client kubernetes.Interface, scope *Scope, ke
 			kind string
 			list func() ([]any, error)
 		}{
-			{"Deployments", func() ([]any, error) { l, err := apps.Deployments(ns).List(ctx, opts); return items(l, err, func() []any { return ptrs(l.Items) }) }},
-			{"ReplicaSets", func() ([]any, error) { l, err := apps.ReplicaSets(ns).List(ctx, opts); return items(l, err, func() []any { return ptrs(l.Items) }) }},
-			{"StatefulSets", func() ([]any, error) { l, err := apps.StatefulSets(ns).List(ctx, opts); return items(l, err, func() []any { return ptrs(l.Items) }) }},
-			{"DaemonSets", func() ([]any, error) { l, err := apps.DaemonSets(ns).List(ctx, opts); return items(l, err, func() []any { return ptrs(l.Items) }) }},
-			{"Jobs", func() ([]any, error) { l, err := batch.Jobs(ns).List(ctx, opts); return items(l, err, func() []any { return ptrs(l.Items) }) }},
-			{"CronJobs", func() ([]any, error) { l, err := batch.CronJobs(ns).List(ctx, opts); return items(l, err, func() []any { return ptrs(l.Items) }) }},
+			{"Deployments", func() ([]any, error) {
+				l, err := apps.Deployments(ns).List(ctx, opts)
+				return items(l, err, func() []any { return ptrs(l.Items) })
+			}},
+			{"ReplicaSets", func() ([]any, error) {
+				l, err := apps.ReplicaSets(ns).List(ctx, opts)
+				return items(l, err, func() []any { return ptrs(l.Items) })
+			}},
+			{"StatefulSets", func() ([]any, error) {
+				l, err := apps.StatefulSets(ns).List(ctx, opts)
+				return items(l, err, func() []any { return ptrs(l.Items) })
+			}},
+			{"DaemonSets", func() ([]any, error) {
+				l, err := apps.DaemonSets(ns).List(ctx, opts)
+				return items(l, err, func() []any { return ptrs(l.Items) })
+			}},
+			{"Jobs", func() ([]any, error) {
+				l, err := batch.Jobs(ns).List(ctx, opts)
+				return items(l, err, func() []any { return ptrs(l.Items) })
+			}},
+			{"CronJobs", func() ([]any, error) {
+				l, err := batch.CronJobs(ns).List(ctx, opts)
+				return items(l, err, func() []any { return ptrs(l.Items) })
+			}},
 			{"ReplicationControllers", func() ([]any, error) {
 				l, err := core.ReplicationControllers(ns).List(ctx, opts)
 				return items(l, err, func() []any { return ptrs(l.Items) })

@@ -146,7 +146,7 @@ func TestDoctorExplainsExpiredTokens(t *testing.T) {
 			rq := &clitest.Requests{}
 			res := clitest.RunRecorded(t, c.Kubeconfig, rq, "doctor", "-n", ns)
 			g.Expect(res.Code).To(Equal(1), res.Stdout+res.Stderr)
-			g.Expect(res.Stderr).To(Equal(`1 Pod failing to pull in namespace "` + ns + `".` + "\n"), "the summary goes to stderr, and nothing else")
+			g.Expect(res.Stderr).To(Equal(`1 Pod failing to pull in namespace "`+ns+`".`+"\n"), "the summary goes to stderr, and nothing else")
 			g.Expect(res.Stdout).To(ContainSubstring(tt.wantCode + " (container web) [error]"))
 			for _, want := range tt.wantIn {
 				g.Expect(res.Stdout).To(ContainSubstring(want))
