@@ -3,8 +3,8 @@ package create_test
 import (
 	"context"
 	"encoding/base64"
-	"os"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
