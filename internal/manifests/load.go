@@ -110,28 +110,6 @@ func Load(files []File, opts Options) (*Set, []Finding) {
 	}
 	set := &Set{kustomizations: map[string]*kustomization{}}
 	var errs []Finding
-	for _, k := range opts.Kustomizations {
-		kz := &kustomization{Kustomization: k}
-		set.kustomizations[k.Path] = kz
-		src, err := yamledit.Parse(k.Data)
-		if err != nil {
-			kz.err = "it does not parse"
-			continue
-		}
-		if bad, _ := checkExpansion(k.Path, src.Docs); bad != nil || len(src.Docs) != 1 {
-			kz.err = "it is not one plain YAML document"
-			continue
-		}
-		kz.src = &source{File: k.File, src: src}
-		set.files = append(set.files, kz.src)
-		for _, g := range k.SecretGenerators {
-			gns := g.Namespace
-			if gns == "" {
-				gns = ns
-			}
-			set.Generated = append(set.Generated, &Object{Kind: KindSecretGenerator, Name: g.Name, Namespace: gns, NamespaceSet: g.Namespace != "", File: k.Path})
-		}
-	}
 	for _, f := range files {
 		src, err := yamledit.Parse(f.Data)
 		if err != nil {
@@ -172,6 +150,29 @@ func Load(files []File, opts Options) (*Set, []Finding) {
 			if w := newWorkload(o); w != nil {
 				set.Workloads = append(set.Workloads, w)
 			}
+		}
+	}
+	// After the manifests, so that results list files in input order.
+	for _, k := range opts.Kustomizations {
+		kz := &kustomization{Kustomization: k}
+		set.kustomizations[k.Path] = kz
+		src, err := yamledit.Parse(k.Data)
+		if err != nil {
+			kz.err = "it does not parse"
+			continue
+		}
+		if bad, _ := checkExpansion(k.Path, src.Docs); bad != nil || len(src.Docs) != 1 {
+			kz.err = "it is not one plain YAML document"
+			continue
+		}
+		kz.src = &source{File: k.File, src: src}
+		set.files = append(set.files, kz.src)
+		for _, g := range k.SecretGenerators {
+			gns := g.Namespace
+			if gns == "" {
+				gns = ns
+			}
+			set.Generated = append(set.Generated, &Object{Kind: KindSecretGenerator, Name: g.Name, Namespace: gns, NamespaceSet: g.Namespace != "", File: k.Path})
 		}
 	}
 	return set, errs

@@ -217,7 +217,10 @@ func (o *editOptions) report(l *loaded, res *libmanifests.Result) error {
 	out, errOut := o.streams.Out, o.streams.ErrOut
 	printFindings(errOut, "error: ", res.Errors)
 	printFindings(errOut, "note: ", l.notes)
-	if len(res.Errors) == 0 && l.empty() {
+	switch {
+	case l.empty() && len(res.Errors) > 0:
+		return &cmdutil.ExitError{Code: cmdutil.ExitUsage} // nothing was read
+	case l.empty():
 		return badInput("no Kubernetes object in %s", describeInputs(l.inputs))
 	}
 	bad, refused := len(res.Errors) > 0, len(res.Refused) > 0

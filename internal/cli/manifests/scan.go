@@ -84,7 +84,10 @@ func (o *scanOptions) run(l *loaded) error {
 	r := libmanifests.Scan(l.set, l.errs)
 	printFindings(o.streams.ErrOut, "error: ", r.Errors)
 	printFindings(o.streams.ErrOut, "note: ", l.notes)
-	if len(r.Errors) == 0 && l.empty() {
+	switch {
+	case l.empty() && len(r.Errors) > 0:
+		return &cmdutil.ExitError{Code: cmdutil.ExitUsage} // nothing was read: no report
+	case l.empty():
 		return badInput("no Kubernetes object in %s: nothing to scan", describeInputs(l.inputs))
 	}
 	var err error
