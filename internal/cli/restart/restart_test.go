@@ -140,7 +140,7 @@ func TestRestartNothingStuck(t *testing.T) {
 	res := clitest.Run(t, c.Kubeconfig, "", "restart", "-n", ns)
 	g.Expect(res.Code).To(Equal(0))
 	g.Expect(res.Stdout).To(BeEmpty())
-	g.Expect(res.Stderr).To(Equal("No Pod is stuck on an image pull in namespace \"" + ns + "\".\n"), "the summary goes to stderr")
+	g.Expect(res.Stderr).To(Equal("No Pod is stuck on an image pull in namespace \""+ns+"\".\n"), "the summary goes to stderr")
 }
 
 // normalise replaces the generated names.
