@@ -53,12 +53,13 @@ type Input struct {
 type SecretAccess int
 
 const (
-	// SecretsRead: Secrets holds every Secret that exists, with its data.
+	// SecretsRead means Secrets holds every Secret that exists, with its
+	// data.
 	SecretsRead SecretAccess = iota
-	// SecretsMetadata: Secrets holds the Secrets that exist, with their
+	// SecretsMetadata means Secrets holds the Secrets that exist, with their
 	// type when it is a pull secret type (empty otherwise) and no data.
 	SecretsMetadata
-	// SecretsUnknown: nothing is known of the Secrets.
+	// SecretsUnknown means nothing is known of the Secrets.
 	SecretsUnknown
 )
 

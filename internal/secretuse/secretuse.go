@@ -116,7 +116,8 @@ func TemplateOf(obj any) (Template, bool) {
 		meta, t = &o.ObjectMeta, Template{Group: "apps", Kind: "Deployment", Spec: &o.Spec.Template.Spec}
 	case *appsv1.ReplicaSet:
 		meta, t = &o.ObjectMeta, Template{Group: "apps", Kind: "ReplicaSet", Spec: &o.Spec.Template.Spec}
-		active = !(replicas(o.Spec.Replicas) == 0 && o.Status.Replicas == 0 && metav1.GetControllerOf(o) != nil)
+		history := replicas(o.Spec.Replicas) == 0 && o.Status.Replicas == 0 && metav1.GetControllerOf(o) != nil
+		active = !history
 	case *appsv1.StatefulSet:
 		meta, t = &o.ObjectMeta, Template{Group: "apps", Kind: "StatefulSet", Spec: &o.Spec.Template.Spec}
 	case *appsv1.DaemonSet:

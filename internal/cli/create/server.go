@@ -43,7 +43,7 @@ func CheckServer(server string) error {
 	}
 	u, err := url.Parse("https://" + rest)
 	if err != nil {
-		return fmt.Errorf("the kubelet cannot parse it: %s", errors.Unwrap(err))
+		return fmt.Errorf("the kubelet cannot parse it: %w", errors.Unwrap(err))
 	}
 	host, port := u.Hostname(), u.Port()
 	if port != "" {

@@ -208,7 +208,7 @@ func (o *Options) Run(ctx context.Context) error {
 	for _, ns := range snap.Namespaces {
 		for _, name := range slices.Sorted(maps.Keys(snap.ServiceAccounts[ns])) {
 			sa := snap.ServiceAccounts[ns][name]
-			if len(sa.ImagePullSecrets) == 0 || !(everySA || examinedSAs[[2]string{ns, name}]) {
+			if len(sa.ImagePullSecrets) == 0 || (!everySA && !examinedSAs[[2]string{ns, name}]) {
 				continue
 			}
 			problems := diagnose.ServiceAccount(sa, snap.Secrets[ns], snap.SecretAccess(ns))

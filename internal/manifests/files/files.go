@@ -69,15 +69,6 @@ func ReadInputs(inputs []Input, stdin io.Reader) *Result {
 	return readInputs(inputs, stdin, readlimit.New())
 }
 
-func read(paths []string, budget *readlimit.Budget) ([]manifests.File, []manifests.Finding) {
-	inputs := make([]Input, len(paths))
-	for i, p := range paths {
-		inputs[i] = Input{Path: p, Recursive: true}
-	}
-	res := readInputs(inputs, nil, budget)
-	return res.Files, res.Errors
-}
-
 // reader collects a run's files.
 type reader struct {
 	budget            *readlimit.Budget

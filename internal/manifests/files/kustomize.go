@@ -91,10 +91,10 @@ func (r *reader) kustomization(path, namespace string) {
 	for _, p := range k.Patches {
 		patches = r.checkPatch(patches, dir, p.Path, p.Patch)
 	}
-	for _, p := range k.PatchesJson6902 {
+	for _, p := range k.PatchesJson6902 { //nolint:staticcheck // deprecated, and still applied by kustomize: a patch there matters as much
 		patches = r.checkPatch(patches, dir, p.Path, p.Patch)
 	}
-	for _, p := range k.PatchesStrategicMerge {
+	for _, p := range k.PatchesStrategicMerge { //nolint:staticcheck // deprecated, and still applied by kustomize: a patch there matters as much
 		if _, err := os.Stat(filepath.Join(dir, string(p))); err == nil {
 			patches = r.checkPatch(patches, dir, string(p), "")
 		} else {
