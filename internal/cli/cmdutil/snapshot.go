@@ -26,7 +26,8 @@ import (
 // ServiceAccounts, Secrets of the two pull secret types, and Warning
 // Events of Pods (field-selected, paged), and the Pods page by page. For
 // one namespace and for -A (plus one LIST of Namespaces) that is a
-// constant number of requests however many namespaces there are; for -l
+// constant number of requests however many namespaces there are; for
+// --namespace-selector
 // it is one LIST of Namespaces and those 4 or 5 LISTs per selected
 // namespace, ListWorkers at a time, so that rights in those namespaces are
 // enough. Names that Pods and ServiceAccounts list without a pull secret

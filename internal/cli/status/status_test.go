@@ -142,7 +142,7 @@ func TestStatusTableJSONAndExitStatus(t *testing.T) {
 }
 
 // TestStatusRequests counts what status sends: with -A the same LISTs
-// whatever the number of namespaces; with -l one LIST of Namespaces and
+// whatever the number of namespaces; with --namespace-selector one LIST of Namespaces and
 // five LISTs per selected namespace, each in that namespace; and one GET
 // per missing name either way.
 func TestStatusRequests(t *testing.T) {
@@ -162,7 +162,7 @@ func TestStatusRequests(t *testing.T) {
 		g.Expect(rq.Count(clitest.Request.IsList)).To(Equal(1+5*n), "%v", rq.All())
 		for _, req := range rq.All() {
 			if req.Namespace() == "" {
-				g.Expect(req.Resource()).To(Equal("namespaces"), "a cluster-wide request for -l: %s", req)
+				g.Expect(req.Resource()).To(Equal("namespaces"), "a cluster-wide request for --namespace-selector: %s", req)
 			}
 		}
 		// One GET per Secret that a ServiceAccount lists and that is not a
@@ -180,8 +180,8 @@ func TestStatusRequests(t *testing.T) {
 func isGet(r clitest.Request) bool { return r.Method == http.MethodGet && !r.IsList() }
 
 // TestSelectorNeedsRightsInTheSelectedNamespacesOnly runs status, doctor
-// and attach with -l as a user bound to the built-in edit ClusterRole's
-// rules in the two namespaces -l selects, and allowed to list Namespaces (which -l
+// and attach with --namespace-selector as a user bound to the built-in edit ClusterRole's
+// rules in the two namespaces it selects, and allowed to list Namespaces (which it
 // needs), nothing else: they work, and every request stays inside those
 // namespaces. With more names missing than cmdutil.MaxSecretGets, which
 // Secrets exist is read as metadata only.
