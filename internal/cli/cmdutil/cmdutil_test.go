@@ -50,7 +50,7 @@ func TestSystemNamespacesNamedBySelector(t *testing.T) {
 		"kubernetes.io/metadata.name=kube-system":         true,
 		"kubernetes.io/metadata.name in (kube-system, x)": true,
 		"kubernetes.io/metadata.name!=kube-public":        false,
-		"team=shop":                                      false,
+		"team=shop": false,
 	} {
 		parsed, err := labels.Parse(sel)
 		if err != nil {
