@@ -169,29 +169,63 @@ type Namespace struct {
 	Templates       []Template
 }
 
-// Holders names what still uses the Secret name, sorted: "ServiceAccount
-// default" for a ServiceAccount (not being deleted) that lists it, "Pod x"
-// for a live Pod that reads it (PodLive, Refs), "Deployment web" for an
-// active template that reads it. It is the rule of the controller's
-// retirement (planner.holders): a Secret is deleted only when this is
-// empty.
-func Holders(name string, in Namespace) []string {
+// User is anything that may read a Secret, reduced to what the rule
+// reads: the planner, which keeps records rather than objects, builds
+// these and calls HeldBy; Holders builds them from objects.
+type User struct {
+	// Kind and Name name it in HeldBy's answer: "Pod web-1".
+	Kind, Name string
+	// Refs are the Secrets it reads (a ServiceAccount: its imagePullSecrets;
+	// a Pod or template: Refs of its spec).
+	Refs []string
+	// Live: it may still read them. A ServiceAccount not being deleted, a
+	// Pod for which PodLive holds, an Active template.
+	Live bool
+}
+
+// HeldBy names, sorted and once each, the live users that read name:
+// "ServiceAccount default", "Pod web-1", "Deployment web". A Secret is
+// retired only when it is empty.
+func HeldBy(name string, users []User) []string {
 	var out []string
-	for _, sa := range in.ServiceAccounts {
-		if sa.DeletionTimestamp == nil && slices.ContainsFunc(sa.ImagePullSecrets, func(r corev1.LocalObjectReference) bool { return r.Name == name }) {
-			out = append(out, "ServiceAccount "+sa.Name)
-		}
-	}
-	for _, p := range in.Pods {
-		if PodLive(p) && slices.Contains(Refs(&p.Spec), name) {
-			out = append(out, "Pod "+p.Name)
-		}
-	}
-	for _, t := range in.Templates {
-		if t.Active && t.Spec != nil && slices.Contains(Refs(t.Spec), name) {
-			out = append(out, t.String())
+	for _, u := range users {
+		if u.Live && slices.Contains(u.Refs, name) {
+			out = append(out, u.Kind+" "+u.Name)
 		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// Users reduces what a namespace holds to Users.
+func (in Namespace) Users() []User {
+	var out []User
+	for _, sa := range in.ServiceAccounts {
+		refs := make([]string, 0, len(sa.ImagePullSecrets))
+		for _, r := range sa.ImagePullSecrets {
+			refs = append(refs, r.Name)
+		}
+		out = append(out, User{Kind: "ServiceAccount", Name: sa.Name, Refs: refs, Live: sa.DeletionTimestamp == nil})
+	}
+	for _, p := range in.Pods {
+		out = append(out, User{Kind: "Pod", Name: p.Name, Refs: Refs(&p.Spec), Live: PodLive(p)})
+	}
+	for _, t := range in.Templates {
+		u := User{Kind: t.Kind, Name: t.Name, Live: t.Active && t.Spec != nil}
+		if t.Spec != nil {
+			u.Refs = Refs(t.Spec)
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// Holders names what still uses the Secret name, sorted: "ServiceAccount
+// default" for a ServiceAccount (not being deleted) that lists it, "Pod x"
+// for a live Pod that reads it (PodLive, Refs), "Deployment web" for an
+// active template that reads it. It is the rule of the controller's
+// retirement (internal/planner's holders, which reads the same facts from
+// its records: see HeldBy): a Secret is deleted only when this is empty.
+func Holders(name string, in Namespace) []string {
+	return HeldBy(name, in.Users())
 }

@@ -210,3 +210,20 @@ func TestHoldersRandomized(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldBy pins the strings and the rule the planner can share: only
+// live users that read the name, sorted, once each.
+func TestHeldBy(t *testing.T) {
+	t.Parallel()
+	got := secretuse.HeldBy("regcred", []secretuse.User{
+		{Kind: "Pod", Name: "b", Refs: []string{"regcred"}, Live: true},
+		{Kind: "ServiceAccount", Name: "default", Refs: []string{"x", "regcred"}, Live: true},
+		{Kind: "Pod", Name: "a", Refs: []string{"regcred"}, Live: true},
+		{Kind: "Pod", Name: "a", Refs: []string{"regcred"}, Live: true},
+		{Kind: "Pod", Name: "done", Refs: []string{"regcred"}},
+		{Kind: "Deployment", Name: "web", Refs: []string{"other"}, Live: true},
+	})
+	if want := []string{"Pod a", "Pod b", "ServiceAccount default"}; !slices.Equal(got, want) {
+		t.Errorf("HeldBy = %q, want %q", got, want)
+	}
+}
