@@ -70,8 +70,7 @@ func digestCopy(obj any) (any, error) {
 // may have edited (the admission policy keeps them from doing so, but the
 // controller repairs without it too).
 func copyDrift(m *copyMeta) string {
-	switch {
-	case m.Annotations[v1alpha1.DataHashAnnotation] != m.Digest:
+	if m.Annotations[v1alpha1.DataHashAnnotation] != m.Digest {
 		return "its data was changed"
 	}
 	return ""
