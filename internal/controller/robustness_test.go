@@ -87,8 +87,10 @@ func TestRestartOfConvergedControllerWritesNothing(t *testing.T) {
 	before := e.status(name)
 
 	second := e.startController(func(o *manager.Options) { o.Controller.Workers = 1 })
-	// Caches started (client-go lists through watches), then quiet.
-	eventually(g, second.requests).Should(And(HaveKey("watch clusterpullsecrets"), HaveKey("watch namespaces"), HaveKey("watch serviceaccounts")))
+	// Caches started (client-go lists through watches) and the pod-injection
+	// policy looked up, then quiet.
+	eventually(g, second.requests).Should(And(HaveKey("watch clusterpullsecrets"), HaveKey("watch namespaces"), HaveKey("watch serviceaccounts"),
+		HaveKey("get mutatingadmissionpolicies")))
 	consistently(g, second.requests).Should(Equal(second.requests()))
 	g.Expect(writes(second.requests())).To(BeEmpty(), "a warm restart writes nothing")
 	g.Expect(e.status(name)).To(Equal(before))
