@@ -194,7 +194,7 @@ func TestOnlyTheLeaderWrites(t *testing.T) {
 		return total
 	}
 	wa, wb := work(a), work(b)
-	t.Logf("writes: replica a %v, replica b %v", wa, wb)
+	t.Logf("writes: replica a %v (%v), replica b %v (%v)", wa, writes(a.requests()), wb, writes(b.requests()))
 	g.Expect([]float64{wa, wb}).To(ContainElement(BeZero()), "one replica stands by")
 	g.Expect(wa + wb).To(BeNumerically(">", 0))
 }
