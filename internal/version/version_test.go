@@ -82,13 +82,13 @@ func TestResolveWithoutBuildInfo(t *testing.T) {
 func TestPseudoCommit(t *testing.T) {
 	t.Parallel()
 	for v, want := range map[string]string{
-		"v0.0.0-20261201100000-1a2b3c4d5e6f":             "1a2b3c4d5e6f",
-		"v0.2.1-0.20261201100000-1a2b3c4d5e6f":           "1a2b3c4d5e6f",
-		"v0.2.0-rc.1.0.20261201100000-1a2b3c4d5e6f":      "1a2b3c4d5e6f",
+		"v0.0.0-20261201100000-1a2b3c4d5e6f":              "1a2b3c4d5e6f",
+		"v0.2.1-0.20261201100000-1a2b3c4d5e6f":            "1a2b3c4d5e6f",
+		"v0.2.0-rc.1.0.20261201100000-1a2b3c4d5e6f":       "1a2b3c4d5e6f",
 		"v2.0.0-20261201100000-1a2b3c4d5e6f+incompatible": "1a2b3c4d5e6f",
-		"v0.2.0":               "",
-		"v0.2.0-rc.1":          "",
-		"v0.2.0-snapshot-abcd": "",
+		"v0.2.0":                             "",
+		"v0.2.0-rc.1":                        "",
+		"v0.2.0-snapshot-abcd":               "",
 		"v0.0.0-20261301100000-1a2b3c4d5e6f": "", // month 13
 		"v0.0.0-20261201100000-1a2b3c4d5e6g": "", // not hex
 	} {
