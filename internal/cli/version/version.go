@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
-	"github.com/pullsecrets/pullsecrets/internal/version"
+	buildversion "github.com/pullsecrets/pullsecrets/internal/version"
 )
 
 // ControllerSelector selects the controller's Deployment, in both the
@@ -86,7 +86,7 @@ func (o *Options) Validate(cmd *cobra.Command) error {
 
 // Report is what `version` prints; -o json prints it as is.
 type Report struct {
-	ClientVersion version.Info `json:"clientVersion"`
+	ClientVersion buildversion.Info `json:"clientVersion"`
 	// Controllers are the controller Deployments found (usually one);
 	// omitted with --client.
 	Controllers []Controller `json:"controllers,omitempty"`
@@ -111,7 +111,7 @@ type Controller struct {
 
 // Run reads the cluster (unless --client) and prints the report.
 func (o *Options) Run(ctx context.Context) error {
-	r := Report{ClientVersion: version.Get()}
+	r := Report{ClientVersion: buildversion.Get()}
 	if !o.client {
 		r.Controllers, r.ControllerError = o.controllers(ctx)
 	}
