@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
@@ -23,8 +24,39 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// kube-controller-manager aggregates the built-in view role.
-	testcluster.Main(m, testcluster.Options{ControllerManager: true})
+	testcluster.Main(m, testcluster.Options{})
+}
+
+// aggregateView fills the built-in view ClusterRole from the roles its
+// aggregationRule selects, as kube-controller-manager's clusterrole
+// aggregation does (the test control plane does not run that loop).
+func aggregateView(t *testing.T, c kubernetes.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	view, err := c.RbacV1().ClusterRoles().Get(ctx, "view", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []rbacv1.PolicyRule
+	for _, sel := range view.AggregationRule.ClusterRoleSelectors {
+		s, err := metav1.LabelSelectorAsSelector(&sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, err := c.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{LabelSelector: s.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parts.Items {
+			if p.Name != "view" {
+				rules = append(rules, p.Rules...)
+			}
+		}
+	}
+	view.Rules = rules
+	if _, err := c.RbacV1().ClusterRoles().Update(ctx, view, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("aggregate ClusterRole view: %v", err)
+	}
 }
 
 func deployment(labels map[string]string, images ...string) *appsv1.Deployment {
@@ -140,6 +172,7 @@ func TestControllerVersionAsViewUser(t *testing.T) {
 	_, err = c.Client.AppsV1().Deployments(ns).Create(ctx, other, metav1.CreateOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 
+	aggregateView(t, c.Client)
 	user := "viewer-" + ns
 	_, err = c.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "view"},
@@ -156,8 +189,8 @@ func TestControllerVersionAsViewUser(t *testing.T) {
 		g.Expect(r.ClientVersion).To(Equal(buildversion.Get()))
 		return r
 	}
-	// The view role is aggregated by kube-controller-manager shortly after start.
-	g.Eventually(func() []version.Controller { return run("-n", ns).Controllers }).WithTimeout(time.Minute).Should(Equal([]version.Controller{{
+	// RBAC is served from the API server's cache: give it a moment.
+	g.Eventually(func() []version.Controller { return run("-n", ns).Controllers }).WithTimeout(30 * time.Second).Should(Equal([]version.Controller{{
 		Namespace: ns, Name: "pullsecrets-controller", Version: "0.2.0", VersionFrom: "label app.kubernetes.io/version",
 		Image: "ghcr.io/pullsecrets/pullsecrets-controller:0.2.0", Replicas: 2,
 	}}))
