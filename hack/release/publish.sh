@@ -45,15 +45,21 @@ run bin/crane push "${dist}/image" "${image_repo}:${version}"
 run cosign sign --yes "${image_repo}@${digest}"
 # 3. The chart, to the OCI registry: oci://.../pullsecrets:${version}.
 run bin/helm push "${dist}/pullsecrets-${version}.tgz" "${chart_repo}"
-# 4. The krew manifest, as a pull request to the index.
-run gh repo fork "${krew_index}" --clone=false
+# 4. The krew manifest, as a pull request to the index, as the account of
+# KREW_INDEX_TOKEN (the workflow's own token cannot fork another
+# organisation's repository). The token reaches gh and git through the
+# environment only, never a command line or the log.
+as_krew_bot() { GH_TOKEN="${KREW_INDEX_TOKEN:-${GH_TOKEN:-}}" "$@"; }
+bot="$(as_krew_bot gh api user -q .login 2>/dev/null || echo KREW_BOT)"
 work="$(mktemp -d)"; trap 'rm -rf "${work}"' EXIT
-run gh repo clone "$(gh api user -q .login 2>/dev/null || echo YOU)/krew-index" "${work}/krew-index"
+run as_krew_bot gh repo fork "${krew_index}" --clone=false
+run as_krew_bot gh auth setup-git
+run as_krew_bot gh repo clone "${bot}/krew-index" "${work}/krew-index"
 run cp "${dist}/krew/pullsecrets.yaml" "${work}/krew-index/plugins/pullsecrets.yaml"
 run git -C "${work}/krew-index" checkout -b "pullsecrets-v${version}"
 run git -C "${work}/krew-index" add plugins/pullsecrets.yaml
-run git -C "${work}/krew-index" commit -m "pullsecrets v${version}"
-run git -C "${work}/krew-index" push -u origin "pullsecrets-v${version}"
-run gh pr create --repo "${krew_index}" --head "$(gh api user -q .login 2>/dev/null || echo YOU):pullsecrets-v${version}" \
+run git -C "${work}/krew-index" -c user.name="${bot}" -c user.email="${bot}@users.noreply.github.com" commit -m "pullsecrets v${version}"
+run as_krew_bot git -C "${work}/krew-index" push -u origin "pullsecrets-v${version}"
+run as_krew_bot gh pr create --repo "${krew_index}" --head "${bot}:pullsecrets-v${version}" \
   --title "pullsecrets v${version}" --body "Release v${version} of pullsecrets (https://github.com/pullsecrets/pullsecrets/releases/tag/v${version})."
 [[ -n "${publish}" ]] || echo "publish: dry run: set PUBLISH=1 to run the commands above"

@@ -60,7 +60,7 @@ func TestPublishDryRun(t *testing.T) {
 		"+ bin/crane push " + dist + "/image ghcr.io/pullsecrets/pullsecrets-controller:1.2.3",
 		"+ cosign sign --yes ghcr.io/pullsecrets/pullsecrets-controller@" + testDigest,
 		"+ bin/helm push " + dist + "/pullsecrets-1.2.3.tgz oci://ghcr.io/pullsecrets/charts",
-		"+ gh pr create --repo kubernetes-sigs/krew-index",
+		"+ as_krew_bot gh pr create --repo kubernetes-sigs/krew-index",
 		"dry run",
 	} {
 		if !strings.Contains(out, want) {
