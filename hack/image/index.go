@@ -88,7 +88,7 @@ func buildIndex(ctx context.Context, opts options, archs []string, providers map
 	defer os.RemoveAll(tmp)
 	res := indexResult{platforms: map[string]v1.Hash{}}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, arch := range archs {
+	for _, arch := range slices.Sorted(slices.Values(archs)) {
 		o := opts
 		o.arch, o.providers, o.layoutDir, o.tarball = arch, providers[arch], "", ""
 		bin := filepath.Join(tmp, "pullsecrets-controller-"+arch)
