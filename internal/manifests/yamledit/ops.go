@@ -126,19 +126,10 @@ func (s *Source) AppendNames(seq *yaml.Node, names []string, jsonStyle bool) ([]
 		return nil, fmt.Errorf("line %d: empty block list: %w", seq.Line, ErrUnsupported)
 	}
 	last := seq.Content[len(seq.Content)-1]
-	dash, err := s.dash(last)
+	dash, lastLine, at, err := s.afterLastItem(last)
 	if err != nil {
 		return nil, err
 	}
-	ie, err := s.end(last, false)
-	if err != nil {
-		return nil, err
-	}
-	if !s.restIsBlank(ie) {
-		return nil, fmt.Errorf("line %d: text after the item: %w", last.Line, ErrUnsupported)
-	}
-	lastLine := s.lineOf(max(ie-1, dash))
-	at := s.nextLineStart(lastLine)
 	var b strings.Builder
 	if at == len(s.text) && !s.endsWithBreak() {
 		b.WriteString(s.Newline)
@@ -349,6 +340,24 @@ func (s *Source) blockRefs(indent string, names []string) string {
 		b.WriteString(indent + "- name: " + renderScalar(n, 0, false) + s.Newline)
 	}
 	return b.String()
+}
+
+// afterLastItem finds where a block list ends: the dash of its last item,
+// that item's last line, and the offset after it, where new items go. Text
+// after the item on its line is not supported.
+func (s *Source) afterLastItem(last *yaml.Node) (dash, lastLine, at int, err error) {
+	if dash, err = s.dash(last); err != nil {
+		return 0, 0, 0, err
+	}
+	ie, err := s.end(last, false)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if !s.restIsBlank(ie) {
+		return 0, 0, 0, fmt.Errorf("line %d: text after the item: %w", last.Line, ErrUnsupported)
+	}
+	lastLine = s.lineOf(max(ie-1, dash))
+	return dash, lastLine, s.nextLineStart(lastLine), nil
 }
 
 func (s *Source) endsWithBreak() bool {
@@ -590,19 +599,10 @@ func (s *Source) AppendScalars(seq *yaml.Node, values []string) ([]Edit, error) 
 		}
 		return []Edit{{Start: le, End: le, Text: b.String()}}, nil
 	}
-	dash, err := s.dash(last)
+	dash, _, at, err := s.afterLastItem(last)
 	if err != nil {
 		return nil, err
 	}
-	ie, err := s.end(last, false)
-	if err != nil {
-		return nil, err
-	}
-	if !s.restIsBlank(ie) {
-		return nil, fmt.Errorf("line %d: text after the item: %w", last.Line, ErrUnsupported)
-	}
-	lastLine := s.lineOf(max(ie-1, dash))
-	at := s.nextLineStart(lastLine)
 	var b strings.Builder
 	if at == len(s.text) && !s.endsWithBreak() {
 		b.WriteString(s.Newline)
