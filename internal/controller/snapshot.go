@@ -99,19 +99,24 @@ func (r *reader) ownershipKey() *ownership.Key {
 	return r.key
 }
 
-// injection tells the planner whether the pod-injection policy gives a
-// ClusterPullSecret's name to new Pods: attachTo is Pods (or a switch back
-// is rolled out: status.injection is still published), the policy is
-// installed, and status.injection names the current name since long
-// enough for the API server to have read it.
+// injection tells the planner which name the pod-injection policy gives
+// new Pods for a ClusterPullSecret (status.injection, while the policy is
+// installed; also through a switch back until it is rolled out), and
+// whether it is the current name, published long enough ago for the API
+// server to have read it.
 func (r *reader) injection(pc *planner.ClusterPullSecret, obj *v1alpha1.ClusterPullSecret) {
 	pc.AttachToPods = obj.Spec.AttachTo == v1alpha1.AttachToPods
 	available, why := r.policy.state()
 	if pc.AttachToPods && !available {
 		pc.InjectionProblem = why
 	}
-	if inj := obj.Status.Injection; available && inj != nil && inj.SecretName == pc.SecretName && inj.Since != nil {
-		pc.InjectingFrom = inj.Since.Add(injectionGrace)
+	if inj := obj.Status.Injection; available && inj != nil {
+		// What the policy adds to new Pods, whatever the mode: an old
+		// copy it names is kept.
+		pc.Injected = inj.SecretName
+		if inj.SecretName == pc.SecretName && inj.Since != nil {
+			pc.InjectingFrom = inj.Since.Add(injectionGrace)
+		}
 	}
 }
 

@@ -215,13 +215,26 @@ func (p *planner) serves(c *cps, sa *saPlan) bool {
 		return p.wants(c, sa, c.SecretName)
 	}
 	return c.role == roleActive && c.claimed && c.ready && p.injecting(c) && c.Selector != nil &&
-		c.Selector.ServiceAccountMeta(sa.Name, nil, sa.Annotations) && sa.Annotations[enforceMountableSecrets] != "true"
+		c.Selector.ServiceAccountMeta(sa.Name, nil, sa.Annotations) && !skipsPods(sa)
 }
+
+// skipsPods reports whether the pod-injection policy skips the Pods of sa
+// for every ClusterPullSecret: it enforces mountable secrets, so the API
+// server would refuse a Pod with a name it does not list.
+func skipsPods(sa *saPlan) bool { return sa.Annotations[enforceMountableSecrets] == "true" }
 
 // injecting reports whether the pod-injection policy gives c's name to new
 // Pods now.
 func (p *planner) injecting(c *cps) bool {
 	return !c.InjectingFrom.IsZero() && !p.s.Now.Before(c.InjectingFrom)
+}
+
+// mayInjectOld reports whether the pod-injection policy may still add
+// another name of c's than its current one to new Pods: it injects one,
+// and not yet the current one (a rename not republished or still within
+// the API server's lag, a switch back not settled).
+func (p *planner) mayInjectOld(c *cps) bool {
+	return c.Injected != "" && !p.injecting(c)
 }
 
 // recheck asks to plan the namespace again after wait.
@@ -250,14 +263,14 @@ func (p *planner) editServiceAccounts() {
 				continue
 			}
 			if slices.Contains(sa.list, c.SecretName) {
-				p.contest(c, sa, fights.Holding(sa.Reattached[c.SecretName], p.s.Now))
+				p.contest(c, sa, fights.Holding(sa.Reattached[c.SecretName], p.s.Now), false)
 				continue
 			}
 			a := Attachment{Secret: c.SecretName, By: c.Name}
 			if sa.record[a.Secret] == c.Name {
 				// Attached before, removed by someone else: a fight.
 				d := fights.Lost(sa.Reattached[a.Secret], p.s.Now)
-				p.contest(c, sa, d)
+				p.contest(c, sa, d, true)
 				if !d.Attach {
 					continue
 				}
@@ -303,14 +316,15 @@ func (p *planner) editServiceAccounts() {
 // fights is how the controller answers another writer of a list.
 var fights = contest.DefaultPolicy()
 
-// contest reports a fight over c's name on sa, and when to look again.
-func (p *planner) contest(c *cps, sa *saPlan, d contest.Decision) {
+// contest reports a fight over c's name on sa (missing from its list, or
+// there again), and when to look again.
+func (p *planner) contest(c *cps, sa *saPlan, d contest.Decision, missing bool) {
 	if !d.Contested {
 		return
 	}
 	st := p.out.States[c.Name]
 	next := time.Time{}
-	if !d.Attach {
+	if missing && !d.Attach {
 		next = d.Next
 	}
 	st.Contested = append(st.Contested, Contest{ServiceAccount: sa.Name, Secret: c.SecretName, Losses: d.Losses, Next: next})
@@ -319,11 +333,12 @@ func (p *planner) contest(c *cps, sa *saPlan, d contest.Decision) {
 }
 
 // heir is who takes over a listed name that the ClusterPullSecret it is
-// recorded for lets go: the one that wants it on sa, else the maker of its
+// recorded for lets go: the one that wants it on sa (or holds it in Pods
+// mode, until the policy gives it to new Pods), else the maker of its
 // copy if that one keeps it (an old name not replaced yet, a frozen one's).
 func (p *planner) heir(sa *saPlan, name string) *cps {
 	for _, c := range p.ordered {
-		if p.wants(c, sa, name) {
+		if p.wants(c, sa, name) || (c.AttachToPods && c.role == roleActive && c.claimed && c.ready && c.SecretName == name && p.keeps(c, sa, name)) {
 			return c
 		}
 	}
@@ -365,8 +380,10 @@ func (p *planner) keeps(c *cps, sa *saPlan, name string) bool {
 		return false
 	case c.AttachToPods:
 		// Switched to Pods mode: the ServiceAccount keeps the name until
-		// the policy gives it to new Pods, then nothing needs it there.
-		return !p.injecting(c)
+		// the policy gives new Pods of its the name of a copy in place,
+		// then nothing needs it there (the policy skips some Pods, and
+		// injects a name held by someone else's Secret in vain).
+		return !p.serves(c, sa)
 	case c.SecretName == name:
 		return true // still its name; if its copy is missing, it is being recreated or in conflict
 	}
@@ -395,7 +412,11 @@ func (p *planner) retire() {
 		if p.s.UsageUnknown {
 			continue // who uses it is not known yet: keep it
 		}
-		if held := p.holders(name); len(held) > 0 {
+		held := p.holders(name)
+		if o != nil && o.role == roleActive && p.mayInjectOld(o) {
+			held = append(held, "the pod-injection policy")
+		}
+		if len(held) > 0 {
 			if o != nil {
 				st := p.out.States[o.Name]
 				st.Retiring = append(st.Retiring, Retiring{Secret: name, HeldBy: held})
@@ -541,6 +562,11 @@ func (p *planner) report() {
 		for _, a := range append(slices.Clone(e.Attach), e.Reassign...) {
 			pending[a.By] = true
 		}
+		// A name handed over or detached is still its recorded owner's
+		// until the write is made.
+		for _, a := range e.Reassign {
+			pending[p.recordOwner(e.ServiceAccount, a.Secret)] = true
+		}
 		for _, name := range e.Detach {
 			pending[p.recordOwner(e.ServiceAccount, name)] = true
 		}
@@ -623,11 +649,15 @@ func contestMessage(cs []Contest) string {
 
 // reportPods is the state of a Pods-mode ClusterPullSecret: Ready once its
 // copy is current and the policy gives its name to new Pods, and no
-// attachment of its is left on a ServiceAccount.
+// attachment of its is left on a ServiceAccount whose Pods the policy
+// serves.
 func (p *planner) reportPods(c *cps, st *State, pending bool) {
 	n := c.SecretName
 	attached := 0
 	for _, sa := range p.sas {
+		if sa.Deleting || sa.RecordProblem != "" || skipsPods(sa) {
+			continue // going, left alone, or kept: the policy skips its Pods
+		}
 		for name, by := range sa.record {
 			if by == c.Name && slices.Contains(sa.list, name) {
 				attached++

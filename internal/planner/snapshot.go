@@ -60,8 +60,13 @@ type ClusterPullSecret struct {
 	// InjectingFrom is when the pod-injection policy adds SecretName to new
 	// Pods: its params were published long enough before for the API
 	// server to have read them, and the policy is installed. Zero: it does
-	// not (yet).
+	// not (yet), or Injected is another name.
 	InjectingFrom time.Time
+	// Injected is the name the pod-injection policy adds to new Pods for
+	// it (status.injection, while the policy is installed), whatever the
+	// mode: an old name for a moment after a rename, and through a switch
+	// back to ServiceAccounts until its namespaces are Ready. "" when none.
+	Injected string
 	// InjectionProblem, in Pods mode, says why the API server cannot
 	// inject (no MutatingAdmissionPolicy, the policy not installed).
 	InjectionProblem string
