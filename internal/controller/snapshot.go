@@ -157,7 +157,7 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		}
 		s.Copies = append(s.Copies, planner.Copy{
 			Name: m.Name, UID: string(m.UID), Owner: m.Labels[v1alpha1.OwnerLabel], OwnerUID: m.Annotations[v1alpha1.OwnerUIDAnnotation],
-			Hash: hash, Deleting: m.Deleting,
+			Hash: hash, Type: string(m.Type), Deleting: m.Deleting,
 			Proven: ownership.CopyIsProven(key, m.Namespace, m.Name, m.Labels, m.Annotations),
 		})
 	}

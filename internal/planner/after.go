@@ -21,7 +21,7 @@ func After(s Snapshot, p Plan) Snapshot {
 		}
 	}
 	for _, w := range p.CreateCopies {
-		out.Copies = append(out.Copies, Copy{Name: w.Name, UID: w.UID, Owner: w.Owner, OwnerUID: w.OwnerUID, Hash: w.Hash, Proven: true})
+		out.Copies = append(out.Copies, Copy{Name: w.Name, UID: w.UID, Owner: w.Owner, OwnerUID: w.OwnerUID, Hash: w.Hash, Type: w.Type, Proven: true})
 	}
 	for _, d := range p.DeleteCopies {
 		out.Copies = slices.DeleteFunc(out.Copies, func(k Copy) bool { return k.Name == d.Name })

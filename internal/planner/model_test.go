@@ -61,7 +61,8 @@ type secret struct {
 	owner        string // label
 	ownerUID     string
 	hash         string
-	finalizer    bool // a foreign finalizer: a delete leaves it terminating
+	typ          string // the Secret type, which never changes
+	finalizer    bool   // a foreign finalizer: a delete leaves it terminating
 	deleting     bool
 	byController bool // made by the controller (so its proof is valid)
 }
@@ -135,6 +136,9 @@ type world struct {
 	now time.Time
 	// podsMode: spec.attachTo is Pods.
 	podsMode map[string]bool
+	// srcType is the type of each ClusterPullSecret's source Secret; its
+	// Source.Hash names the credential, whatever the type.
+	srcType map[string]string
 	// policy: the pod-injection policy is installed and the API server
 	// serves MutatingAdmissionPolicy.
 	policy bool
@@ -159,7 +163,7 @@ func newWorld(t *testing.T, seed uint64, seen map[string]int) *world {
 		cps: map[string]*planner.ClusterPullSecret{}, nsOnly: map[string]bool{}, appOnly: map[string]bool{},
 		secrets: map[string]*secret{}, sas: map[string]*account{}, pods: map[string]*pod{},
 		work: map[string]*workload{}, learned: map[string]string{}, seen: seen,
-		now: epoch.Add(time.Hour), podsMode: map[string]bool{}, policy: true, published: map[string]*injection{},
+		now: epoch.Add(time.Hour), podsMode: map[string]bool{}, srcType: map[string]string{}, policy: true, published: map[string]*injection{},
 		tracker: map[string]map[string][]time.Time{}, gitops: map[string][]string{},
 	}
 	w.sas["default"] = &account{uid: w.uid(), added: map[string]bool{}}
@@ -184,6 +188,13 @@ func (w *world) logf(format string, args ...any) { w.log = append(w.log, fmt.Spr
 
 var secretNames = []string{"r1", "r2", "r3"}
 
+// secretTypes are the two types of a pull secret, which hold the same
+// credential ({"auths": X} and X).
+var secretTypes = []string{"kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"}
+
+// credIn is what a Secret of type t holds when it carries c's credential.
+func (w *world) credIn(c, t string) string { return w.cps[c].Source.Hash + "@" + t }
+
 func (w *world) selectorFor(name string) {
 	c := w.cps[name]
 	spec := v1alpha1.ClusterPullSecretSpec{}
@@ -198,7 +209,7 @@ func (w *world) selectorFor(name string) {
 
 // event changes the world as users, tenants and the cluster would.
 func (w *world) event() {
-	switch w.r.IntN(49) {
+	switch w.r.IntN(51) {
 	case 0, 1: // a ClusterPullSecret is created
 		name := w.pick("a", "b", "c")
 		if _, ok := w.cps[name]; ok {
@@ -210,6 +221,7 @@ func (w *world) event() {
 		}
 		w.nsOnly[name], w.appOnly[name] = w.r.IntN(3) == 0, w.r.IntN(4) == 0
 		w.podsMode[name], w.published[name] = w.r.IntN(3) == 0, nil
+		w.srcType[name] = w.pick(secretTypes...)
 		w.selectorFor(name)
 		w.logf("create ClusterPullSecret %s -> %s, Pods mode %v", name, w.cps[name].SecretName, w.podsMode[name])
 	case 2, 3: // renamed
@@ -228,18 +240,25 @@ func (w *world) event() {
 			w.cps[name].Deleting = true
 			w.logf("delete ClusterPullSecret %s", name)
 		}
-	case 6: // source breaks, recovers, rotates
+	case 6, 49, 50: // source breaks, recovers, rotates, changes type
 		if name, ok := pickKey(w, w.cps); ok {
 			c := w.cps[name]
-			switch w.r.IntN(3) {
+			switch w.r.IntN(4) {
 			case 0:
 				c.Source.Problem = v1alpha1.ReasonSourceNotFound
 			case 1:
 				c.Source.Problem = ""
-			default:
+			case 2:
 				c.Source.Hash = w.uid()
+			default:
+				// Replaced by a Secret of the other type, with the same
+				// credential or a new one.
+				w.srcType[name] = w.pick(secretTypes...)
+				if w.r.IntN(2) == 0 {
+					c.Source.Hash = w.uid()
+				}
 			}
-			w.logf("source of %s: problem %q hash %s", name, c.Source.Problem, c.Source.Hash)
+			w.logf("source of %s: problem %q credential %s type %s", name, c.Source.Problem, c.Source.Hash, w.srcType[name])
 		}
 	case 7: // namespace relabelled
 		w.labelled = !w.labelled
@@ -267,14 +286,14 @@ func (w *world) event() {
 			}
 			w.logf("user deletes Secret %s", name)
 		} else {
-			w.secrets[name] = &secret{uid: w.uid()}
+			w.secrets[name] = &secret{uid: w.uid(), typ: w.pick(secretTypes...)}
 			w.logf("user creates Secret %s", name)
 		}
 	case 11: // a tenant forges the controller's labels
 		name := w.pick(secretNames...)
 		if _, ok := w.secrets[name]; !ok {
 			owner, _ := pickKey(w, w.cps)
-			w.secrets[name] = &secret{uid: w.uid(), owner: owner, ownerUID: "forged"}
+			w.secrets[name] = &secret{uid: w.uid(), owner: owner, ownerUID: "forged", typ: w.pick(secretTypes...)}
 			if c, ok := w.cps[owner]; ok && w.r.IntN(2) == 0 {
 				w.secrets[name].ownerUID = c.UID // labels copied exactly, still no proof
 			}
@@ -438,8 +457,8 @@ func (w *world) event() {
 		if name, ok := pickKey(w, w.cps); ok && !w.cps[name].Deleting && !w.podsMode[name] {
 			if w.r.IntN(2) == 0 {
 				// Its own list hides the ServiceAccount's; the policy appends.
-				w.work["web"].template = []string{"legacy"}
-				w.logf("template of web lists [legacy]")
+				w.work["web"].template, w.work["once"].template = []string{"legacy"}, []string{"legacy"}
+				w.logf("templates of web and once list [legacy]")
 			}
 			w.makePod(true)
 			c := w.cps[name]
@@ -680,6 +699,12 @@ func (w *world) snapshot() planner.Snapshot {
 		if cc.Invalid != "" {
 			cc.Selector = nil
 		}
+		// The source's content, and the credential in each type.
+		cc.Source.Hash, cc.Source.Type = w.credIn(c.Name, w.srcType[c.Name]), w.srcType[c.Name]
+		cc.Source.HashAs = map[string]string{}
+		for _, t := range secretTypes {
+			cc.Source.HashAs[t] = w.credIn(c.Name, t)
+		}
 		// As the reader derives them from the policy's presence and
 		// status.injection.
 		cc.AttachToPods = w.podsMode[c.Name]
@@ -699,7 +724,7 @@ func (w *world) snapshot() planner.Snapshot {
 			continue // not labelled: invisible to the metadata cache
 		}
 		s.Copies = append(s.Copies, planner.Copy{
-			Name: name, UID: k.uid, Owner: k.owner, OwnerUID: k.ownerUID, Hash: k.hash, Proven: k.byController, Deleting: k.deleting,
+			Name: name, UID: k.uid, Owner: k.owner, OwnerUID: k.ownerUID, Hash: k.hash, Type: k.typ, Proven: k.byController, Deleting: k.deleting,
 		})
 	}
 	for name, a := range w.sas {
@@ -782,6 +807,12 @@ func (w *world) maker(name string) string {
 	return ""
 }
 
+// current: the Secret name holds c's credential, in its own type.
+func (w *world) current(c, name string) bool {
+	k := w.secrets[name]
+	return k != nil && k.hash == w.credIn(c, k.typ)
+}
+
 // liveCopy: name is a copy of c's that is not being deleted.
 func (w *world) liveCopy(c, name string) bool {
 	return w.maker(name) == c && !w.secrets[name].deleting
@@ -839,7 +870,7 @@ func (w *world) ready(c string) bool {
 		return false
 	}
 	k := w.cps[c]
-	if !w.liveCopy(c, k.SecretName) || w.secrets[k.SecretName].hash != k.Source.Hash {
+	if !w.liveCopy(c, k.SecretName) || !w.current(c, k.SecretName) {
 		return false
 	}
 	if w.podsMode[c] {
@@ -1080,11 +1111,11 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 			return done, false
 		}
 		k := w.cps[c.Owner]
-		if !w.active(c.Owner) || k.UID != c.OwnerUID || k.SecretName != c.Name || k.Source.Hash != c.Hash {
+		if !w.active(c.Owner) || k.UID != c.OwnerUID || k.SecretName != c.Name || w.credIn(c.Owner, w.srcType[c.Owner]) != c.Hash || c.Type != w.srcType[c.Owner] {
 			w.fail("created Secret %s for %s, which does not want it here: %+v", c.Name, c.Owner, c)
 		}
 		w.write(func() {
-			w.secrets[c.Name] = &secret{uid: w.uid(), owner: c.Owner, ownerUID: c.OwnerUID, hash: c.Hash, byController: true}
+			w.secrets[c.Name] = &secret{uid: w.uid(), owner: c.Owner, ownerUID: c.OwnerUID, hash: c.Hash, typ: w.srcType[c.Owner], byController: true}
 		})
 		c.UID = w.secrets[c.Name].uid
 		done.CreateCopies = append(done.CreateCopies, c)
@@ -1094,8 +1125,16 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 		if k == nil || k.uid != u.UID || !k.byController || k.deleting {
 			w.fail("update of Secret %s (%s), which is not a live copy the controller made", u.Name, u.UID)
 		}
-		if c := w.cps[u.Owner]; !w.active(u.Owner) || w.maker(u.Name) != u.Owner || c.SecretName != u.Name || c.Source.Hash != u.Hash {
+		if c := w.cps[u.Owner]; !w.active(u.Owner) || w.maker(u.Name) != u.Owner || c.SecretName != u.Name || w.current(u.Owner, u.Name) {
 			w.fail("update of Secret %s to %s for %s, which does not want that", u.Name, u.Hash, u.Owner)
+		}
+		// A Secret's type cannot change: the credential is written in the
+		// copy's.
+		if u.Type != k.typ || u.Hash != w.credIn(u.Owner, k.typ) {
+			w.fail("update of Secret %s of type %s writes %s as %s", u.Name, k.typ, u.Hash, u.Type)
+		}
+		if k.typ != w.srcType[u.Owner] {
+			w.seen["update in the copy's type"]++
 		}
 		w.write(func() { k.hash = u.Hash })
 		done.UpdateCopies = append(done.UpdateCopies, u)
@@ -1476,8 +1515,10 @@ func (w *world) checkCopyAndAttachments(c string, p planner.Plan) {
 		return
 	case w.maker(n) != c || w.secrets[n].deleting:
 		return // someone else's, or ours being deleted: a conflict or a wait
-	case w.secrets[n].hash != w.cps[c].Source.Hash:
+	case !w.current(c, n):
 		w.fail("%s: copy %s is not current", c, n)
+	case w.secrets[n].typ != w.srcType[c]:
+		w.seen["copy of another type kept"]++
 	}
 	if w.podsMode[c] {
 		// Planned again once the API server has read the publication.
@@ -1625,7 +1666,7 @@ var modelSeed = flag.Int("model.seed", -1, "run only this sequence of the random
 
 func TestInvariantsRandomized(t *testing.T) {
 	t.Parallel()
-	sequences, steps := 3000, 60
+	sequences, steps := 3000, 70
 	if testing.Short() {
 		sequences = 1500
 	}
@@ -1658,7 +1699,7 @@ func TestInvariantsRandomized(t *testing.T) {
 		"state " + v1alpha1.ReasonNoNamespaces, "state " + v1alpha1.ReasonProgressing,
 		"state " + v1alpha1.ReasonContested, "state " + v1alpha1.ReasonPodInjectionUnavailable, "Pods mode ready",
 		"GitOps apply", "reattach", "attach again", "backed off", "contested", "waits for injection",
-		"detach after a switch to Pods", "restart for the policy", "held for the policy"} {
+		"detach after a switch to Pods", "restart for the policy", "held for the policy", "update in the copy's type", "copy of another type kept"} {
 		if seen[kind] < 100 {
 			t.Errorf("only %d %q in the whole run", seen[kind], kind)
 		}

@@ -44,7 +44,11 @@ type CopyWrite struct {
 	UID      string // of the copy updated; set by the writer after a create
 	Owner    string
 	OwnerUID string
-	Hash     string
+	// Hash is what the copy holds once written: the credential in Type.
+	Hash string
+	// Type is the copy's type: the source's for a create; for an update
+	// the copy's own, in which its credential is written.
+	Type string
 }
 
 // CopyDelete deletes a copy of the controller's.
@@ -124,6 +128,26 @@ func (e Edit) Apply(list []string, record map[string]string) ([]string, map[stri
 		}
 	}
 	return out, rec, !slices.Equal(out, list) || !maps.Equal(rec, record)
+}
+
+// Affects lists the ClusterPullSecrets whose attachments the edit changes,
+// given the ServiceAccount's record when planned: those attaching or
+// taking over a name, and those a name handed over or detached is recorded
+// for. A failed edit is reported against each.
+func (e Edit) Affects(record map[string]string) []string {
+	var out []string
+	for _, a := range append(slices.Clone(e.Attach), e.Reassign...) {
+		out = append(out, a.By)
+	}
+	for _, a := range e.Reassign {
+		out = append(out, record[a.Secret])
+	}
+	for _, name := range e.Detach {
+		out = append(out, record[name])
+	}
+	out = slices.DeleteFunc(out, func(s string) bool { return s == "" })
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // PodRestart deletes a Pod so that its owner recreates it with the secret.

@@ -187,16 +187,25 @@ func (p *planner) writeCopies() {
 		if !c.claimed {
 			continue
 		}
-		w := CopyWrite{Name: c.SecretName, Owner: c.Name, OwnerUID: c.UID, Hash: c.Source.Hash}
+		w := CopyWrite{Name: c.SecretName, Owner: c.Name, OwnerUID: c.UID, Hash: c.Source.Hash, Type: c.Source.Type}
 		k := p.copies[c.SecretName]
 		switch {
 		case k == nil:
 			p.out.CreateCopies = append(p.out.CreateCopies, w)
-		case !k.Deleting && k.Hash != c.Source.Hash:
-			w.UID = k.UID
+		case !k.Deleting && k.Hash != c.Source.HashIn(k.Type):
+			// The copy keeps its type: its credential is written in it.
+			w.UID, w.Type, w.Hash = k.UID, k.Type, c.Source.HashIn(k.Type)
 			p.out.UpdateCopies = append(p.out.UpdateCopies, w)
 		}
 	}
+}
+
+// HashIn is the content a copy of type t must have.
+func (s Source) HashIn(t string) string {
+	if h, ok := s.HashAs[t]; ok {
+		return h
+	}
+	return s.Hash
 }
 
 // wants reports whether c keeps name attached to sa: its current name, on a

@@ -79,8 +79,16 @@ type Source struct {
 	// are.
 	Problem string
 	Message string
-	// Hash identifies the content the copies must have.
+	// Hash identifies the content a new copy gets: the source's type and
+	// data.
 	Hash string
+	// Type is the source's Secret type, which a new copy takes.
+	Type string
+	// HashAs identifies, per Secret type, the content a copy of that type
+	// must have: the same credential written in that type (a Secret's type
+	// cannot change; dockercfg and dockerconfigjson hold the same
+	// credential). A copy of a type not listed must have Hash.
+	HashAs map[string]string `json:"-"`
 	// Matches reports whether the credential is one the kubelet would use
 	// for an image; nil matches nothing.
 	Matches func(image string) bool `json:"-"`
@@ -93,7 +101,10 @@ type Copy struct {
 	// Owner and OwnerUID name the ClusterPullSecret the marks claim.
 	Owner    string
 	OwnerUID string
-	Hash     string
+	// Hash identifies the type and data the copy holds.
+	Hash string
+	// Type is the copy's Secret type, which cannot change.
+	Type string
 	// Proven: the marks carry a valid ownership proof. An unproven Secret is
 	// never modified nor deleted.
 	Proven   bool
