@@ -2,7 +2,11 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/planner"
+	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
 	"github.com/pullsecrets/pullsecrets/internal/usage"
 )
 
@@ -36,8 +41,19 @@ type copyMeta struct {
 // back (copies are created from the source and patched).
 const observedDigestKey = "pullsecrets.dev/observed-digest"
 
+// digestMark prefixes the digests digestCopy keeps: random for each
+// process, so that the annotation written on a copy by someone else is
+// never taken for one, and so that the transform, which the informer may
+// apply again to an object it already transformed, keeps the digest
+// instead of hashing the data it dropped.
+var digestMark = sync.OnceValue(func() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b) + ":"
+})
+
 func copyMetaFrom(s *corev1.Secret) *copyMeta {
-	digest, ok := s.Annotations[observedDigestKey]
+	digest, ok := strings.CutPrefix(s.Annotations[observedDigestKey], digestMark())
 	if !ok {
 		digest = dataHash(s.Type, s.Data)
 	}
@@ -56,11 +72,14 @@ func digestCopy(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
+	if strings.HasPrefix(s.Annotations[observedDigestKey], digestMark()) && s.Data == nil {
+		return s, nil // transformed already
+	}
 	annotations := make(map[string]string, len(s.Annotations)+1)
 	for k, v := range s.Annotations {
 		annotations[k] = v
 	}
-	annotations[observedDigestKey] = dataHash(s.Type, s.Data)
+	annotations[observedDigestKey] = digestMark() + dataHash(s.Type, s.Data)
 	s.Annotations, s.Data, s.StringData, s.ManagedFields = annotations, nil, nil, nil
 	return s, nil
 }
@@ -89,15 +108,18 @@ type reader struct {
 	conflicts *conflicts
 	fights    *reattachments
 	policy    *injectionPolicy
-	keyMu     sync.RWMutex
-	key       *ownership.Key
+	keys      *keyring
 }
 
-func (r *reader) ownershipKey() *ownership.Key {
-	r.keyMu.RLock()
-	defer r.keyMu.RUnlock()
-	return r.key
+// ownershipKey is the ring the marks are proven with; nil while there is
+// none (nothing is then written).
+func (r *reader) ownershipKey() *ownership.Ring {
+	ring, _, _ := r.keys.state()
+	return ring
 }
+
+// keyProblem says why the controller holds no key ("" when it does).
+func (r *reader) keyProblem() string { return r.keys.missing() }
 
 // injection tells the planner which name the pod-injection policy gives
 // new Pods for a ClusterPullSecret (status.injection, while the policy is
@@ -122,8 +144,8 @@ func (r *reader) injection(pc *planner.ClusterPullSecret, obj *v1alpha1.ClusterP
 
 // snapshot reads everything the planner needs of one namespace.
 func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Snapshot, error) {
-	key := r.ownershipKey()
-	s := planner.Snapshot{Namespace: planner.Namespace{
+	key, adoptMarked, note := r.keys.state()
+	s := planner.Snapshot{AdoptMarked: adoptMarked, UnprovenNote: note, Namespace: planner.Namespace{
 		Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations,
 		Terminating: ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating,
 	}}
@@ -155,10 +177,11 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		if copyDrift(m) != "" {
 			hash = "" // differs from every source: rewritten whole
 		}
+		proven, current := ownership.CopyProven(key, m.Namespace, m.Name, m.Labels, m.Annotations)
 		s.Copies = append(s.Copies, planner.Copy{
 			Name: m.Name, UID: string(m.UID), Owner: m.Labels[v1alpha1.OwnerLabel], OwnerUID: m.Annotations[v1alpha1.OwnerUIDAnnotation],
 			Hash: hash, Type: string(m.Type), Deleting: m.Deleting,
-			Proven: ownership.CopyIsProven(key, m.Namespace, m.Name, m.Labels, m.Annotations),
+			Proven: proven, Resign: proven && !current, Proof: m.Annotations[v1alpha1.ProofAnnotation],
 		})
 	}
 	for i := range copies.Items {
@@ -185,11 +208,17 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		for _, ref := range sa.ImagePullSecrets {
 			ps.PullSecrets = append(ps.PullSecrets, ref.Name)
 		}
-		rec, err := ownership.ReadRecord(sa, key)
-		if err != nil {
+		rec, current, err := ownership.ReadRecordSigned(sa, key)
+		switch {
+		case errors.Is(err, ownership.ErrRecordUnproven):
+			// Its proof does not check (a restore, a lost key): the
+			// planner adopts it if every entry is sound.
 			ps.RecordProblem = err.Error()
-		} else {
-			ps.Record = rec
+			ps.Unverified, _ = serviceaccount.ReadRecord(sa)
+		case err != nil:
+			ps.RecordProblem = err.Error()
+		default:
+			ps.Record, ps.RecordResign = rec, !current
 		}
 		s.ServiceAccounts = append(s.ServiceAccounts, ps)
 	}
