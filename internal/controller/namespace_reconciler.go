@@ -57,6 +57,12 @@ func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	key := r.read.ownershipKey()
+	if key == nil {
+		// Nothing is written without the key: the namespace is planned
+		// again when it is back (the keyring wakes everything), and the
+		// ClusterPullSecrets' status says why meanwhile.
+		return ctrl.Result{}, nil
+	}
 	s, err := r.read.snapshot(ctx, &ns)
 	if err != nil {
 		return ctrl.Result{}, err

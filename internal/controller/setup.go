@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -33,7 +34,6 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/contest"
 	"github.com/pullsecrets/pullsecrets/internal/controller/podrestart"
 	"github.com/pullsecrets/pullsecrets/internal/credprovider"
-	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
 	"github.com/pullsecrets/pullsecrets/internal/usage"
 )
@@ -221,7 +221,19 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	events := newEventSink(mgr.GetEventRecorder("pullsecrets-controller"))
 	b := newBoard()
-	if err := mgr.Add(&startup{mgr: mgr, read: read, clientset: clientset, keyNamespace: opts.KeyNamespace}); err != nil {
+	read.keys = &keyring{
+		namespace: opts.KeyNamespace, live: mgr.GetAPIReader(), cached: mgr.GetClient(), cps: cpss, client: mgr.GetClient(), elected: mgr.Elected(),
+		recorder: mgr.GetEventRecorder("pullsecrets-controller"), metrics: &opts.Metrics.key, now: time.Now,
+		log: ctrl.Log.WithName("ownership-key"), kick: make(chan struct{}, 1), watched: sourceCache,
+		// A new ring, or none: plan and report everything again.
+		changed: func() { nsQueue.add(everything, 0) },
+	}
+	for _, r := range []manager.Runnable{read.keys, &usageIndex{usage: read.usage, clientset: clientset}, &sweeper{read: read}} {
+		if err := mgr.Add(r); err != nil {
+			return err
+		}
+	}
+	if err := mgr.AddReadyzCheck("ownership-key", read.keys.readyz); err != nil {
 		return err
 	}
 
@@ -412,35 +424,29 @@ func stripManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
-// startup loads the ownership key (making it on the first start) and runs
-// the usage index and the overlay's sweeper. It runs on every replica: a
-// standby has its caches warm when it becomes leader.
-type startup struct {
-	mgr          ctrl.Manager
-	read         *reader
-	clientset    kubernetes.Interface
-	keyNamespace string
+// usageIndex runs the index of Pods and templates. It runs on every
+// replica: a standby has it warm when it becomes leader.
+type usageIndex struct {
+	usage     *usage.Index
+	clientset kubernetes.Interface
 }
 
-func (s *startup) NeedLeaderElection() bool { return false }
+func (u *usageIndex) NeedLeaderElection() bool { return false }
 
-func (s *startup) Start(ctx context.Context) error {
-	s.read.usage.Start(ctx, s.clientset)
-	for {
-		k, err := ownership.LoadOrCreateKey(ctx, s.mgr.GetClient(), s.mgr.GetAPIReader(), s.keyNamespace)
-		if err == nil {
-			s.read.keyMu.Lock()
-			s.read.key = k
-			s.read.keyMu.Unlock()
-			break
-		}
-		ctrl.Log.WithName("setup").Error(err, "ownership key unavailable; retrying", "namespace", s.keyNamespace)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(5 * time.Second):
-		}
-	}
+func (u *usageIndex) Start(ctx context.Context) error {
+	u.usage.Start(ctx, u.clientset)
+	<-ctx.Done()
+	return nil
+}
+
+// sweeper forgets what the overlay and the fights' memory no longer need.
+type sweeper struct {
+	read *reader
+}
+
+func (s *sweeper) NeedLeaderElection() bool { return false }
+
+func (s *sweeper) Start(ctx context.Context) error {
 	ticker := time.NewTicker(overlayTTL)
 	defer ticker.Stop()
 	for {

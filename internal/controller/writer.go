@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -54,15 +55,18 @@ type writer struct {
 	events    *eventSink
 }
 
-func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.Key, p planner.Plan) outcome {
+func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.Ring, p planner.Plan) outcome {
 	ns := s.Namespace.Name
 	out := outcome{done: planner.Plan{States: p.States}, failed: map[string]string{}}
 	byName := map[string]*v1alpha1.ClusterPullSecret{}
-	if all, err := w.cps.list(ctx); err == nil {
-		for _, c := range all {
-			if c.obj != nil {
-				byName[c.obj.Name] = c.obj
-			}
+	all, err := w.cps.list(ctx)
+	if err != nil {
+		out.err = err
+		return out
+	}
+	for _, c := range all {
+		if c.obj != nil {
+			byName[c.obj.Name] = c.obj
 		}
 	}
 	fail := func(cps string, err error, data map[string][]byte) outcome {
@@ -104,7 +108,7 @@ func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.K
 			out.done.CreateCopies = append(out.done.CreateCopies, c)
 			continue
 		}
-		if err := w.update(ctx, types.UID(c.UID), desired); err != nil {
+		if err := w.update(ctx, types.UID(c.UID), c.Proof, desired); err != nil {
 			return fail(c.Owner, err, src.Secret.Data)
 		}
 		out.done.UpdateCopies = append(out.done.UpdateCopies, c)
@@ -168,7 +172,35 @@ func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.K
 				ns, r.Pod, r.ServiceAccount, r.Secret, r.Owner.Kind, r.Owner.Name)
 		}
 	}
+
+	for _, c := range p.ResignCopies {
+		if err := w.resign(ctx, ns, key, c); err != nil {
+			return fail(c.Owner, err, nil)
+		}
+		out.done.ResignCopies = append(out.done.ResignCopies, c)
+	}
 	return out
+}
+
+// resign writes a copy's proof again with the signing key, testing its UID
+// and the proof it was planned on; nothing else of it changes.
+func (w *writer) resign(ctx context.Context, ns string, ring *ownership.Ring, c planner.CopyWrite) error {
+	ops := []jsonPatchOp{
+		{Op: "test", Path: pointer("metadata", "uid"), Value: c.UID},
+		{Op: "test", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: c.Proof},
+		{Op: "replace", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: ring.CopyProof(ns, c.Name, c.Owner, types.UID(c.OwnerUID))},
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	basedOn := w.cachedVersion(ctx, ns, c.Name)
+	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.Name}}
+	if err := w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
+		return fmt.Errorf("sign again Secret %s/%s: %w", ns, c.Name, err)
+	}
+	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyMetaFrom(obj))
+	return nil
 }
 
 // recordOf is a ServiceAccount's record in the snapshot planned on.
@@ -191,7 +223,7 @@ func minPositive(a, b time.Duration) time.Duration {
 // desiredCopy is the copy of a source, in type t (the source's for a new
 // copy, the copy's own for an update: a Secret's type cannot change), with
 // its marks and ownership proof.
-func desiredCopy(ns, name string, t corev1.SecretType, cps *v1alpha1.ClusterPullSecret, src sourceState, key *ownership.Key) (*corev1.Secret, error) {
+func desiredCopy(ns, name string, t corev1.SecretType, cps *v1alpha1.ClusterPullSecret, src sourceState, key *ownership.Ring) (*corev1.Secret, error) {
 	data := src.Secret.Data
 	if t == "" {
 		t = src.Secret.Type
@@ -252,17 +284,22 @@ func pointer(parts ...string) string {
 
 // update brings a copy of ours to the desired data, in its own type (the
 // plan's: a Secret's type cannot change, and the credential is written in
-// it). The patch first tests the UID, the ownership proof and the type, so
-// a Secret that stopped being our copy since the cache saw it is never
-// modified.
-func (w *writer) update(ctx context.Context, uid types.UID, desired *corev1.Secret) error {
+// it), with a proof of the signing key. The patch first tests the UID, the
+// proof the copy was planned with (proof; "" for the signing key's own)
+// and the type, so a Secret that stopped being our copy since the cache
+// saw it is never modified.
+func (w *writer) update(ctx context.Context, uid types.UID, proof string, desired *corev1.Secret) error {
+	if proof == "" {
+		proof = desired.Annotations[v1alpha1.ProofAnnotation]
+	}
 	ops := []jsonPatchOp{
 		{Op: "test", Path: pointer("metadata", "uid"), Value: string(uid)},
-		{Op: "test", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: desired.Annotations[v1alpha1.ProofAnnotation]},
+		{Op: "test", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: proof},
 		{Op: "test", Path: pointer("type"), Value: desired.Type},
 		{Op: "replace", Path: pointer("data"), Value: desired.Data},
 		{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.DataHashAnnotation), Value: desired.Annotations[v1alpha1.DataHashAnnotation]},
 		{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.SourceAnnotation), Value: desired.Annotations[v1alpha1.SourceAnnotation]},
+		{Op: "replace", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: desired.Annotations[v1alpha1.ProofAnnotation]},
 	}
 	if at := desired.Annotations[v1alpha1.ExpiresAtAnnotation]; at != "" {
 		ops = append(ops, jsonPatchOp{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.ExpiresAtAnnotation), Value: at})
@@ -321,7 +358,7 @@ const (
 // edit applies a ServiceAccount edit with optimistic concurrency: on a
 // conflict it re-reads the object, checks its record again and applies the
 // same edit there.
-func (w *writer) edit(ctx context.Context, ns string, k *ownership.Key, e planner.Edit) (editMade, error) {
+func (w *writer) edit(ctx context.Context, ns string, k *ownership.Ring, e planner.Edit) (editMade, error) {
 	var cached corev1.ServiceAccount
 	if err := w.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: e.ServiceAccount}, &cached); err != nil {
 		return editSkipped, fmt.Errorf("read ServiceAccount %s/%s: %w", ns, e.ServiceAccount, err)
@@ -343,22 +380,28 @@ func (w *writer) edit(ctx context.Context, ns string, k *ownership.Key, e planne
 		replaced = false
 		rec, err := ownership.ReadRecord(sa, k)
 		if err != nil {
-			return false, err
+			// An unverified record the plan adopts, if it is still the one
+			// planned on.
+			raw, rerr := serviceaccount.ReadRecord(sa)
+			if e.Adopt == nil || !errors.Is(err, ownership.ErrRecordUnproven) || rerr != nil || !maps.Equal(raw, e.Adopt) {
+				return false, err
+			}
+			rec = raw
 		}
 		list := make([]string, 0, len(sa.ImagePullSecrets))
 		for _, r := range sa.ImagePullSecrets {
 			list = append(list, r.Name)
 		}
 		list, rec, changed := e.Apply(list, rec)
-		if !changed {
-			return false, nil
+		if changed {
+			sa.ImagePullSecrets = nil
+			for _, n := range list {
+				sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: n})
+			}
 		}
-		sa.ImagePullSecrets = nil
-		for _, n := range list {
-			sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: n})
-		}
-		ownership.WriteRecord(sa, k, rec)
-		return true, nil
+		// Also signs again a record an older key, or nobody, signed.
+		signed := ownership.WriteRecord(sa, k, rec)
+		return changed || signed, nil
 	})
 	switch {
 	case err != nil:

@@ -31,7 +31,7 @@ type writerWorld struct {
 	ctx    context.Context
 	client client.Client
 	ns     string
-	key    *ownership.Key
+	key    *ownership.Ring
 }
 
 func newWriterWorld(t *testing.T) *writerWorld {
@@ -49,7 +49,7 @@ func newWriterWorld(t *testing.T) *writerWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &writerWorld{t: t, ctx: testcluster.Context(t), client: cl, ns: c.Namespace(t), key: key}
+	return &writerWorld{t: t, ctx: testcluster.Context(t), client: cl, ns: c.Namespace(t), key: ownership.NewRing(key)}
 }
 
 func testScheme() *runtime.Scheme {

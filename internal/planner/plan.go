@@ -20,6 +20,10 @@ type Plan struct {
 	ServiceAccounts []Edit
 	DeleteCopies    []CopyDelete
 	DeletePods      []PodRestart
+	// ResignCopies are copies of ours, kept as they are (old ones still
+	// used, a frozen ClusterPullSecret's), whose proof is written again
+	// with the signing key.
+	ResignCopies []CopyWrite
 	// States has one entry per ClusterPullSecret.
 	States map[string]State
 	// RecheckAfter, when positive, is when the namespace must be planned
@@ -30,12 +34,12 @@ type Plan struct {
 
 // Empty reports whether the plan writes nothing.
 func (p Plan) Empty() bool {
-	return len(p.CreateCopies)+len(p.UpdateCopies)+len(p.ServiceAccounts)+len(p.DeleteCopies)+len(p.DeletePods) == 0
+	return p.Writes() == 0
 }
 
 // Writes counts the plan's writes.
 func (p Plan) Writes() int {
-	return len(p.CreateCopies) + len(p.UpdateCopies) + len(p.ServiceAccounts) + len(p.DeleteCopies) + len(p.DeletePods)
+	return len(p.CreateCopies) + len(p.UpdateCopies) + len(p.ServiceAccounts) + len(p.DeleteCopies) + len(p.DeletePods) + len(p.ResignCopies)
 }
 
 // CopyWrite creates or updates the copy Name for ClusterPullSecret Owner.
@@ -49,6 +53,10 @@ type CopyWrite struct {
 	// Type is the copy's type: the source's for a create; for an update
 	// the copy's own, in which its credential is written.
 	Type string
+	// Proof is the copy's proof as planned on, which the write tests (""
+	// for a create, or when the copy is ours and signed with the signing
+	// key already).
+	Proof string
 }
 
 // CopyDelete deletes a copy of the controller's.
@@ -83,6 +91,12 @@ type Edit struct {
 	Replacements map[string]string
 	// Forget drops record entries whose name is no longer listed.
 	Forget []string
+	// Adopt, when set, is the unverified record the edit takes as the
+	// controller's; the writer checks that the object still holds it.
+	Adopt map[string]string
+	// Resign: the record is written with the signing key even when the
+	// edit changes nothing else.
+	Resign bool
 }
 
 // Attachment is a name and the ClusterPullSecret attaching it.

@@ -52,6 +52,9 @@ type saPlan struct {
 	*ServiceAccount
 	list   []string
 	record map[string]string
+	// problem is why its record cannot be trusted ("" once adopted).
+	problem string
+	adopted bool
 }
 
 // Compute plans the writes and states for the snapshot's namespace.
@@ -65,9 +68,11 @@ func Compute(s Snapshot) Plan {
 		return p.out
 	}
 	p.claim()
+	p.adoptRecords()
 	p.writeCopies()
 	p.editServiceAccounts()
 	p.retire()
+	p.resign()
 	p.restart()
 	p.report()
 	return p.out
@@ -98,18 +103,94 @@ func newPlanner(s Snapshot) *planner {
 	}
 	for i := range s.Copies {
 		k := &s.Copies[i]
-		if !k.Proven {
-			p.blocked[k.Name] = fmt.Sprintf("Secret %s wears pullsecrets' labels but was not made by pullsecrets (no valid ownership proof); it is left alone", k.Name)
+		switch {
+		case k.Proven:
+		case p.adoptable(k):
+			adopted := *k
+			adopted.Proven, adopted.Resign = true, true
+			k = &adopted
+		default:
+			p.blocked[k.Name] = fmt.Sprintf("Secret %s wears pullsecrets' labels but was not made by pullsecrets (no valid ownership proof); it is left alone%s", k.Name, s.UnprovenNote)
 			continue
 		}
 		p.copies[k.Name] = k
 	}
 	for i := range s.ServiceAccounts {
 		sa := &s.ServiceAccounts[i]
-		p.sas = append(p.sas, &saPlan{ServiceAccount: sa, list: slices.Clone(sa.PullSecrets), record: maps.Clone(sa.Record)})
+		p.sas = append(p.sas, &saPlan{ServiceAccount: sa, list: slices.Clone(sa.PullSecrets), record: maps.Clone(sa.Record), problem: sa.RecordProblem})
 	}
 	slices.SortFunc(p.sas, func(a, b *saPlan) int { return cmp.Compare(a.Name, b.Name) })
 	return p
+}
+
+// adoptable reports whether an unproven copy is taken as the controller's
+// (docs/controller.md, "The ownership key"): its marks name a live
+// ClusterPullSecret by name and UID, it has a proof (made with a key the
+// controller no longer holds), and it is at that one's current name in a
+// namespace it serves, holding its current credential: the very Secret the
+// controller would write there, so adopting it grants nothing its holder
+// did not have. AdoptMarked (the operator's recovery) adopts every marked
+// copy of a live ClusterPullSecret.
+func (p *planner) adoptable(k *Copy) bool {
+	c := p.byName[k.Owner]
+	switch {
+	case c == nil || c.UID != k.OwnerUID || k.Proof == "" || k.Deleting:
+		return false
+	case p.s.AdoptMarked:
+		return true
+	}
+	return c.role == roleActive && c.SecretName == k.Name && k.Hash == c.Source.HashIn(k.Type)
+}
+
+// adoptRecords takes as the controller's the unverified record of a
+// ServiceAccount when every entry is a name the controller would attach
+// there itself: listed, the current name of the active ClusterPullSecret
+// it names, which holds it here with its copy in place and selects the
+// ServiceAccount in ServiceAccounts mode (under AdoptMarked: any listed
+// name of a live one). A record with any other entry stays unproven.
+func (p *planner) adoptRecords() {
+	for _, sa := range p.sas {
+		if sa.problem == "" || len(sa.Unverified) == 0 || sa.Deleting {
+			continue
+		}
+		if !p.recordAdoptable(sa) {
+			continue
+		}
+		sa.record, sa.problem, sa.adopted = maps.Clone(sa.Unverified), "", true
+	}
+}
+
+func (p *planner) recordAdoptable(sa *saPlan) bool {
+	for name, by := range sa.Unverified {
+		c := p.byName[by]
+		switch {
+		case c == nil || !slices.Contains(sa.list, name):
+			return false
+		case p.s.AdoptMarked:
+		case !p.wants(c, sa, name):
+			return false
+		}
+	}
+	return true
+}
+
+// resign writes again, with the signing key, the proofs of copies kept as
+// they are that an older key made.
+func (p *planner) resign() {
+	written := map[string]bool{}
+	for _, w := range p.out.UpdateCopies {
+		written[w.Name] = true
+	}
+	for _, d := range p.out.DeleteCopies {
+		written[d.Name] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.copies)) {
+		k := p.copies[name]
+		if !k.Resign || k.Deleting || written[name] {
+			continue
+		}
+		p.out.ResignCopies = append(p.out.ResignCopies, CopyWrite{Name: name, UID: k.UID, Owner: k.Owner, OwnerUID: k.OwnerUID, Hash: k.Hash, Type: k.Type, Proof: k.Proof})
+	}
 }
 
 func (p *planner) roleOf(c *cps) role {
@@ -192,9 +273,9 @@ func (p *planner) writeCopies() {
 		switch {
 		case k == nil:
 			p.out.CreateCopies = append(p.out.CreateCopies, w)
-		case !k.Deleting && k.Hash != c.Source.HashIn(k.Type):
+		case !k.Deleting && (k.Hash != c.Source.HashIn(k.Type) || k.Resign):
 			// The copy keeps its type: its credential is written in it.
-			w.UID, w.Type, w.Hash = k.UID, k.Type, c.Source.HashIn(k.Type)
+			w.UID, w.Type, w.Hash, w.Proof = k.UID, k.Type, c.Source.HashIn(k.Type), k.Proof
 			p.out.UpdateCopies = append(p.out.UpdateCopies, w)
 		}
 	}
@@ -263,10 +344,13 @@ func (p *planner) selects(c *cps, sa *saPlan) bool {
 
 func (p *planner) editServiceAccounts() {
 	for _, sa := range p.sas {
-		if sa.Deleting || sa.RecordProblem != "" {
+		if sa.Deleting || sa.problem != "" {
 			continue
 		}
-		e := Edit{ServiceAccount: sa.Name, UID: sa.UID, ResourceVersion: sa.ResourceVersion}
+		e := Edit{ServiceAccount: sa.Name, UID: sa.UID, ResourceVersion: sa.ResourceVersion, Resign: sa.RecordResign || sa.adopted}
+		if sa.adopted {
+			e.Adopt = maps.Clone(sa.Unverified)
+		}
 		for _, c := range p.ordered {
 			if !p.wants(c, sa, c.SecretName) {
 				continue
@@ -314,7 +398,7 @@ func (p *planner) editServiceAccounts() {
 			}
 		}
 		list, record, changed := e.Apply(sa.list, sa.record)
-		if !changed {
+		if !changed && !e.Resign {
 			continue
 		}
 		sa.list, sa.record = list, record
@@ -614,7 +698,7 @@ func (p *planner) reportActive(c *cps, st *State, pending bool) {
 		if sa.Deleting || !p.selects(c, sa) {
 			continue
 		}
-		if sa.RecordProblem != "" {
+		if sa.problem != "" {
 			invalid = append(invalid, sa.Name)
 			continue
 		}
@@ -664,7 +748,7 @@ func (p *planner) reportPods(c *cps, st *State, pending bool) {
 	n := c.SecretName
 	attached := 0
 	for _, sa := range p.sas {
-		if sa.Deleting || sa.RecordProblem != "" || skipsPods(sa) {
+		if sa.Deleting || sa.problem != "" || skipsPods(sa) {
 			continue // going, left alone, or kept: the policy skips its Pods
 		}
 		for name, by := range sa.record {
@@ -714,7 +798,7 @@ func (p *planner) leftovers(c *cps) int {
 		}
 	}
 	for _, sa := range p.sas {
-		if sa.Deleting || sa.RecordProblem != "" {
+		if sa.Deleting || sa.problem != "" {
 			continue
 		}
 		for name, by := range sa.record {
