@@ -65,6 +65,12 @@ type secret struct {
 	finalizer    bool   // a foreign finalizer: a delete leaves it terminating
 	deleting     bool
 	byController bool // made by the controller (so its proof is valid)
+	// unverifiable: carries a proof no key of the controller checks (made
+	// with a key replaced since); adopted when it is exactly what the
+	// controller would write.
+	unverifiable bool
+	// signedOld: its proof is an older key's of the ring.
+	signedOld bool
 }
 
 type account struct {
@@ -72,7 +78,13 @@ type account struct {
 	list     []string
 	record   map[string]string
 	tampered bool
-	optOut   bool
+	// restored: recreated by a restore (a new UID) with its list and
+	// annotations, or its proof made with a key replaced since: the record
+	// reads, its proof does not check; adopted when every entry is sound.
+	restored bool
+	// signedOld: its record's proof is an older key's of the ring.
+	signedOld bool
+	optOut    bool
 	// enforcing: annotated kubernetes.io/enforce-mountable-secrets, so the
 	// pod-injection policy skips its Pods.
 	enforcing bool
@@ -81,6 +93,10 @@ type account struct {
 	// version counts the writes of the list and record, as resourceVersion.
 	version int
 }
+
+// alone: the controller cannot trust the record, so it leaves the
+// ServiceAccount alone (unless it adopts a restored record).
+func (a *account) alone() bool { return a.tampered || a.restored }
 
 type pod struct {
 	uid, sa, owner string
@@ -192,6 +208,18 @@ var secretNames = []string{"r1", "r2", "r3"}
 // credential ({"auths": X} and X).
 var secretTypes = []string{"kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"}
 
+// proofOf is the proof annotation the reader sees on a Secret: the signing
+// key's ("": the writer's own), an older key's, or one no key checks.
+func proofOf(k *secret) string {
+	switch {
+	case k.unverifiable:
+		return "unverifiable"
+	case k.byController && k.signedOld:
+		return "older key"
+	}
+	return ""
+}
+
 // credIn is what a Secret of type t holds when it carries c's credential.
 func (w *world) credIn(c, t string) string { return w.cps[c].Source.Hash + "@" + t }
 
@@ -209,7 +237,7 @@ func (w *world) selectorFor(name string) {
 
 // event changes the world as users, tenants and the cluster would.
 func (w *world) event() {
-	switch w.r.IntN(51) {
+	switch w.r.IntN(55) {
 	case 0, 1: // a ClusterPullSecret is created
 		name := w.pick("a", "b", "c")
 		if _, ok := w.cps[name]; ok {
@@ -296,6 +324,13 @@ func (w *world) event() {
 			w.secrets[name] = &secret{uid: w.uid(), owner: owner, ownerUID: "forged", typ: w.pick(secretTypes...)}
 			if c, ok := w.cps[owner]; ok && w.r.IntN(2) == 0 {
 				w.secrets[name].ownerUID = c.UID // labels copied exactly, still no proof
+				if w.r.IntN(2) == 0 {
+					// A proof copied too, over the credential the tenant
+					// reads from the copy in its namespace: adoptable, and
+					// adopting it grants nothing.
+					w.secrets[name].unverifiable = true
+					w.secrets[name].hash = w.credIn(owner, w.secrets[name].typ)
+				}
 			}
 			w.logf("tenant forges Secret %s for %q", name, owner)
 		}
@@ -307,7 +342,10 @@ func (w *world) event() {
 				a.version++
 				w.logf("admin clears the record of %s", name)
 			} else if len(a.record) > 0 {
-				a.tampered = true
+				// An entry for a name no ClusterPullSecret attaches.
+				a.tampered, a.restored = true, false
+				a.record = maps.Clone(a.record)
+				a.record["legacy"] = "ghost"
 				a.version++
 				w.logf("tenant tampers with the record of %s", name)
 			}
@@ -469,6 +507,43 @@ func (w *world) event() {
 			w.now = w.now.Add(grace)
 			w.logf("now %s", w.now.Sub(epoch))
 		}
+	case 51, 52: // a restore recreates a ServiceAccount with its list and
+		// annotations: a new UID, which its record's proof binds
+		if name, ok := pickKey(w, w.sas); ok && len(w.sas[name].record) > 0 && !w.sas[name].tampered {
+			a := w.sas[name]
+			a.uid, a.restored, a.signedOld = w.uid(), true, false
+			a.version++
+			w.logf("restore recreates ServiceAccount %s with its record %v", name, a.record)
+		}
+	case 53: // the key Secret replaced while the controller is down: no
+		// proof checks any more; the controller starts again
+		for name, k := range w.secrets {
+			if k.byController {
+				k.byController, k.unverifiable, k.signedOld = false, true, false
+				w.logf("copy %s: its proof no longer checks", name)
+			}
+		}
+		for _, a := range w.sas {
+			if len(a.record) > 0 && !a.tampered {
+				a.restored, a.signedOld = true, false
+			}
+		}
+		w.learned = map[string]string{}
+		w.tracker = map[string]map[string][]time.Time{}
+		w.listing = true
+		w.logf("key replaced, controller restart")
+	case 54: // a rotation: every proof is an older key's
+		for _, k := range w.secrets {
+			if k.byController {
+				k.signedOld = true
+			}
+		}
+		for _, a := range w.sas {
+			if len(a.record) > 0 && !a.alone() {
+				a.signedOld = true
+			}
+		}
+		w.logf("key rotated")
 	case 39: // enforce-mountable-secrets toggled
 		if name, ok := pickKey(w, w.sas); ok {
 			w.sas[name].enforcing = !w.sas[name].enforcing
@@ -502,7 +577,7 @@ func (w *world) takeOver() {
 		a := w.sas[sa]
 		for _, n := range slices.Sorted(maps.Keys(a.record)) {
 			holder := a.record[n]
-			if a.tampered || w.maker(n) != holder || w.secrets[n].finalizer {
+			if a.alone() || w.maker(n) != holder || w.secrets[n].finalizer {
 				continue
 			}
 			for _, name := range slices.Sorted(maps.Keys(w.cps)) {
@@ -725,16 +800,19 @@ func (w *world) snapshot() planner.Snapshot {
 		}
 		s.Copies = append(s.Copies, planner.Copy{
 			Name: name, UID: k.uid, Owner: k.owner, OwnerUID: k.ownerUID, Hash: k.hash, Type: k.typ, Proven: k.byController, Deleting: k.deleting,
+			Proof: proofOf(k), Resign: k.byController && k.signedOld,
 		})
 	}
 	for name, a := range w.sas {
 		sa := planner.ServiceAccount{
 			Name: name, UID: a.uid, ResourceVersion: strconv.Itoa(a.version), PullSecrets: slices.Clone(a.list), Record: maps.Clone(a.record),
 		}
-		if a.tampered {
-			// As the reader does: an unproven record is not read.
-			sa.RecordProblem, sa.Record = "unproven", nil
+		if a.alone() {
+			// As the reader does: an unproven record is not trusted, only
+			// offered for adoption.
+			sa.RecordProblem, sa.Record, sa.Unverified = "unproven", nil, maps.Clone(a.record)
 		}
+		sa.RecordResign = a.signedOld && !a.alone()
 		if a.optOut || a.enforcing {
 			sa.Annotations = map[string]string{}
 		}
@@ -807,6 +885,40 @@ func (w *world) maker(name string) string {
 	return ""
 }
 
+// adoptableCopy: the Secret carries a proof no key checks, and is exactly
+// what the controller would write there: marked for a live, active
+// ClusterPullSecret by name and UID, at its current name, holding its
+// current credential.
+func (w *world) adoptableCopy(name string) bool {
+	k := w.secrets[name]
+	if k == nil || !k.unverifiable || k.deleting {
+		return false
+	}
+	c := w.cps[k.owner]
+	return c != nil && c.UID == k.ownerUID && w.active(k.owner) && c.SecretName == name && w.current(k.owner, name)
+}
+
+// soundRecord: every entry of a ServiceAccount's record is a name the
+// controller would attach there itself: listed, the current name of the
+// active ServiceAccounts-mode ClusterPullSecret it names, which selects
+// the ServiceAccount and holds the name with a live copy.
+func (w *world) soundRecord(sa string) bool {
+	a := w.sas[sa]
+	if len(a.record) == 0 {
+		return false
+	}
+	for n, by := range a.record {
+		c := w.cps[by]
+		if c == nil || !slices.Contains(a.list, n) || !w.active(by) || w.podsMode[by] || c.SecretName != n || !w.saSelected(by, sa) || !w.liveCopy(by, n) {
+			return false
+		}
+		if _, taken := w.learned[n]; taken {
+			return false
+		}
+	}
+	return true
+}
+
 // current: the Secret name holds c's credential, in its own type.
 func (w *world) current(c, name string) bool {
 	k := w.secrets[name]
@@ -828,7 +940,7 @@ func (w *world) carries(c, sa string) bool {
 // record is intact.
 func (w *world) bound(c, sa string) bool {
 	k, a := w.cps[c], w.sas[sa]
-	if k == nil || a == nil || k.Deleting || a.tampered {
+	if k == nil || a == nil || k.Deleting || a.alone() {
 		return false
 	}
 	return k.Invalid != "" || (w.nsSelected(c) && w.saSelected(c, sa))
@@ -879,7 +991,7 @@ func (w *world) ready(c string) bool {
 		return w.injecting(c) && len(w.attachedFor(c)) == 0
 	}
 	for name, a := range w.sas {
-		if w.saSelected(c, name) && (a.tampered || !slices.Contains(a.list, k.SecretName)) {
+		if w.saSelected(c, name) && (a.alone() || !slices.Contains(a.list, k.SecretName)) {
 			return false
 		}
 	}
@@ -893,7 +1005,7 @@ func (w *world) attachedFor(c string) []string {
 	var out []string
 	for name, a := range w.sas {
 		for n, by := range a.record {
-			if by == c && !a.tampered && !a.enforcing && slices.Contains(a.list, n) {
+			if by == c && !a.alone() && !a.enforcing && slices.Contains(a.list, n) {
 				out = append(out, name)
 			}
 		}
@@ -937,7 +1049,7 @@ func (w *world) due(sa, n string) time.Time {
 // and selects the intact ServiceAccount sa, so the name belongs on it.
 func (w *world) wantsOn(c, sa string) bool {
 	k, a := w.cps[c], w.sas[sa]
-	if !w.active(c) || w.podsMode[c] || a == nil || a.tampered || !w.saSelected(c, sa) {
+	if !w.active(c) || w.podsMode[c] || a == nil || a.alone() || !w.saSelected(c, sa) {
 		return false
 	}
 	_, taken := w.learned[k.SecretName]
@@ -1023,7 +1135,7 @@ func (w *world) frozenThings() map[string][]string {
 		}
 		for an, a := range w.sas {
 			for _, n := range a.list {
-				if !a.tampered && (a.record[n] == name || w.maker(n) == name) {
+				if !a.alone() && (a.record[n] == name || w.maker(n) == name) {
 					held = append(held, "attached "+n+" to "+an)
 				}
 			}
@@ -1122,10 +1234,17 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 	}
 	for _, u := range p.UpdateCopies {
 		k := w.secrets[u.Name]
-		if k == nil || k.uid != u.UID || !k.byController || k.deleting {
-			w.fail("update of Secret %s (%s), which is not a live copy the controller made", u.Name, u.UID)
+		adopted := k != nil && !k.byController && w.adoptableCopy(u.Name)
+		if k == nil || k.uid != u.UID || !(k.byController || adopted) || k.deleting {
+			w.fail("update of Secret %s (%s), which is not a live copy the controller made, nor one it may adopt", u.Name, u.UID)
 		}
-		if c := w.cps[u.Owner]; !w.active(u.Owner) || w.maker(u.Name) != u.Owner || c.SecretName != u.Name || w.current(u.Owner, u.Name) {
+		if u.Proof != proofOf(k) {
+			w.fail("update of Secret %s tests the proof %q, it has %q", u.Name, u.Proof, proofOf(k))
+		}
+		if adopted {
+			w.seen["copy adopted"]++
+		}
+		if c := w.cps[u.Owner]; !w.active(u.Owner) || (w.maker(u.Name) != u.Owner && !adopted) || c.SecretName != u.Name || (w.current(u.Owner, u.Name) && !k.signedOld && !adopted) {
 			w.fail("update of Secret %s to %s for %s, which does not want that", u.Name, u.Hash, u.Owner)
 		}
 		// A Secret's type cannot change: the credential is written in the
@@ -1136,13 +1255,22 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 		if k.typ != w.srcType[u.Owner] {
 			w.seen["update in the copy's type"]++
 		}
-		w.write(func() { k.hash = u.Hash })
+		w.write(func() { k.hash, k.byController, k.unverifiable, k.signedOld = u.Hash, true, false, false })
 		done.UpdateCopies = append(done.UpdateCopies, u)
 	}
 	for _, e := range p.ServiceAccounts {
 		a := w.sas[e.ServiceAccount]
-		if a == nil || a.uid != e.UID || a.tampered {
+		if a == nil || a.uid != e.UID || a.tampered || (a.restored && e.Adopt == nil) {
 			w.fail("edited ServiceAccount %s, which is gone or whose record was tampered with", e.ServiceAccount)
+		}
+		if e.Adopt != nil {
+			if !a.restored || !maps.Equal(e.Adopt, a.record) || !w.soundRecord(e.ServiceAccount) {
+				w.fail("adopted the record %v of %s, which is not one the controller would write there (restored %v, record %v)", e.Adopt, e.ServiceAccount, a.restored, a.record)
+			}
+			w.seen["record adopted"]++
+		}
+		if e.Resign && !a.signedOld && e.Adopt == nil {
+			w.fail("signed again the record of %s, which the signing key signed", e.ServiceAccount)
 		}
 		// What the plan saw: a name the controller attached (recorded for
 		// the one attaching it again) that someone else removed is put back
@@ -1273,6 +1401,15 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 		})
 		done.DeletePods = append(done.DeletePods, r)
 	}
+	for _, c := range p.ResignCopies {
+		k := w.secrets[c.Name]
+		if k == nil || k.uid != c.UID || !k.byController || !k.signedOld || k.deleting || c.Proof != proofOf(k) {
+			w.fail("signed again Secret %s, which is not a copy of ours an older key signed: %+v", c.Name, k)
+		}
+		w.write(func() { k.signedOld = false })
+		w.seen["signed again"]++
+		done.ResignCopies = append(done.ResignCopies, c)
+	}
 	return done, complete
 }
 
@@ -1327,6 +1464,8 @@ func (w *world) editServiceAccount(a *account, e planner.Edit) {
 		}
 	}
 	a.list, a.record = list, record
+	// Written with the signing key, and so adopted.
+	a.restored, a.signedOld = false, false
 	a.version++
 }
 
@@ -1431,7 +1570,7 @@ func (w *world) checkFixpoint(p planner.Plan) {
 			attached := 0
 			for sa, a := range w.sas {
 				// In Pods mode the name goes on Pods: nothing counts as attached.
-				if w.saSelected(name, sa) && !a.tampered && slices.Contains(a.list, c.SecretName) && !w.podsMode[name] {
+				if w.saSelected(name, sa) && !a.alone() && slices.Contains(a.list, c.SecretName) && !w.podsMode[name] {
 					attached++
 				}
 			}
@@ -1489,7 +1628,7 @@ func (w *world) leftovers(c string) string {
 	}
 	for sa, a := range w.sas {
 		for n, by := range a.record {
-			if by == c && !a.tampered && slices.Contains(a.list, n) {
+			if by == c && !a.alone() && slices.Contains(a.list, n) {
 				out = append(out, n+" on "+sa)
 			}
 		}
@@ -1513,6 +1652,8 @@ func (w *world) checkCopyAndAttachments(c string, p planner.Plan) {
 			w.fail("%s: no copy %s, and nothing holds the name", c, n)
 		}
 		return
+	case w.adoptableCopy(n) && w.secrets[n].owner == c:
+		w.fail("%s: copy %s is exactly what it would write there, but was not adopted", c, n)
 	case w.maker(n) != c || w.secrets[n].deleting:
 		return // someone else's, or ours being deleted: a conflict or a wait
 	case !w.current(c, n):
@@ -1531,7 +1672,7 @@ func (w *world) checkCopyAndAttachments(c string, p planner.Plan) {
 		return
 	}
 	for sa, a := range w.sas {
-		if !w.saSelected(c, sa) || a.tampered || slices.Contains(a.list, n) {
+		if !w.saSelected(c, sa) || a.alone() || slices.Contains(a.list, n) {
 			continue
 		}
 		if a.record[n] != c {
@@ -1601,8 +1742,19 @@ func (w *world) checkRetired() {
 // wanted there by whoever it is recorded for: its current name, or an old
 // name kept until the ServiceAccount carries the new one.
 func (w *world) checkRecords() {
+	for name, k := range w.secrets {
+		if k.byController && k.signedOld && !k.deleting {
+			w.fail("copy %s is still signed by an older key", name)
+		}
+	}
 	for sa, a := range w.sas {
-		if a.tampered {
+		if a.restored && w.soundRecord(sa) {
+			w.fail("%s: its restored record %v is one the controller would write, but was not adopted", sa, a.record)
+		}
+		if a.signedOld && !a.alone() {
+			w.fail("%s: its record is still signed by an older key", sa)
+		}
+		if a.alone() {
 			continue
 		}
 		for n, by := range a.record {
@@ -1699,7 +1851,8 @@ func TestInvariantsRandomized(t *testing.T) {
 		"state " + v1alpha1.ReasonNoNamespaces, "state " + v1alpha1.ReasonProgressing,
 		"state " + v1alpha1.ReasonContested, "state " + v1alpha1.ReasonPodInjectionUnavailable, "Pods mode ready",
 		"GitOps apply", "reattach", "attach again", "backed off", "contested", "waits for injection",
-		"detach after a switch to Pods", "restart for the policy", "held for the policy", "update in the copy's type", "copy of another type kept"} {
+		"detach after a switch to Pods", "restart for the policy", "held for the policy", "update in the copy's type", "copy of another type kept",
+		"copy adopted", "record adopted", "signed again"} {
 		if seen[kind] < 100 {
 			t.Errorf("only %d %q in the whole run", seen[kind], kind)
 		}

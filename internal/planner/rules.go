@@ -663,6 +663,10 @@ func (p *planner) report() {
 		for _, name := range e.Detach {
 			pending[p.recordOwner(e.ServiceAccount, name)] = true
 		}
+		// An adopted record is the controller's once written.
+		for _, by := range e.Adopt {
+			pending[by] = true
+		}
 	}
 	for _, c := range p.ordered {
 		st := p.out.States[c.Name]
@@ -693,11 +697,12 @@ func (p *planner) reportActive(c *cps, st *State, pending bool) {
 		p.reportPods(c, st, pending)
 		return
 	}
-	missing, invalid := 0, []string{}
+	missing, invalid, adopting := 0, []string{}, false
 	for _, sa := range p.sas {
 		if sa.Deleting || !p.selects(c, sa) {
 			continue
 		}
+		adopting = adopting || sa.adopted
 		if sa.problem != "" {
 			invalid = append(invalid, sa.Name)
 			continue
@@ -719,6 +724,8 @@ func (p *planner) reportActive(c *cps, st *State, pending bool) {
 			strings.Join(invalid, ", "), v1alpha1.AttachedAnnotation, v1alpha1.AttachedAnnotation, v1alpha1.AttachedProofAnnotation)
 	case len(st.Contested) > 0:
 		st.Reason, st.Message = v1alpha1.ReasonContested, contestMessage(st.Contested)
+	case adopting:
+		st.Reason, st.Message = v1alpha1.ReasonProgressing, "records of restored ServiceAccounts are being taken over"
 	case pending || missing > 0:
 		st.Reason, st.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("Secret %s is being copied and attached", n)
 	default:
