@@ -164,3 +164,20 @@ func TestOlderKeysProofsAreSignedAgain(t *testing.T) {
 		t.Fatalf("not done once written: %+v", next)
 	}
 }
+
+// A name a create found taken by a Secret that turns out to be the
+// ClusterPullSecret's own copy (adopted since) is its own: no conflict, and
+// the copy is written, never retired.
+func TestANameFoundTakenByItsOwnAdoptedCopy(t *testing.T) {
+	t.Parallel()
+	acme := cps(t, "acme", 0)
+	s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{unproven(acme, "acme", "hash-acme")}, sa("default", nil, nil))
+	s.Blocked = map[string]string{"acme": "Secret acme exists and was not made by pullsecrets"}
+	p := planner.Compute(s)
+	if len(p.UpdateCopies) != 1 || len(p.DeleteCopies) != 0 || len(p.ServiceAccounts) != 1 {
+		t.Fatalf("want the copy adopted and attached: %+v", p)
+	}
+	if st := p.States["acme"]; st.Reason == v1alpha1.ReasonConflict {
+		t.Fatalf("state %+v", st)
+	}
+}

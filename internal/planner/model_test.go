@@ -1135,7 +1135,7 @@ func (w *world) frozenThings() map[string][]string {
 		}
 		for an, a := range w.sas {
 			for _, n := range a.list {
-				if !a.alone() && (a.record[n] == name || w.maker(n) == name) {
+				if (!a.alone() && a.record[n] == name) || w.maker(n) == name {
 					held = append(held, "attached "+n+" to "+an)
 				}
 			}

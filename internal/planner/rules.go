@@ -230,7 +230,9 @@ func (p *planner) claim() {
 		}
 		n := c.SecretName
 		k := p.copies[n]
-		if why, ok := p.blocked[n]; ok {
+		// A name found taken by a Secret that is c's own copy after all
+		// (adopted since) is c's.
+		if why, ok := p.blocked[n]; ok && !p.owns(c, k) {
 			c.conflict = why
 			continue
 		}
