@@ -18,6 +18,8 @@ IMAGE_ARCH ?= amd64
 # by default ecr-credential-provider, built from the module proxy
 # (hack/build-credproviders.sh); set it empty for an image without plugins.
 CREDENTIAL_PROVIDERS ?= $(shell hack/build-credproviders.sh)
+# Where make release-snapshot writes (replaced).
+DIST ?= $(CURDIR)/dist
 # Every timestamp in the image: the last commit's time, so a commit always gives the same digest.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
@@ -51,13 +53,33 @@ dev-cluster-down: ## Stop the background control plane.
 ##@ Build
 
 .PHONY: build
-build: ## Build kubectl-pullsecrets and pullsecrets-controller into bin/.
-	go build -o $(BIN)/ ./cmd/...
+build: ## Build kubectl-pullsecrets and pullsecrets-controller into bin/, stamped with the version (hack/release).
+	go build -ldflags "$$(go run ./hack/release ldflags)" -o $(BIN)/ ./cmd/...
+
+.PHONY: version
+version: ## Print the version this checkout builds (the chart's appVersion; -snapshot-<commit> unless tagged v<appVersion>).
+	@go run ./hack/release version
+
+.PHONY: set-version
+set-version: ## Write VERSION=X.Y.Z into the chart (version, appVersion) and config/manager's image tag; commit, then tag vX.Y.Z.
+	@test -n "$(VERSION)" || { echo "usage: make set-version VERSION=X.Y.Z" >&2; exit 2; }
+	go run ./hack/release set-version $(VERSION)
+
+##@ Release (docs/install.md)
+
+.PHONY: release-snapshot
+release-snapshot: tools ## Build everything a release publishes into dist/, without publishing or Docker; prints every artifact with its digest.
+	go run ./hack/release snapshot --dist $(DIST)
+
+.PHONY: release-publish
+release-publish: ## Publish dist/ (archives, chart, image by digest, signatures, krew PR); without PUBLISH=1 it only says what it would do.
+	hack/release/publish.sh $(DIST)
 
 .PHONY: image
 image: ## Build the controller image without Docker: OCI layout bin/image/, archive bin/pullsecrets-controller.tar; prints the digest.
 	@cd hack/image && go run . --root $(CURDIR) --ref $(IMAGE_REPO):$(IMAGE_VERSION) --version $(IMAGE_VERSION) \
 		--revision "$$(git -C $(CURDIR) rev-parse HEAD 2>/dev/null)" --arch $(IMAGE_ARCH) \
+		--go-ldflags "$$(cd $(CURDIR) && go run ./hack/release ldflags)" \
 		--source-date-epoch $(SOURCE_DATE_EPOCH) --credential-providers "$(CREDENTIAL_PROVIDERS)" \
 		--layout $(BIN)/image --tarball $(BIN)/pullsecrets-controller.tar
 
@@ -96,10 +118,15 @@ verify: tools ## gofmt, go vet, golangci-lint, generated files and go.mod up to 
 	hack/verify.sh
 
 .PHONY: tools
-tools: ## Build the pinned golangci-lint, controller-gen and helm into bin/.
+tools: ## Build the pinned golangci-lint, controller-gen, helm, actionlint, cyclonedx-gomod, crane and krew's tools into bin/.
 	@cd hack/tools && go build -o $(BIN)/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 	@cd hack/tools && go build -o $(BIN)/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
 	@cd hack/tools && go build -o $(BIN)/helm helm.sh/helm/v3/cmd/helm
+	@cd hack/actionlint && go build -o $(BIN)/actionlint github.com/rhysd/actionlint/cmd/actionlint
+	@cd hack/tools && go build -o $(BIN)/cyclonedx-gomod github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod
+	@cd hack/tools && go build -o $(BIN)/crane github.com/google/go-containerregistry/cmd/crane
+	@cd hack/krew && go build -o $(BIN)/krew sigs.k8s.io/krew/cmd/krew
+	@cd hack/krew && go build -o $(BIN)/validate-krew-manifest sigs.k8s.io/krew/cmd/validate-krew-manifest
 
 .PHONY: clean
 clean: ## Remove build output (not the control plane cache).

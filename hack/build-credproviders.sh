@@ -18,7 +18,10 @@ aws_version="$(cd "${mod}" && go list -m -f '{{.Version}}' k8s.io/cloud-provider
 # The pins and this script decide what gets built; hash them so that a change
 # to either lands in a new folder instead of reusing stale binaries.
 pin_hash="$(cat "${mod}/go.mod" "${mod}/go.sum" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)"
-out="${cache}/credproviders/cloud-provider-aws-${aws_version}-${pin_hash}"
+# One folder per target platform: GOOS/GOARCH pick it (the release image
+# needs the plugin for linux/amd64 and linux/arm64).
+target="$(go env GOOS)-$(go env GOARCH)"
+out="${cache}/credproviders/cloud-provider-aws-${aws_version}-${target}-${pin_hash}"
 
 binaries=(ecr-credential-provider)
 complete=true
@@ -30,7 +33,7 @@ if [[ "${complete}" == true ]]; then
   exit 0
 fi
 
-echo "building the credential provider plugins (cloud-provider-aws ${aws_version}) into ${out}" >&2
+echo "building the credential provider plugins (cloud-provider-aws ${aws_version}, ${target}) into ${out}" >&2
 echo "the first build takes about a minute on 2 cores; later runs reuse it" >&2
 
 # Build into a temporary folder next to the final one and rename it at the end,

@@ -79,7 +79,53 @@ run kubectl -n shop get secrets
 note "shop's old copy stays while its running Pod lists regcred (a restarted container may pull"
 note "again), and the status names what holds it; billing's is gone already."
 
-step "7. Teams on plain YAML: move inline imagePullSecrets onto the ServiceAccount, offline"
+step "7. Next to a GitOps tool: Pods mode puts the name on the Pods and writes no ServiceAccount"
+note "In gitops, Argo CD owns the ServiceAccount and renders its imagePullSecrets (an atomic list:"
+note "whoever applies it owns all of it). Any name added to it is reverted at the next sync."
+cat >"${state}/gitops-sa.yaml" <<'YAML'
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: default
+  namespace: gitops
+imagePullSecrets:
+  - name: app-own
+YAML
+run kubectl patch clusterpullsecret registry-example-com --type=merge -p '{"spec":{"namespaces":{"exclude":["gitops"]}}}'
+note "(The ServiceAccounts-mode ClusterPullSecret of step 4 leaves gitops to Pods mode.)"
+run kubectl create namespace gitops
+run kubectl apply --server-side --field-manager=argocd-controller --force-conflicts -f "${state}/gitops-sa.yaml"
+run kubectl apply -f config/pod-injection/policy.yaml
+note "The MutatingAdmissionPolicy that pullsecrets ships (config/pod-injection): the API server"
+note "itself adds the name to new Pods; no webhook, nothing to be down."
+cat >"${state}/cps-pods.yaml" <<'YAML'
+apiVersion: pullsecrets.dev/v1alpha1
+kind: ClusterPullSecret
+metadata:
+  name: gitops-registry
+spec:
+  source:
+    namespace: pullsecrets-system
+    name: registry-example-com
+  secretName: regcred-pods
+  attachTo: Pods
+  namespaces:
+    include: [gitops]
+YAML
+run cat "${state}/cps-pods.yaml"
+run kubectl apply -f "${state}/cps-pods.yaml"
+wait_for kubectl wait clusterpullsecret/gitops-registry --for=condition=Ready --timeout=1s
+run kubectl get clusterpullsecret gitops-registry -o jsonpath='{.status.injection}{"\n"}'
+run kubectl -n gitops create deployment web --image=registry.example.com/shop/web:1.0
+wait_for bash -c "kubectl -n gitops get pods -o jsonpath='{.items[*].status.phase}' | grep -qx Running"
+run kubectl -n gitops get pods -o custom-columns=POD:.metadata.name,STATUS:.status.phase,PULL_SECRETS:.spec.imagePullSecrets[*].name
+run kubectl -n gitops get serviceaccount default -o jsonpath='{.imagePullSecrets}{"\n"}'
+note "The Pod has Argo CD's app-own (copied from its ServiceAccount) and regcred-pods (from the"
+note "policy); the ServiceAccount is exactly as Git says. In ServiceAccounts mode a tool that"
+note "keeps removing the name is answered with backoff and reported as Contested, naming its"
+note "field manager and the fix (docs/gitops.md)."
+
+step "8. Teams on plain YAML: move inline imagePullSecrets onto the ServiceAccount, offline"
 mkdir -p "${state}/manifests"
 cat >"${state}/manifests/worker.yaml" <<'YAML'
 # The worker of the reports team.

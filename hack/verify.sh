@@ -29,8 +29,11 @@ step "golangci-lint"
 bin/golangci-lint run ./... || fail=1
 (cd hack/image && ../../bin/golangci-lint run ./...) || fail=1
 
+step "actionlint (.github/workflows)"
+bin/actionlint -color=false || fail=1
+
 step "go mod tidy"
-for mod in . hack/tools hack/controlplane hack/image hack/credproviders; do
+for mod in . hack/tools hack/controlplane hack/image hack/credproviders hack/krew hack/actionlint; do
   (cd "${mod}" && go mod tidy -diff) || { echo "go.mod in ${mod} is not tidy: run go mod tidy there" >&2; fail=1; }
 done
 

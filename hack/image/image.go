@@ -41,6 +41,7 @@ type options struct {
 	version   string // org.opencontainers.image.version
 	revision  string // org.opencontainers.image.revision; empty: no label
 	goCache   string // GOCACHE for the controller build; empty: the caller's
+	ldflags   string // more -ldflags for the controller (the version stamp: -X ...); empty: none
 }
 
 // result is what was built.
@@ -100,6 +101,10 @@ func build(ctx context.Context, opts options) (result, error) {
 // Every variable that changes the output is set here rather than inherited.
 func buildController(ctx context.Context, opts options, out string) error {
 	args := append([]string{"build"}, goBuildFlags...)
+	if opts.ldflags != "" {
+		// The version stamp (hack/release ldflags): -X flags after ours.
+		args[len(args)-1] += " " + opts.ldflags
+	}
 	args = append(args, "-o", out, "./cmd/pullsecrets-controller")
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = opts.root

@@ -18,6 +18,7 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/cli/rename"
 	"github.com/pullsecrets/pullsecrets/internal/cli/restart"
 	"github.com/pullsecrets/pullsecrets/internal/cli/status"
+	"github.com/pullsecrets/pullsecrets/internal/cli/version"
 )
 
 // NewCommand returns the root command, wired to the given streams.
@@ -105,6 +106,7 @@ func subcommands(f cmdutil.Factory, streams genericiooptions.IOStreams) []*cobra
 		rename.NewCommand(f, streams),
 		restart.NewCommand(f, streams),
 		status.NewCommand(f, streams),
+		version.NewCommand(f, streams),
 	}
 }
 

@@ -2,11 +2,14 @@ package controller
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
+
+	"github.com/pullsecrets/pullsecrets/internal/version"
 )
 
 // Metrics are the controller's own Prometheus series, next to
@@ -58,8 +61,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}, []string{"cluster_pull_secret", "status"})
 	m.key = newKeyMetrics(reg)
 	reg.MustRegister(m.namespacesMatched, m.namespacesReady, m.namespacesFailing, m.sourceValidity, m.requests, m.verifiedGauge, m.checks,
-		m.credentialExpires, m.refreshes)
+		m.credentialExpires, m.refreshes, buildInfo(version.Get()))
 	return m
+}
+
+// buildInfo is pullsecrets_build_info: 1, labelled with the running build,
+// as Kubernetes components' *_build_info series.
+func buildInfo(i version.Info) prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "pullsecrets_build_info", Help: "1, labelled with the controller's version, git commit, commit date, dirty flag and Go release.",
+	}, []string{"version", "commit", "date", "dirty", "goversion"})
+	g.WithLabelValues(i.Version, i.Commit, i.Date, strconv.FormatBool(i.Dirty), i.GoVersion).Set(1)
+	return g
 }
 
 // Instrument returns a copy of cfg whose requests are counted by verb and

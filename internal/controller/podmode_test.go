@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/manager"
 	"github.com/pullsecrets/pullsecrets/internal/testing/kubeletsim"
 )
 
@@ -197,4 +199,88 @@ func TestPodModePodBeforeItsCopyRecovers(t *testing.T) {
 	var p corev1.Pod
 	g.Expect(e.client.Get(e.ctx(), client.ObjectKeyFromObject(pod), &p)).To(Succeed())
 	g.Expect(p.UID).To(Equal(pod.UID), "the same Pod: nothing restarted it")
+}
+
+// Switching a ClusterPullSecret between modes never leaves a new Pod
+// without the credential: Pods created all along, as a Deployment would,
+// each get the name from the ServiceAccount or from the policy; and once
+// nothing needs it, no attachment is left behind.
+func TestSwitchingModesNeverLeavesAPodWithout(t *testing.T) {
+	e := newEnv(t)
+	g := NewWithT(t)
+	e.installPodInjection()
+	e.source("regcred", "registry.example.com", "ci", "pw")
+	ns := e.namespace()
+	e.startController()
+	name := e.uniqueName("switch")
+	e.cps(name, "regcred")
+	eventually(g, e.conditionOf(name, v1alpha1.ConditionReady)).Should(HavePrefix(v1alpha1.ReasonReady + ":"))
+	g.Expect(e.pullSecretNames(ns, "default")()).To(ContainElement(name))
+
+	// A steady stream of Pods (server-side dry runs: admitted exactly as
+	// real ones), each checked for the name.
+	ctx, cancel := context.WithCancel(e.ctx())
+	var missing []string
+	created := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ctx.Err() == nil; i++ {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p" + strings.Repeat("x", i%3) + time.Now().Format("150405.000000")},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/team/app:1"}}}}
+			if err := e.client.Create(ctx, pod, client.DryRunAll); err != nil {
+				continue
+			}
+			created++
+			if !slices.Contains(pullSecretsOf(pod), name) {
+				missing = append(missing, time.Now().Format(time.StampMilli)+" "+strings.Join(pullSecretsOf(pod), ","))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	switchTo := func(target v1alpha1.AttachTarget) {
+		var c v1alpha1.ClusterPullSecret
+		g.Expect(e.client.Get(e.ctx(), types.NamespacedName{Name: name}, &c)).To(Succeed())
+		c.Spec.AttachTo = target
+		g.Expect(e.client.Update(e.ctx(), &c)).To(Succeed())
+	}
+
+	switchTo(v1alpha1.AttachToPods)
+	eventually(g, e.pullSecretNames(ns, "default")).ShouldNot(ContainElement(name), "detached once the policy injects")
+	eventually(g, e.conditionOf(name, v1alpha1.ConditionReady)).Should(HavePrefix(v1alpha1.ReasonReady + ":"))
+	sa := &corev1.ServiceAccount{}
+	g.Expect(e.client.Get(e.ctx(), types.NamespacedName{Namespace: ns, Name: "default"}, sa)).To(Succeed())
+	g.Expect(sa.Annotations).NotTo(HaveKey(v1alpha1.AttachedAnnotation), "no record left behind")
+
+	switchTo(v1alpha1.AttachToServiceAccounts)
+	eventually(g, e.pullSecretNames(ns, "default")).Should(ContainElement(name))
+	eventually(g, e.conditionOf(name, v1alpha1.ConditionReady)).Should(HavePrefix(v1alpha1.ReasonReady + ":"))
+	eventually(g, func() *v1alpha1.InjectionStatus { return e.status(name).Injection }).Should(BeNil(), "the injection is withdrawn once the ServiceAccounts carry the name")
+	time.Sleep(time.Second)
+	cancel()
+	<-done
+	t.Logf("%d Pods created across two switches", created)
+	g.Expect(created).To(BeNumerically(">=", 50), "the stream ran")
+	g.Expect(missing).To(BeEmpty(), "Pods created without the credential")
+}
+
+// Where the API server cannot inject (here: the policy is not installed),
+// a Pods-mode ClusterPullSecret says so, keeps its copies, and nothing
+// else breaks.
+func TestPodModeWithoutThePolicySaysSo(t *testing.T) {
+	e := newEnv(t)
+	g := NewWithT(t)
+	e.source("regcred", "registry.example.com", "ci", "pw")
+	ns := e.namespace()
+	e.startController(func(o *manager.Options) { o.Controller.PodInjectionPolicy = "not-installed" })
+	pods := e.uniqueName("pods")
+	e.podModeCPS(pods, "regcred")
+	sas := e.uniqueName("sas")
+	e.cps(sas, "regcred")
+	eventually(g, e.conditionOf(pods, v1alpha1.ConditionReady)).Should(And(HavePrefix(v1alpha1.ReasonPodInjectionUnavailable+": "),
+		ContainSubstring("MutatingAdmissionPolicy not-installed is not installed")))
+	eventually(g, e.readyCondition(sas)).Should(HaveField("Status", metav1.ConditionTrue))
+	g.Expect(e.secret(ns, pods)()).NotTo(BeNil(), "the copy is kept")
+	g.Expect(e.pullSecretNames(ns, "default")()).To(Equal([]string{sas}), "Pods mode attaches nothing, the other is served")
+	g.Expect(e.status(pods).Injection).To(BeNil())
 }

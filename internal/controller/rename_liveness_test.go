@@ -90,7 +90,7 @@ func TestANameLetGoIsHandedOverWithoutAGap(t *testing.T) {
 
 	versions := e.watchPullSecrets(ns, "default")
 	g.Expect(e.client.Delete(e.ctx(), newerObj)).To(Succeed())
-	handedOver := func(v version) bool {
+	handedOver := func(v saVersion) bool {
 		return strings.Contains(v.record, older) && !strings.Contains(v.record, newer)
 	}
 	eventually(g, versions).Should(ContainElement(Satisfy(handedOver)))
@@ -111,15 +111,15 @@ func (e *env) attachedRecord(ns, sa string) string {
 	return obj.Annotations[v1alpha1.AttachedAnnotation]
 }
 
-// version is one written version of a ServiceAccount.
-type version struct {
+// saVersion is one written version of a ServiceAccount.
+type saVersion struct {
 	names  []string
 	record string
 }
 
 // watchPullSecrets watches a ServiceAccount from its current version on and
 // returns a function giving every version written since, in order.
-func (e *env) watchPullSecrets(ns, name string) func() []version {
+func (e *env) watchPullSecrets(ns, name string) func() []saVersion {
 	e.t.Helper()
 	wc, err := client.NewWithWatch(e.c.Config, client.Options{Scheme: manager.Scheme()})
 	if err != nil {
@@ -137,7 +137,7 @@ func (e *env) watchPullSecrets(ns, name string) func() []version {
 	e.t.Cleanup(w.Stop)
 	var (
 		mu   sync.Mutex
-		seen []version
+		seen []saVersion
 	)
 	go func() {
 		for ev := range w.ResultChan() {
@@ -145,7 +145,7 @@ func (e *env) watchPullSecrets(ns, name string) func() []version {
 			if !ok || ev.Type != watch.Modified {
 				continue
 			}
-			v := version{names: []string{}, record: sa.Annotations[v1alpha1.AttachedAnnotation]}
+			v := saVersion{names: []string{}, record: sa.Annotations[v1alpha1.AttachedAnnotation]}
 			for _, r := range sa.ImagePullSecrets {
 				v.names = append(v.names, r.Name)
 			}
@@ -154,7 +154,7 @@ func (e *env) watchPullSecrets(ns, name string) func() []version {
 			mu.Unlock()
 		}
 	}()
-	return func() []version {
+	return func() []saVersion {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(seen)

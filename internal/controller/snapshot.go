@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,20 +40,26 @@ type copyMeta struct {
 // back (copies are created from the source and patched).
 const observedDigestKey = "pullsecrets.dev/observed-digest"
 
-// digestMark prefixes the digests digestCopy keeps: random for each
-// process, so that the annotation written on a copy by someone else is
-// never taken for one, and so that the transform, which the informer may
-// apply again to an object it already transformed, keeps the digest
-// instead of hashing the data it dropped.
+// observedMarkKey marks a digest digestCopy made with digestMark: random
+// for each process, so that a digest annotation written on a copy by
+// someone else is never taken for one.
+const observedMarkKey = "pullsecrets.dev/observed-mark"
+
 var digestMark = sync.OnceValue(func() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	return hex.EncodeToString(b) + ":"
+	return hex.EncodeToString(b)
 })
 
+// digested reports whether digestCopy made the object's digest.
+func digested(s *corev1.Secret) bool {
+	_, ok := s.Annotations[observedDigestKey]
+	return ok && s.Annotations[observedMarkKey] == digestMark()
+}
+
 func copyMetaFrom(s *corev1.Secret) *copyMeta {
-	digest, ok := strings.CutPrefix(s.Annotations[observedDigestKey], digestMark())
-	if !ok {
+	digest := s.Annotations[observedDigestKey]
+	if !digested(s) {
 		digest = dataHash(s.Type, s.Data)
 	}
 	return &copyMeta{
@@ -72,14 +77,16 @@ func digestCopy(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	if strings.HasPrefix(s.Annotations[observedDigestKey], digestMark()) && s.Data == nil {
-		return s, nil // transformed already
+	if digested(s) && s.Data == nil {
+		// client-go may hand an object to the transform again (a relist, a
+		// resync): its data is gone, its digest is already there.
+		return s, nil
 	}
 	annotations := make(map[string]string, len(s.Annotations)+1)
 	for k, v := range s.Annotations {
 		annotations[k] = v
 	}
-	annotations[observedDigestKey] = digestMark() + dataHash(s.Type, s.Data)
+	annotations[observedDigestKey], annotations[observedMarkKey] = dataHash(s.Type, s.Data), digestMark()
 	s.Annotations, s.Data, s.StringData, s.ManagedFields = annotations, nil, nil, nil
 	return s, nil
 }
@@ -89,8 +96,7 @@ func digestCopy(obj any) (any, error) {
 // may have edited (the admission policy keeps them from doing so, but the
 // controller repairs without it too).
 func copyDrift(m *copyMeta) string {
-	switch {
-	case m.Annotations[v1alpha1.DataHashAnnotation] != m.Digest:
+	if m.Annotations[v1alpha1.DataHashAnnotation] != m.Digest {
 		return "its data was changed"
 	}
 	return ""

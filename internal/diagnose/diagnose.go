@@ -42,6 +42,56 @@ type Input struct {
 	ClusterPullSecrets map[string]Owner
 	// Now is compared with tokens' expiry; zero means time.Now().
 	Now time.Time
+	// SecretAccess says how much of the namespace's Secrets the caller
+	// could read: everything (the zero value), the metadata of its pull
+	// secrets only, or nothing (a user bound to the built-in view role).
+	// What cannot be read is never reported as missing or broken.
+	SecretAccess SecretAccess
+}
+
+// SecretAccess is how much of the Secrets a caller could read.
+type SecretAccess int
+
+const (
+	// SecretsRead means Secrets holds every Secret that exists, with its
+	// data.
+	SecretsRead SecretAccess = iota
+	// SecretsMetadata means Secrets holds the Secrets that exist, with their
+	// type when it is a pull secret type (empty otherwise) and no data.
+	SecretsMetadata
+	// SecretsUnknown means nothing is known of the Secrets.
+	SecretsUnknown
+)
+
+// String names the access for notes and JSON.
+func (a SecretAccess) String() string {
+	switch a {
+	case SecretsMetadata:
+		return "metadata"
+	case SecretsUnknown:
+		return "none"
+	}
+	return "read"
+}
+
+// Credential names one credential the kubelet sends: its Secret
+// ("NAMESPACE/NAME"), its registry key as written and its username, never
+// its password. doctor, status and match print credentials in this one
+// shape.
+type Credential struct {
+	Secret   string `json:"secret"`
+	Registry string `json:"registry"`
+	Username string `json:"username"`
+}
+
+// NewCredential names c without its password.
+func NewCredential(c credentials.Credential) Credential {
+	return Credential{Secret: c.Secret, Registry: c.Registry, Username: c.Username}
+}
+
+// String is "NAME (REGISTRY, user USERNAME)", NAME without its namespace.
+func (c Credential) String() string {
+	return fmt.Sprintf("%s (%s, user %s)", secretName(c.Secret), c.Registry, c.Username)
 }
 
 // Owner is what the caller learnt of one ClusterPullSecret.
@@ -62,9 +112,14 @@ type Container struct {
 	Reason string `json:"reason,omitempty"`
 	// PullError is what the kubelet's text says the registry answered.
 	PullError PullError `json:"pullError,omitempty"`
-	// Credentials are the credentials the kubelet tries, in order, as
-	// "SECRET (REGISTRY KEY, user USERNAME)"; never a password.
-	Credentials []string `json:"credentials"`
+	// Credentials are the credentials the kubelet tries, in order; never a
+	// password. Empty when it sends none, or when they were not looked up
+	// (a container that pulls, a pull secret that breaks every pull, or
+	// Secrets the caller may not read: CredentialsUnknown).
+	Credentials []Credential `json:"credentials"`
+	// CredentialsUnknown is true when the Secrets could not be read, so
+	// what the kubelet sends is not known.
+	CredentialsUnknown bool `json:"credentialsUnknown,omitempty"`
 	// Fallback is true when they come from the Docker Hub fallback.
 	Fallback bool `json:"fallback,omitempty"`
 
@@ -84,6 +139,10 @@ func (c *Container) list() []credentials.Credential {
 	return c.creds.list
 }
 
+// LookedUp reports whether the credentials the kubelet sends for the
+// container were looked up (Credentials is then the answer, even empty).
+func (c *Container) LookedUp() bool { return c.creds != nil }
+
 // Diagnosis is the explanation of one Pod's pulls.
 type Diagnosis struct {
 	Namespace      string `json:"namespace"`
@@ -101,10 +160,19 @@ type Diagnosis struct {
 	PullSecrets []string `json:"pullSecrets"`
 	// Failing is true when a container cannot pull its image.
 	Failing bool `json:"failing"`
+	// Pending is true when the Pod has not pulled yet and will fail to:
+	// its own pull secrets have no credential for an image while its
+	// ServiceAccount's have one (it was created before they were
+	// attached, or its list hides theirs). Containers are then those
+	// images'.
+	Pending bool `json:"pending"`
 	// Containers are the failing containers (every container when none
 	// fails).
 	Containers []Container `json:"containers"`
 	Problems   []Problem   `json:"problems"`
+	// SecretAccess is "read", "metadata" or "none": how much of the
+	// Secrets the diagnosis could read.
+	SecretAccess string `json:"secretAccess"`
 
 	// toRead are ClusterPullSecrets not in Input.ClusterPullSecrets whose
 	// status would date a refused token.
@@ -128,7 +196,9 @@ func Pod(in Input) Diagnosis {
 		ServiceAccount: pullfailure.ServiceAccountName(pod),
 		PullSecrets:    refNames(pod.Spec.ImagePullSecrets),
 		Recreated:      pullfailure.Recreator(pod) != nil,
+		Containers:     []Container{},
 		Problems:       []Problem{},
+		SecretAccess:   in.SecretAccess.String(),
 	}
 	if owner := metav1.GetControllerOf(pod); owner != nil {
 		d.Owner = owner.Kind + "/" + owner.Name
@@ -142,7 +212,10 @@ func Pod(in Input) Diagnosis {
 	}
 	x.podSecrets()
 	x.containers()
-	if d.Failing {
+	if !d.Failing {
+		x.pending()
+	}
+	if d.Failing || d.Pending {
 		x.serviceAccount()
 		x.matching()
 		x.expiry()
@@ -162,6 +235,9 @@ type pass struct {
 
 	keyring *credentials.Keyring
 	missing []string
+	// wrongType names the pull secrets that exist with a type the kubelet
+	// does not read, when only their metadata could be read.
+	wrongType []string
 	// broken names the pull secrets the kubelet reads nothing from.
 	broken map[string]bool
 	events []corev1.Event
@@ -182,11 +258,17 @@ func (x *pass) podSecrets() {
 			continue // API validation let such entries in; the kubelet skips them
 		}
 		s, ok := x.in.Secrets[name]
-		if !ok || s == nil {
+		switch {
+		case x.in.SecretAccess == SecretsUnknown:
+		case !ok || s == nil:
 			x.missing = append(x.missing, name)
-			continue
+		case x.in.SecretAccess == SecretsMetadata:
+			if !isPullSecretType(s.Type) {
+				x.wrongType = append(x.wrongType, name)
+			}
+		default:
+			secrets = append(secrets, toSecret(s))
 		}
-		secrets = append(secrets, toSecret(s))
 	}
 	x.keyring = credentials.NewKeyring(secrets)
 	for _, e := range x.in.Events {
@@ -204,7 +286,7 @@ func (x *pass) podSecrets() {
 func (x *pass) containers() {
 	pod := x.in.Pod
 	for _, c := range pullfailure.StuckContainers(pod) {
-		x.d.Containers = append(x.d.Containers, Container{Name: c.Name, Image: c.Image, Reason: c.Reason, PullError: Classify(c.Message)})
+		x.d.Containers = append(x.d.Containers, Container{Name: c.Name, Image: c.Image, Reason: c.Reason, PullError: Classify(c.Message), Credentials: []Credential{}})
 	}
 	// A pull secret the kubelet cannot decode fails the pull before it
 	// starts: the waiting reason is the decode error itself, not
@@ -213,7 +295,7 @@ func (x *pass) containers() {
 		for _, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
 			for _, cs := range statuses {
 				if w := cs.State.Waiting; w != nil && Classify(w.Reason) == PullKeyring {
-					x.d.Containers = append(x.d.Containers, Container{Name: cs.Name, Image: cs.Image, Reason: w.Reason, PullError: PullKeyring})
+					x.d.Containers = append(x.d.Containers, Container{Name: cs.Name, Image: cs.Image, Reason: w.Reason, PullError: PullKeyring, Credentials: []Credential{}})
 				}
 			}
 		}
@@ -229,7 +311,46 @@ func (x *pass) containers() {
 		return
 	}
 	for _, c := range allContainers(pod) {
-		x.d.Containers = append(x.d.Containers, Container{Name: c.Name, Image: c.Image})
+		x.d.Containers = append(x.d.Containers, Container{Name: c.Name, Image: c.Image, Credentials: []Credential{}})
+	}
+}
+
+// ReasonPending is the Reason of a container that has not pulled yet and
+// will fail to (Diagnosis.Pending).
+const ReasonPending = "Pending"
+
+// pending predicts the failure of a Pod that has not pulled yet: a
+// container not started whose image no pull secret of the Pod has a
+// credential for, while its ServiceAccount's have one. The ServiceAccount
+// got them after the Pod was created (or the Pod's own list hides them):
+// the kubelet will pull anonymously, unless the node already holds the
+// image. Only with the Secrets' data, which tells what matches.
+func (x *pass) pending() {
+	pod := x.in.Pod
+	if x.in.SecretAccess != SecretsRead || x.in.ServiceAccount == nil || pod.DeletionTimestamp != nil ||
+		(pod.Status.Phase != corev1.PodPending && pod.Status.Phase != "") || x.keyring.Err() != nil {
+		return
+	}
+	started := map[string]bool{}
+	for _, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range statuses {
+			if cs.ImageID != "" || cs.State.Running != nil || cs.State.Terminated != nil {
+				started[cs.Name] = true
+			}
+		}
+	}
+	var failing []Container
+	for _, c := range allContainers(pod) {
+		if started[c.Name] || !x.saHelps(c.Image) {
+			continue
+		}
+		if m, err := x.keyring.Lookup(c.Image); err != nil || len(m.Credentials) > 0 {
+			continue
+		}
+		failing = append(failing, Container{Name: c.Name, Image: c.Image, Reason: ReasonPending, Credentials: []Credential{}})
+	}
+	if len(failing) > 0 {
+		x.d.Pending, x.d.Containers = true, failing
 	}
 }
 
@@ -294,6 +415,20 @@ func (x *pass) matching() {
 			Fix:     x.fix.create(name, x.firstImage(), false),
 		})
 	}
+	for _, name := range x.wrongType {
+		x.broken[name] = true
+		x.add(Problem{
+			Code: CodeSecretWrongType, Severity: SeverityError, Secret: name,
+			Message: fmt.Sprintf("pull secret %s is not of type %s or %s: the kubelet reads no credentials from it", name, corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg),
+			Fix:     x.fix.create(name, x.firstImage(), true),
+		})
+	}
+	if x.in.SecretAccess != SecretsRead {
+		for i := range x.d.Containers {
+			x.d.Containers[i].CredentialsUnknown = true
+		}
+		return // without the Secrets' data, what the kubelet sends is unknown
+	}
 	for _, f := range x.keyring.Findings() {
 		if f.Severity != credentials.SeverityError {
 			continue
@@ -328,9 +463,9 @@ func (x *pass) matching() {
 		}
 		c.Fallback = m.Fallback
 		c.creds = &credentialList{list: m.Credentials}
-		c.Credentials = []string{}
+		c.Credentials = []Credential{}
 		for _, cr := range m.Credentials {
-			c.Credentials = append(c.Credentials, describe(cr))
+			c.Credentials = append(c.Credentials, NewCredential(cr))
 		}
 		if m.Miss == nil {
 			continue
@@ -388,8 +523,8 @@ func (x *pass) serviceAccount() {
 	}
 	sev := SeverityWarning
 	for _, c := range x.d.Containers {
-		if x.saHelps(c.Image) {
-			sev = SeverityError
+		if x.saHelps(c.Image) || x.in.SecretAccess != SecretsRead {
+			sev = SeverityError // without the Secrets' data, the likeliest cause
 		}
 	}
 	list := strings.Join(lacking, ", ")
@@ -398,7 +533,14 @@ func (x *pass) serviceAccount() {
 		if len(x.d.PullSecrets) > 0 {
 			msg = fmt.Sprintf("Pod %s was created when ServiceAccount %s listed only %s, before it got %s: admission copies a ServiceAccount's pull secrets into a Pod only when it is created", pod.Name, sa.Name, strings.Join(x.d.PullSecrets, ", "), list)
 		}
-		x.add(Problem{Code: CodeCreatedBeforeAttach, Severity: sev, Secret: lacking[0], Message: msg, Fix: x.fix.restart(x.d.Recreated)})
+		fix := x.fix.restart(x.d.Recreated)
+		if x.d.Pending {
+			msg += "; it has not pulled yet and will pull without them"
+			if x.d.Recreated {
+				fix = fmt.Sprintf("kubectl -n %s delete pod %s   # restart waits until it fails; its %s recreates it with the ServiceAccount's pull secrets", pod.Namespace, pod.Name, x.d.Owner)
+			}
+		}
+		x.add(Problem{Code: CodeCreatedBeforeAttach, Severity: sev, Secret: lacking[0], Message: msg, Fix: fix})
 		return
 	}
 	x.add(Problem{
@@ -505,6 +647,16 @@ func (x *pass) registry() {
 		var p Problem
 		switch c.PullError {
 		case PullUnauthorized:
+			if c.CredentialsUnknown {
+				code := CodeCredentialsRequired
+				if len(x.d.PullSecrets) > 0 {
+					code = CodeCredentialsRejected
+				}
+				p = Problem{Code: code, Severity: SeverityError,
+					Message: fmt.Sprintf("%s refused the pull of %s (401 Unauthorized): the kubelet sent no credentials it accepts (the pull secrets, which you may not read, would tell which)", host, c.Image),
+					Fix:     x.fix.verify()}
+				break
+			}
 			if len(c.Credentials) == 0 {
 				if x.has(CodeNoCredential, c.Name) || x.saExplains(c.Image) {
 					continue // already said: no credential, and the registry wants one
@@ -577,16 +729,19 @@ func (x *pass) hasAny(container string) bool {
 	})
 }
 
-func credList(creds []string) string {
+func credList(creds []Credential) string {
 	if len(creds) == 0 {
 		return "none"
 	}
-	return strings.Join(creds, "; ")
+	out := make([]string, len(creds))
+	for i, c := range creds {
+		out[i] = c.String()
+	}
+	return strings.Join(out, "; ")
 }
 
-// describe names a credential without its password.
-func describe(c credentials.Credential) string {
-	return fmt.Sprintf("%s (%s, user %s)", secretName(c.Secret), c.Registry, c.Username)
+func isPullSecretType(t corev1.SecretType) bool {
+	return t == corev1.SecretTypeDockerConfigJson || t == corev1.SecretTypeDockercfg
 }
 
 // secretName turns "NAMESPACE/NAME" into NAME.

@@ -288,7 +288,7 @@ func TestServiceAccount(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	s := sa(created, "ok", "missing", "opaque", "broken", "ok")
-	ps := diagnose.ServiceAccount(s, secrets(pullSecret("ok", "registry.example.com"), opaque("opaque"), brokenSecret("broken")))
+	ps := diagnose.ServiceAccount(s, secrets(pullSecret("ok", "registry.example.com"), opaque("opaque"), brokenSecret("broken")), diagnose.SecretsRead)
 	g.Expect(codes(ps)).To(Equal([]string{diagnose.CodeSecretMissing, diagnose.CodeSecretWrongType, diagnose.CodeSecretUnparsable}))
 	for _, p := range ps {
 		g.Expect(p.Fix).To(HavePrefix("kubectl pullsecrets create " + p.Secret + " -n shop"))

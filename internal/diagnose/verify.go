@@ -34,7 +34,7 @@ func (d *Diagnosis) verifiable() []*Container {
 		return nil
 	}
 	for i := range d.Containers {
-		if d.Containers[i].PullError != PullKeyring && d.Containers[i].Credentials != nil {
+		if d.Containers[i].PullError != PullKeyring && d.Containers[i].LookedUp() {
 			out = append(out, &d.Containers[i])
 		}
 	}

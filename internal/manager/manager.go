@@ -35,6 +35,7 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/controller"
+	"github.com/pullsecrets/pullsecrets/internal/version"
 )
 
 // Options are the controller's flags.
@@ -270,6 +271,7 @@ func metricsOptions(opts Options) metricsserver.Options {
 // NewCommand returns the pullsecrets-controller command.
 func NewCommand() *cobra.Command {
 	opts := DefaultOptions()
+	var printVersion bool
 	cmd := &cobra.Command{
 		Use:   "pullsecrets-controller",
 		Short: "Keep ClusterPullSecrets in every selected namespace and on every selected ServiceAccount",
@@ -277,6 +279,10 @@ func NewCommand() *cobra.Command {
 		// Flags are the only input; a mistake is shown with the usage.
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if printVersion {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), "pullsecrets-controller", version.Get())
+				return err
+			}
 			if err := opts.Validate(); err != nil {
 				return err
 			}
@@ -285,6 +291,7 @@ func NewCommand() *cobra.Command {
 		},
 	}
 	opts.AddFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&printVersion, "version", false, "Print the version, git commit and commit date, then exit.")
 	return cmd
 }
 
@@ -304,7 +311,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	ctrl.Log.WithName("setup").Info("starting", "sourceNamespaces", opts.Controller.SourceNamespaces,
+	ctrl.Log.WithName("setup").Info("starting", "version", version.Get().Version, "commit", version.Get().Commit, "sourceNamespaces", opts.Controller.SourceNamespaces,
 		"workers", opts.Controller.Workers, "leaderElect", opts.LeaderElect)
 	return mgr.Start(ctx)
 }

@@ -20,6 +20,11 @@ type Options struct {
 	// Namespace is the namespace of objects that set none (kubectl apply
 	// -n). Empty means DefaultNamespace.
 	Namespace string
+	// Kustomizations are the kustomization files that list the files
+	// (File.Kustomization names them): migrate adds the files it creates
+	// to their resources, and scan counts the Secrets their
+	// secretGenerator makes.
+	Kustomizations []Kustomization
 }
 
 // Set is every object found in a group of files.
@@ -28,7 +33,23 @@ type Set struct {
 	Objects []*Object
 	// Workloads are the objects that make Pods, with their Pod spec.
 	Workloads []*Workload
+	// Generated are the Secrets kustomizations' secretGenerator make: they
+	// exist when built, their contents are not in the files.
+	Generated []*Object
+	// kustomizations by path, parsed for editing their resources.
+	kustomizations map[string]*kustomization
 }
+
+// kustomization is a kustomization file, parsed to be edited.
+type kustomization struct {
+	Kustomization
+	src *source
+	// err says why it cannot be edited, when it cannot.
+	err string
+}
+
+// KindSecretGenerator is the Kind of the objects of Set.Generated.
+const KindSecretGenerator = "secretGenerator"
 
 // source is a parsed file.
 type source struct {
@@ -87,7 +108,7 @@ func Load(files []File, opts Options) (*Set, []Finding) {
 	if ns == "" {
 		ns = DefaultNamespace
 	}
-	set := &Set{}
+	set := &Set{kustomizations: map[string]*kustomization{}}
 	var errs []Finding
 	for _, f := range files {
 		src, err := yamledit.Parse(f.Data)
@@ -122,10 +143,36 @@ func Load(files []File, opts Options) (*Set, []Finding) {
 		}
 		set.files = append(set.files, s)
 		for _, o := range objs {
+			if f.Namespace != "" {
+				o.Namespace = f.Namespace // kustomize's namespace: replaces metadata.namespace
+			}
 			set.Objects = append(set.Objects, o)
 			if w := newWorkload(o); w != nil {
 				set.Workloads = append(set.Workloads, w)
 			}
+		}
+	}
+	// After the manifests, so that results list files in input order.
+	for _, k := range opts.Kustomizations {
+		kz := &kustomization{Kustomization: k}
+		set.kustomizations[k.Path] = kz
+		src, err := yamledit.Parse(k.Data)
+		if err != nil {
+			kz.err = "it does not parse"
+			continue
+		}
+		if bad, _ := checkExpansion(k.Path, src.Docs); bad != nil || len(src.Docs) != 1 {
+			kz.err = "it is not one plain YAML document"
+			continue
+		}
+		kz.src = &source{File: k.File, src: src}
+		set.files = append(set.files, kz.src)
+		for _, g := range k.SecretGenerators {
+			gns := g.Namespace
+			if gns == "" {
+				gns = ns
+			}
+			set.Generated = append(set.Generated, &Object{Kind: KindSecretGenerator, Name: g.Name, Namespace: gns, NamespaceSet: g.Namespace != "", File: k.Path})
 		}
 	}
 	return set, errs

@@ -2,12 +2,14 @@ package manifests
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
+	yaml "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/pullsecrets/pullsecrets/internal/manifests/yamledit"
@@ -88,6 +90,13 @@ func (p *plan) migrateGroup(k saKey, ws []*Workload, sas []*Object, opts Migrate
 			p.refuse(w.Object, w.pull.slot.key.Line, format, args...)
 		}
 	}
+	for _, w := range ws {
+		if k := p.set.kustomizations[w.file.Kustomization]; k != nil && len(k.PullSecretPatches) > 0 {
+			refuseAll("left alone: %s, which lists %s, has %s that may set imagePullSecrets or serviceAccountName when kustomize builds: a list put back on a Pod template hides the ServiceAccount's; move them by hand, or migrate the output of 'kustomize build'",
+				k.Path, w.File, strings.Join(k.PullSecretPatches, ", "))
+			return
+		}
+	}
 	if len(sas) > 1 {
 		var where []string
 		for _, sa := range sas {
@@ -157,6 +166,13 @@ func (p *plan) migrateGroup(k saKey, ws []*Workload, sas []*Object, opts Migrate
 		if !ok {
 			c.failed = fmt.Sprintf("left alone: %s is not among the files and %s already exists; pass that file too", saName, path)
 			return
+		}
+		if kz := p.set.kustomizations[moved[0].file.Kustomization]; kz != nil {
+			if err := p.listInKustomization(c, kz, path); err != nil {
+				c.failed = fmt.Sprintf("left alone: %s is not among the files, and %s, which lists %s, cannot list a new file for it: %v", saName, kz.Path, moved[0].File, err)
+				return
+			}
+			c.notes = append(c.notes, Finding{File: kz.Path, Message: "resources: " + resourcePath(kz.Path, path) + " added, so that kustomize builds the new ServiceAccount"})
 		}
 		c.creates = append(c.creates, newServiceAccountFile(path, moved[0], k.name, union))
 		p.created[path] = true
@@ -316,3 +332,33 @@ func without(a, b []string) []string {
 
 // list renders names as [a, b].
 func list(names []string) string { return "[" + strings.Join(names, ", ") + "]" }
+
+// listInKustomization adds a file created next to the files of kz to its
+// resources, keeping everything else of it as written.
+func (p *plan) listInKustomization(c *change, kz *kustomization, path string) error {
+	if kz.err != "" {
+		return errors.New(kz.err)
+	}
+	root := kz.src.src.Docs[0].Content[0]
+	res, ok := lookup(root, "resources")
+	if !ok || isNull(res.value) || resolve(res.value).Kind != yaml.SequenceNode {
+		return errors.New("it has no resources: list")
+	}
+	entry := resourcePath(kz.Path, path)
+	edits, err := kz.src.src.AppendScalars(resolve(res.value), []string{entry})
+	if err != nil {
+		return err
+	}
+	c.add(kz.src, edits, semOp{doc: 0, path: nil, key: "resources", kind: opAppend, value: []any{entry}})
+	return nil
+}
+
+// resourcePath is path as a kustomization at kpath lists it: relative to
+// its folder, with slashes.
+func resourcePath(kpath, path string) string {
+	rel, err := filepath.Rel(filepath.Dir(kpath), path)
+	if err != nil {
+		return filepath.ToSlash(path)
+	}
+	return filepath.ToSlash(rel)
+}

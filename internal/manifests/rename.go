@@ -35,7 +35,18 @@ func Rename(set *Set, errs []Finding, oldName, newName string) *Result {
 	for _, w := range set.Workloads {
 		workloads[w.Object] = w
 	}
+	generated := map[string][]*Object{}
+	for _, g := range set.Generated {
+		if g.Name == oldName || g.Name == newName {
+			generated[g.Namespace] = append(generated[g.Namespace], g)
+		}
+	}
 	for _, ns := range order {
+		if gs := generated[ns]; len(gs) > 0 {
+			p.refused = append(p.refused, Finding{File: gs[0].File, Object: fmt.Sprintf("Secret %s/%s", ns, gs[0].Name),
+				Message: fmt.Sprintf("namespace %s left alone: the Secret is made by this kustomization's secretGenerator; rename it there and in the references by hand", ns)})
+			continue
+		}
 		p.renameIn(ns, byNS[ns], workloads, oldName, newName)
 	}
 	return p.finish(errs)

@@ -10,6 +10,32 @@ type File struct {
 	Path string
 	Data []byte
 	Mode fs.FileMode
+	// Kustomization is the path of the kustomization file whose resources
+	// list this file, "" when none does.
+	Kustomization string
+	// Namespace is the namespace the kustomization (or one that includes
+	// it) gives every object of the file, "" when none: kustomize's
+	// namespace: replaces metadata.namespace.
+	Namespace string
+}
+
+// Kustomization is a kustomization file among the inputs: followed for
+// its resources, never read as a manifest, and edited to list the files
+// migrate creates next to the ones it lists.
+type Kustomization struct {
+	File
+	// PullSecretPatches names the patches of the kustomization that mention
+	// imagePullSecrets or a ServiceAccount: migrate leaves alone the
+	// workloads of its files, since a patch could put a list back that
+	// would hide the ServiceAccount's.
+	PullSecretPatches []string
+	// SecretGenerators are the Secrets its secretGenerator makes.
+	SecretGenerators []GeneratedSecret
+}
+
+// GeneratedSecret is a Secret a kustomization's secretGenerator makes.
+type GeneratedSecret struct {
+	Name, Namespace, Type string
 }
 
 // Finding is one line of a report: where, about which object, and what.

@@ -188,6 +188,10 @@ func Scan(set *Set, errs []Finding) *ScanReport {
 		}
 	}
 
+	for _, g := range set.Generated {
+		define(nsName{g.Namespace, g.Name}, g)
+	}
+
 	// Pull Secrets: those of a pull type, and any named as a pull secret.
 	for _, k := range order {
 		def := secrets[k]

@@ -22,7 +22,18 @@ const (
 	MaxFileBytes int64 = 8 << 20
 	// MaxTotalBytes is the most a command reads from all its files: 64 MiB.
 	MaxTotalBytes int64 = 64 << 20
+	// MaxSecretBytes is the most a command reads for what goes into one
+	// Secret, or checks one: `create --from-docker-config`, the password of
+	// `--docker-password-stdin`, and `--registry-ca-file`. 1 MiB is the
+	// most a Secret holds (the API server refuses more).
+	MaxSecretBytes int64 = 1 << 20
+	// MaxStdinBytes is the most `manifests ... -` reads from stdin: one
+	// file's limit.
+	MaxStdinBytes = MaxFileBytes
 )
+
+// secretLimitWhy explains MaxSecretBytes in messages.
+const secretLimitWhy = "(a Secret holds at most 1 MiB)"
 
 // TooLargeError says that a file, or a run's files together, are over a
 // limit. It never holds the files' content.
@@ -41,6 +52,9 @@ type TooLargeError struct {
 	// Files is set, with Size their sum, when the run's files were
 	// refused together, before any was read (CheckTotal).
 	Files int
+	// Why, when set, follows the limit in Problem instead of "for one
+	// file": "(a Secret holds at most 1 MiB)".
+	Why string
 }
 
 func (e *TooLargeError) Error() string { return e.Path + ": " + e.Problem() }
@@ -54,10 +68,14 @@ func (e *TooLargeError) Problem() string {
 	if e.Total {
 		return fmt.Sprintf("not read: with it the files come to more than %s, the limit for all the files of one command", MiB(e.Limit))
 	}
-	if e.AtLeast {
-		return fmt.Sprintf("not read: it holds more than the %s limit for one file", MiB(e.Limit))
+	why := "for one file"
+	if e.Why != "" {
+		why = e.Why
 	}
-	return fmt.Sprintf("not read: it is %s, over the %s limit for one file", MiB(e.Size), MiB(e.Limit))
+	if e.AtLeast {
+		return fmt.Sprintf("not read: it holds more than the %s limit %s", MiB(e.Limit), why)
+	}
+	return fmt.Sprintf("not read: it is %s, over the %s limit %s", MiB(e.Size), MiB(e.Limit), why)
 }
 
 // MiB writes a size in MiB, rounded up to one decimal when it is not whole,
@@ -146,5 +164,50 @@ func (b *Budget) ReadFile(path string) ([]byte, error) {
 		return nil, tooLarge
 	}
 	b.used += int64(len(data))
+	return data, nil
+}
+
+// ReadSecretFile reads a file whose content goes into one Secret or checks
+// one (a Docker config.json, a CA bundle): at most MaxSecretBytes, or a
+// *TooLargeError that says so, after reading no more than the limit and a
+// byte.
+func ReadSecretFile(path string) ([]byte, error) {
+	b := &Budget{PerFile: MaxSecretBytes, Total: MaxSecretBytes}
+	data, err := b.ReadFile(path)
+	var tooLarge *TooLargeError
+	if errors.As(err, &tooLarge) {
+		tooLarge.Total, tooLarge.Limit, tooLarge.Why = false, MaxSecretBytes, secretLimitWhy
+	}
+	return data, err
+}
+
+// ReadSecretLine reads the first line of r (without its line ending) for a
+// Secret, such as a password on stdin: at most MaxSecretBytes, or a
+// *TooLargeError naming name, after reading no more than the limit and a
+// byte, so that an endless stream (`yes | ...`) cannot make the command
+// read on.
+func ReadSecretLine(name string, r io.Reader) (string, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSecretBytes+1))
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	if int64(len(line)) > MaxSecretBytes || (int64(len(data)) > MaxSecretBytes && !strings.Contains(string(data), "\n")) {
+		return "", &TooLargeError{Path: name, Size: int64(len(data)), AtLeast: true, Limit: MaxSecretBytes, Why: secretLimitWhy}
+	}
+	return strings.TrimRight(line, "\r"), nil
+}
+
+// ReadStream reads a whole stream (stdin) of at most limit bytes, or
+// returns a *TooLargeError naming name after reading no more than the
+// limit and a byte.
+func ReadStream(name string, r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, &TooLargeError{Path: name, Size: int64(len(data)), AtLeast: true, Limit: limit}
+	}
 	return data, nil
 }

@@ -131,3 +131,63 @@ func TestMiB(t *testing.T) {
 		}
 	}
 }
+
+// endless is a reader that never ends, counting what was read.
+type endless struct{ read int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'y'
+	}
+	e.read += int64(len(p))
+	return len(p), nil
+}
+
+func TestSecretInputsAreBounded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	small := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(small, []byte(`{"auths":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := ReadSecretFile(small); err != nil || string(data) != `{"auths":{}}` {
+		t.Fatalf("ReadSecretFile = %q, %v", data, err)
+	}
+	big := filepath.Join(dir, "big.json")
+	if err := os.WriteFile(big, make([]byte, MaxSecretBytes+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadSecretFile(big)
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Problem() != "not read: it is 1.1 MiB, over the 1 MiB limit (a Secret holds at most 1 MiB)" {
+		t.Fatalf("ReadSecretFile(big) = %v", err)
+	}
+	if runtime.GOOS == "linux" {
+		if _, err := ReadSecretFile("/dev/zero"); !errors.As(err, &tl) || !tl.AtLeast {
+			t.Fatalf("ReadSecretFile(/dev/zero) = %v, want a *TooLargeError", err)
+		}
+	}
+
+	if line, err := ReadSecretLine("stdin", strings.NewReader("pa:ss word\r\nrest")); err != nil || line != "pa:ss word" {
+		t.Fatalf("ReadSecretLine = %q, %v", line, err)
+	}
+	if line, err := ReadSecretLine("stdin", strings.NewReader("no newline")); err != nil || line != "no newline" {
+		t.Fatalf("ReadSecretLine without a newline = %q, %v", line, err)
+	}
+	e := &endless{}
+	_, err = ReadSecretLine("stdin", e)
+	if !errors.As(err, &tl) || tl.Path != "stdin" || !strings.Contains(tl.Problem(), "more than the 1 MiB limit (a Secret holds at most 1 MiB)") {
+		t.Fatalf("ReadSecretLine(endless) = %v", err)
+	}
+	if e.read > MaxSecretBytes+64<<10 {
+		t.Errorf("read %d bytes of an endless stream, want about the limit", e.read)
+	}
+
+	e = &endless{}
+	if _, err := ReadStream("<stdin>", e, 1000); !errors.As(err, &tl) || tl.Path != "<stdin>" {
+		t.Fatalf("ReadStream(endless) = %v", err)
+	}
+	if data, err := ReadStream("<stdin>", strings.NewReader("abc"), 3); err != nil || string(data) != "abc" {
+		t.Fatalf("ReadStream = %q, %v", data, err)
+	}
+}

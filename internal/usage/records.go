@@ -4,7 +4,6 @@ import (
 	"strings"
 	"unique"
 
-	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/internal/planner"
 	"github.com/pullsecrets/pullsecrets/internal/pullfailure"
+	"github.com/pullsecrets/pullsecrets/internal/secretuse"
 )
 
 // names is a list of names interned as one string: Pods of one template
@@ -63,7 +63,7 @@ func (r *record) equal(o *record) bool {
 // cannot change a plan: it reads no Secret and is not stuck on a pull, or
 // it will never start a container again.
 func podRecord(pod *corev1.Pod) *record {
-	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed || pod.DeletionTimestamp != nil {
+	if !secretuse.PodLive(pod) {
 		return nil
 	}
 	refs := SecretRefs(&pod.Spec)
@@ -113,74 +113,25 @@ func (r *record) workload() planner.Workload {
 // workloadRecord returns what the planner needs of a workload's template, or
 // nil when the template can no longer make Pods.
 func workloadRecord(obj any) *record {
-	var (
-		meta     *metav1.ObjectMeta
-		group    string
-		kind     string
-		template *corev1.PodTemplateSpec
-		budget   int32 = -1
-	)
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		meta, group, kind, template = &o.ObjectMeta, "apps", "Deployment", &o.Spec.Template
-	case *appsv1.ReplicaSet:
-		// A Deployment's scaled-down ReplicaSets are history; its own
-		// template stands for them.
-		if replicas(o.Spec.Replicas) == 0 && o.Status.Replicas == 0 && metav1.GetControllerOf(o) != nil {
-			return nil
-		}
-		meta, group, kind, template = &o.ObjectMeta, "apps", "ReplicaSet", &o.Spec.Template
-	case *appsv1.StatefulSet:
-		meta, group, kind, template = &o.ObjectMeta, "apps", "StatefulSet", &o.Spec.Template
-	case *appsv1.DaemonSet:
-		meta, group, kind, template = &o.ObjectMeta, "apps", "DaemonSet", &o.Spec.Template
-	case *batchv1.Job:
-		if jobFinished(o) {
-			return nil
-		}
-		meta, group, kind, template = &o.ObjectMeta, "batch", "Job", &o.Spec.Template
+	t, ok := secretuse.TemplateOf(obj)
+	if !ok || !t.Active {
+		return nil
+	}
+	budget := int32(-1)
+	if j, ok := obj.(*batchv1.Job); ok {
 		limit := int32(6) // the API's default backoffLimit
-		if o.Spec.BackoffLimit != nil {
-			limit = *o.Spec.BackoffLimit
+		if j.Spec.BackoffLimit != nil {
+			limit = *j.Spec.BackoffLimit
 		}
-		budget = max(limit-o.Status.Failed, 0)
-	case *batchv1.CronJob:
-		meta, group, kind, template = &o.ObjectMeta, "batch", "CronJob", &o.Spec.JobTemplate.Spec.Template
-	case *corev1.ReplicationController:
-		meta, group, kind = &o.ObjectMeta, "", "ReplicationController"
-		if o.Spec.Template == nil {
-			return nil
-		}
-		template = o.Spec.Template
-	default:
-		return nil
+		budget = max(limit-j.Status.Failed, 0)
 	}
-	if meta.DeletionTimestamp != nil {
-		return nil
-	}
-	refs := SecretRefs(&template.Spec)
-	if len(refs) == 0 && (kind == "Deployment" || kind == "CronJob") {
+	refs := SecretRefs(t.Spec)
+	if len(refs) == 0 && (t.Kind == "Deployment" || t.Kind == "CronJob") {
 		return nil // not a Pod's owner, and reads no Secret: never in a plan
 	}
 	return &record{
-		namespace: unique.Make(meta.Namespace), name: meta.Name,
-		owner: unique.Make(planner.Owner{Group: group, Kind: kind, Name: meta.Name, UID: string(meta.UID)}), hasOwner: true,
-		pullSecrets: internNames(PullSecrets(&template.Spec)), refs: internNames(refs), budget: budget,
+		namespace: unique.Make(t.Namespace), name: t.Name,
+		owner: unique.Make(planner.Owner{Group: t.Group, Kind: t.Kind, Name: t.Name, UID: t.UID}), hasOwner: true,
+		pullSecrets: internNames(PullSecrets(t.Spec)), refs: internNames(refs), budget: budget,
 	}
-}
-
-func replicas(p *int32) int32 {
-	if p == nil {
-		return 1
-	}
-	return *p
-}
-
-func jobFinished(j *batchv1.Job) bool {
-	for _, c := range j.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
 }

@@ -1,7 +1,9 @@
 // Package attach is `kubectl pullsecrets attach` and `detach`: add a pull
 // secret to, or remove it from, the imagePullSecrets of ServiceAccounts in
 // one namespace or many, keeping every other entry (the list is atomic:
-// read, merge, write with the resourceVersion, retry on conflict).
+// read, merge, write with the resourceVersion, retry on conflict). Every
+// precondition is checked before the first write: nothing is written when
+// one fails.
 package attach
 
 import (
@@ -15,12 +17,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
+	"github.com/pullsecrets/pullsecrets/internal/secretuse"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
 )
 
@@ -38,43 +41,61 @@ type Options struct {
 	secret          string
 	serviceAccounts []string
 	allSAs          bool
+	named           bool
 	scope           cmdutil.Scope
-	dryRunFlag      string
-	dryRun          cmdutil.DryRun
+	write           cmdutil.Write
+	out             *cmdutil.Output
 }
 
 // NewOptions returns Options with their defaults; detach selects the verb.
 func NewOptions(f cmdutil.Factory, streams genericiooptions.IOStreams, detach bool) *Options {
-	return &Options{factory: f, streams: streams, detach: detach}
+	return &Options{factory: f, streams: streams, detach: detach, scope: cmdutil.Scope{Writes: true}, out: cmdutil.NewOutput(false)}
 }
+
+const scopeHelp = `ServiceAccounts: --service-account NAME (repeatable; NAME or
+serviceaccount/NAME), --all-service-accounts, or -l to select them by their
+labels as kubectl's -l does; default: "default". -l combines with
+--service-account (those of the names whose labels match).
+
+Namespaces: -n (else the context's), -A (every namespace but kube-system,
+kube-public and kube-node-lease; name one with -n) or --namespace-selector
+(the namespaces whose labels match).
+
+Nothing is written unless every precondition holds: the namespace exists, in
+one namespace every ServiceAccount named exists, and something matches.`
 
 // NewCommand returns the `attach` command.
 func NewCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(f, streams, false)
 	cmd := &cobra.Command{
-		Use:   "attach SECRET [--service-account SA... | --all-service-accounts] [-n NAMESPACE | -A | -l SELECTOR]",
+		Use:   "attach SECRET [--service-account SA... | --all-service-accounts | -l SELECTOR] [-n NAMESPACE | -A | --namespace-selector SELECTOR]",
 		Short: "Attach a pull secret to ServiceAccounts, keeping their other entries",
-		Long: `Append SECRET to the imagePullSecrets of ServiceAccounts (default: "default")
-in the namespace, in every namespace (-A) or in the namespaces whose labels
-match -l. Every other entry is kept, in order; an entry already there is left
-as it is ("unchanged"). Each ServiceAccount is read, merged and written with
-its resourceVersion, and merged again on a conflict, so a concurrent writer
-loses nothing.
+		Long: `Append SECRET (NAME or secret/NAME) to the imagePullSecrets of ServiceAccounts.
+Every other entry is kept, in order; an entry already there is left as it is
+("unchanged"). Each ServiceAccount is read, merged and written with its
+resourceVersion, and merged again on a conflict, so a concurrent writer loses
+nothing.
+
+` + scopeHelp + ` A Secret of that name that is not a pull secret
+(kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg) is refused: the
+kubelet would read nothing from it. A namespace without the Secret gets a
+warning, and the attachment all the same (Pods pull without it until it
+exists).
 
 Only Pods created afterwards get the secret (admission copies a
 ServiceAccount's list into new Pods): 'kubectl pullsecrets restart' replaces
-the ones stuck on a pull. A namespace without the Secret gets a warning, and
-the attachment all the same (Pods pull without it until it exists).
+the ones stuck on a pull.
 
-A progress bar is drawn on stderr when it is a terminal.`,
+With -o name|json|yaml the ServiceAccounts changed go to stdout and the lines
+to stderr. A progress bar is drawn on stderr when it is a terminal.`,
 		Example: `  # The default ServiceAccount of the current namespace
   kubectl pullsecrets attach regcred
 
   # Two ServiceAccounts of every namespace labelled team=shop, as a server dry run
-  kubectl pullsecrets attach regcred -l team=shop --service-account default --service-account builder --dry-run=server
+  kubectl pullsecrets attach regcred --namespace-selector team=shop --service-account default --service-account builder --dry-run=server
 
-  # Every ServiceAccount of every namespace
-  kubectl pullsecrets attach regcred -A --all-service-accounts`,
+  # The ServiceAccounts labelled tier=web in every namespace
+  kubectl pullsecrets attach regcred -A -l tier=web`,
 		ValidArgsFunction: completeSecret(f),
 		RunE:              o.runE,
 	}
@@ -86,12 +107,19 @@ A progress bar is drawn on stderr when it is a terminal.`,
 func NewDetachCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(f, streams, true)
 	cmd := &cobra.Command{
-		Use:   "detach SECRET [--service-account SA... | --all-service-accounts] [-n NAMESPACE | -A | -l SELECTOR]",
+		Use:   "detach SECRET [--service-account SA... | --all-service-accounts | -l SELECTOR] [-n NAMESPACE | -A | --namespace-selector SELECTOR]",
 		Short: "Remove a pull secret from ServiceAccounts, keeping their other entries",
-		Long: `Remove SECRET from the imagePullSecrets of ServiceAccounts (default:
-"default") in the namespace, in every namespace (-A) or in the namespaces
-whose labels match -l. No other entry is touched. The Secret itself is not
-deleted, and running Pods keep their own copy of the list.
+		Long: `Remove SECRET (NAME or secret/NAME) from the imagePullSecrets of
+ServiceAccounts. No other entry is touched.
+
+` + scopeHelp + `
+
+The Secret itself is never deleted, and running Pods keep their own copy of
+the list. Afterwards, in each namespace where it was detached, a note on
+stderr says what still uses the Secret, by the rules the controller retires
+its copies with (ServiceAccounts listing it, live Pods reading it, Pod
+templates that can still make Pods reading it: a Deployment at zero replicas
+included), and how to finish: delete it once nothing does.
 
 When a ClusterPullSecret attached the name (annotation pullsecrets.dev/attached),
 the name is removed all the same, with a warning: the controller will attach
@@ -109,8 +137,9 @@ func (o *Options) addFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.serviceAccounts, "service-account", nil, `ServiceAccount name (repeatable; default "default")`)
 	fl.BoolVar(&o.allSAs, "all-service-accounts", false, "every ServiceAccount of the namespaces")
-	cmdutil.AddScopeFlags(cmd, &o.scope)
-	cmdutil.AddDryRunFlag(cmd, &o.dryRunFlag)
+	cmdutil.AddScopeFlags(cmd, &o.scope, "ServiceAccounts")
+	o.write.AddFlags(cmd)
+	o.out.AddFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("service-account", cmdutil.CompleteServiceAccounts(o.factory))
 }
 
@@ -124,36 +153,38 @@ func (o *Options) runE(cmd *cobra.Command, args []string) error {
 	return o.Run(cmd.Context())
 }
 
-// Complete takes the Secret name, the scope and the dry-run strategy.
+// Complete takes the Secret and ServiceAccount names (NAME or TYPE/NAME),
+// the scope and the write flags.
 func (o *Options) Complete(cmd *cobra.Command, args []string) error {
 	if len(args) != 1 {
 		return cmdutil.UsageErrorf(cmd, "%s needs exactly one SECRET", cmd.Name())
 	}
-	o.secret = args[0]
-	if len(o.serviceAccounts) == 0 && !o.allSAs {
-		o.serviceAccounts = []string{"default"}
-	}
 	var err error
-	if o.dryRun, err = cmdutil.ParseDryRun(cmd, o.dryRunFlag); err != nil {
+	if o.secret, err = cmdutil.ParseName(cmd, args[0], "Secret"); err != nil {
+		return err
+	}
+	o.named = len(o.serviceAccounts) > 0
+	for i, sa := range o.serviceAccounts {
+		if o.serviceAccounts[i], err = cmdutil.ParseName(cmd, sa, "ServiceAccount"); err != nil {
+			return err
+		}
+	}
+	if !o.named && !o.allSAs && o.scope.Selector == "" {
+		o.serviceAccounts = []string{"default"}
+		o.named = true
+	}
+	if err := o.write.Complete(cmd); err != nil {
 		return err
 	}
 	return o.scope.Complete(cmd, o.factory)
 }
 
-// Validate checks names before any request.
+// Validate checks the flags before any request.
 func (o *Options) Validate(cmd *cobra.Command) error {
-	if errs := validation.IsDNS1123Subdomain(o.secret); len(errs) > 0 {
-		return cmdutil.UsageErrorf(cmd, "invalid Secret name %q: %s", o.secret, errs[0])
-	}
 	if o.allSAs && cmd.Flags().Changed("service-account") {
 		return cmdutil.UsageErrorf(cmd, "give --service-account or --all-service-accounts, not both")
 	}
-	for _, sa := range o.serviceAccounts {
-		if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {
-			return cmdutil.UsageErrorf(cmd, "invalid ServiceAccount name %q: %s", sa, errs[0])
-		}
-	}
-	return nil
+	return o.out.Validate(cmd)
 }
 
 // result is the outcome for one ServiceAccount.
@@ -161,20 +192,23 @@ type result struct {
 	line    string
 	warning string
 	err     error
+	written *corev1.ServiceAccount
 }
 
-// Run reads the ServiceAccounts and the Secret's presence of the scope
-// (one LIST each per list namespace), then updates the ServiceAccounts.
+// Run checks every precondition, then updates the ServiceAccounts.
 func (o *Options) Run(ctx context.Context) error {
 	client, err := o.factory.KubernetesClient()
 	if err != nil {
 		return err
 	}
-	namespaces, err := o.scope.Resolve(ctx, client)
-	if err != nil {
+	if _, err := o.scope.Resolve(ctx, client); err != nil {
 		return err
 	}
-	targets, missingSAs, err := o.targets(ctx, client, namespaces)
+	if o.scope.Terminating() {
+		return cmdutil.Refused("namespace %q is being deleted", o.scope.Namespace)
+	}
+	o.scope.NoteSkipped(o.streams.ErrOut)
+	targets, err := o.targets(ctx, client)
 	if err != nil {
 		return err
 	}
@@ -186,9 +220,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+
+	info := o.out.Info(o.streams.Out, o.streams.ErrOut)
 	results := make([]result, len(targets))
 	progress := cmdutil.NewProgress(o.streams.ErrOut, len(targets), o.verb()+"ing")
-	store := serviceaccount.ClientsetStore{Client: client, DryRun: o.dryRun.ServerDryRun()}
+	store := o.write.Store(client)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for range min(workers, len(targets)) {
@@ -207,13 +243,9 @@ func (o *Options) Run(ctx context.Context) error {
 	progress.Done()
 
 	failed := false
-	for _, m := range missingSAs {
-		fmt.Fprintf(o.streams.ErrOut, "warning: ServiceAccount %s not found\n", m)
-	}
-	if len(targets) == 0 {
-		fmt.Fprintf(o.streams.ErrOut, "warning: no ServiceAccount to %s in %s\n", o.verb(), o.scope.Describe())
-	}
-	for _, r := range results {
+	var written []runtime.Object
+	detachedIn := map[string]bool{}
+	for i, r := range results {
 		if r.warning != "" {
 			fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", r.warning)
 		}
@@ -222,7 +254,17 @@ func (o *Options) Run(ctx context.Context) error {
 			failed = true
 			continue
 		}
-		o.dryRun.Printf(o.streams.Out, "%s", r.line)
+		o.write.Printf(info, "%s", r.line)
+		if r.written != nil {
+			written = append(written, r.written)
+			detachedIn[targets[i].Namespace] = true
+		}
+	}
+	if err := o.out.PrintWritten(written, o.streams.Out); err != nil {
+		return err
+	}
+	if o.detach && o.write.DryRun != cmdutil.DryRunClient {
+		o.noteUses(ctx, client, have, detachedIn)
 	}
 	if failed {
 		return cmdutil.ErrProblemsFound
@@ -238,10 +280,11 @@ func (o *Options) verb() string {
 }
 
 // targets lists the ServiceAccounts to update, sorted by namespace and
-// name, and the named ones that do not exist (single namespace only: with
-// several, a namespace without that ServiceAccount is not an error).
-func (o *Options) targets(ctx context.Context, client kubernetes.Interface, namespaces []string) ([]*corev1.ServiceAccount, []string, error) {
-	opts := metav1.ListOptions{}
+// name. In one namespace, every ServiceAccount named must exist; across
+// several, a namespace without one is skipped. Nothing to update at all is
+// an error: the command would do nothing while meaning to.
+func (o *Options) targets(ctx context.Context, client kubernetes.Interface) ([]*corev1.ServiceAccount, error) {
+	opts := metav1.ListOptions{LabelSelector: o.scope.ObjectSelector()}
 	if len(o.serviceAccounts) == 1 && !o.allSAs {
 		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", o.serviceAccounts[0]).String()
 	}
@@ -258,53 +301,96 @@ func (o *Options) targets(ctx context.Context, client kubernetes.Interface, name
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var out []*corev1.ServiceAccount
 	found := map[string]bool{}
 	for i := range all {
 		sa := &all[i]
-		if !o.scope.Contains(sa.Namespace) || (!o.allSAs && !slices.Contains(o.serviceAccounts, sa.Name)) {
+		if !o.scope.Contains(sa.Namespace) || (o.named && !slices.Contains(o.serviceAccounts, sa.Name)) {
 			continue
 		}
-		found[sa.Namespace+"/"+sa.Name] = true
+		found[sa.Name] = true
 		out = append(out, sa)
 	}
 	slices.SortFunc(out, func(a, b *corev1.ServiceAccount) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
-	var missing []string
-	if o.scope.Single() && !o.allSAs {
+	if o.scope.Single() && o.named {
+		var missing []string
 		for _, name := range o.serviceAccounts {
-			if ref := namespaces[0] + "/" + name; !found[ref] {
-				missing = append(missing, ref)
+			if !found[name] {
+				missing = append(missing, o.scope.Namespace+"/"+name)
 			}
 		}
+		switch {
+		case len(missing) > 0 && o.scope.Selector != "":
+			return nil, cmdutil.Refused("ServiceAccount %s does not exist or does not match -l %s", strings.Join(missing, ", "), o.scope.Selector)
+		case len(missing) > 0:
+			return nil, cmdutil.Refused("ServiceAccount %s does not exist", strings.Join(missing, ", "))
+		}
 	}
-	return out, missing, nil
+	if len(out) == 0 {
+		what := "ServiceAccounts"
+		if o.named {
+			what = "ServiceAccounts named " + strings.Join(o.serviceAccounts, ", ")
+		}
+		return nil, cmdutil.NoMatch("no ServiceAccount to %s: no %s", o.verb(), o.scope.DescribeObjects(what))
+	}
+	return out, nil
 }
 
-// secretPresence lists the namespaces of the scope holding the Secret:
-// one LIST selected by name in each list namespace, of metadata only, since
-// presence is all it needs.
+// secretPresence lists the namespaces of the scope holding the Secret, and
+// refuses (attach) when one holds it with a type the kubelet does not read:
+// per list namespace, one metadata-only LIST selected by name, and, where
+// it exists, one by name and type (no Secret data is read).
 func (o *Options) secretPresence(ctx context.Context, meta metadata.Interface) (map[string]bool, error) {
 	var mu sync.Mutex
 	have := map[string]bool{}
+	var wrong []string
+	secrets := meta.Resource(corev1.SchemeGroupVersion.WithResource("secrets"))
+	byName := fields.OneTermEqualSelector("metadata.name", o.secret)
 	err := o.scope.EachNamespace(func(ns string) error {
-		list, err := meta.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(ns).List(ctx, metav1.ListOptions{
-			FieldSelector: fields.OneTermEqualSelector("metadata.name", o.secret).String(),
-		})
+		list, err := secrets.Namespace(ns).List(ctx, metav1.ListOptions{FieldSelector: byName.String()})
+		if err != nil {
+			return fmt.Errorf("list Secrets named %s in %s: %w", o.secret, o.scope.DescribeList(ns), err)
+		}
+		found := false
+		mu.Lock()
+		for _, s := range list.Items {
+			if o.scope.Contains(s.Namespace) {
+				have[s.Namespace], found = true, true
+			}
+		}
+		mu.Unlock()
+		if !found || o.detach {
+			return nil
+		}
+		other := fields.AndSelectors(byName,
+			fields.OneTermNotEqualSelector("type", string(corev1.SecretTypeDockerConfigJson)),
+			fields.OneTermNotEqualSelector("type", string(corev1.SecretTypeDockercfg)))
+		bad, err := secrets.Namespace(ns).List(ctx, metav1.ListOptions{FieldSelector: other.String()})
 		if err != nil {
 			return fmt.Errorf("list Secrets named %s in %s: %w", o.secret, o.scope.DescribeList(ns), err)
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		for _, s := range list.Items {
-			have[s.Namespace] = true
+		for _, s := range bad.Items {
+			if o.scope.Contains(s.Namespace) {
+				wrong = append(wrong, s.Namespace+"/"+s.Name)
+			}
 		}
 		return nil
 	})
-	return have, err
+	if err != nil {
+		return nil, err
+	}
+	if len(wrong) > 0 {
+		slices.Sort(wrong)
+		return nil, cmdutil.Refused("secret %s is not of type %s or %s: the kubelet would read no credentials from it (recreate it with 'kubectl pullsecrets create %s --overwrite ...')",
+			strings.Join(wrong, ", "), corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg, o.secret)
+	}
+	return have, nil
 }
 
 // one attaches or detaches on one ServiceAccount.
@@ -330,15 +416,17 @@ func (o *Options) one(ctx context.Context, store serviceaccount.Store, sa *corev
 		return serviceaccount.Attach(sa, o.secret), nil
 	}
 	done := o.verb() + "ed"
-	if o.dryRun == cmdutil.DryRunClient {
-		changed, _ := mutate(sa.DeepCopy())
-		if !changed {
+	if o.write.DryRun == cmdutil.DryRunClient {
+		cp := sa.DeepCopy()
+		if changed, _ := mutate(cp); changed {
+			r.written = cp
+		} else {
 			done = "unchanged"
 		}
 		r.line = fmt.Sprintf("serviceaccount/%s %s%s", sa.Name, done, where)
 		return r
 	}
-	_, wrote, err := serviceaccount.Update(ctx, store, sa, mutate)
+	stored, wrote, err := serviceaccount.Update(ctx, store, sa, mutate)
 	switch {
 	case serviceaccount.IsGone(err):
 		r.line = fmt.Sprintf("serviceaccount/%s gone%s", sa.Name, where)
@@ -348,9 +436,52 @@ func (o *Options) one(ctx context.Context, store serviceaccount.Store, sa *corev
 		return r
 	case !wrote:
 		done = "unchanged"
+	default:
+		r.written = stored
 	}
 	r.line = fmt.Sprintf("serviceaccount/%s %s%s", sa.Name, done, where)
 	return r
+}
+
+// noteUses says, in each namespace where the Secret was detached and
+// exists, what still uses it (the controller's retirement rules, package
+// secretuse) and how to finish. It is advice: a read that fails says so
+// and fails nothing.
+func (o *Options) noteUses(ctx context.Context, client kubernetes.Interface, have, detachedIn map[string]bool) {
+	keep := func(ns string) bool { return detachedIn[ns] && have[ns] }
+	if len(detachedIn) == 0 {
+		return
+	}
+	uses, err := cmdutil.ReadUses(ctx, client, &o.scope, keep)
+	if err != nil {
+		fmt.Fprintf(o.streams.ErrOut, "note: what still uses Secret %s is unknown (%v)\n", o.secret, err)
+		return
+	}
+	for _, ns := range sortedKeys(detachedIn) {
+		if !have[ns] {
+			continue
+		}
+		in := uses[ns]
+		if in == nil {
+			in = &secretuse.Namespace{}
+		}
+		held := secretuse.Holders(o.secret, *in)
+		if len(held) > 0 {
+			fmt.Fprintf(o.streams.ErrOut, "note: Secret %s/%s is still used by %s, so it stays; once nothing uses it, delete it: kubectl -n %s delete secret %s\n",
+				ns, o.secret, strings.Join(held, ", "), ns, o.secret)
+			continue
+		}
+		fmt.Fprintf(o.streams.ErrOut, "note: nothing in namespace %s uses Secret %s any more; delete it if nothing else needs it: kubectl -n %s delete secret %s\n", ns, o.secret, ns, o.secret)
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func completeSecret(f cmdutil.Factory) cobra.CompletionFunc {

@@ -9,10 +9,12 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
@@ -88,17 +90,121 @@ func TestAttachDetachKeepForeignEntries(t *testing.T) {
 	g.Expect(names(t, c.Client, ns, "default")).To(Equal([]string{"theirs", "other"}))
 }
 
-func TestAttachWarnsWhenTheSecretIsMissing(t *testing.T) {
+// TestAttachIsAllOrNothing: a ServiceAccount named that does not exist,
+// a namespace that does not exist, or a Secret of that name that is not a
+// pull secret, stops attach before it writes anything; a missing Secret
+// only warns.
+func TestAttachIsAllOrNothing(t *testing.T) {
 	c := testcluster.Get(t)
 	g := NewWithT(t)
+	ctx := testcluster.Context(t)
 	ns := c.Namespace(t)
 	res := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "-n", ns, "--service-account", "default", "--service-account", "ghost")
-	g.Expect(res.Code).To(Equal(0))
-	g.Expect(res.Stdout).To(Equal("serviceaccount/default attached\n"))
-	g.Expect(res.Stderr).To(Equal(
-		"warning: ServiceAccount " + ns + "/ghost not found\n" +
-			"warning: Secret " + ns + "/regcred does not exist: Pods of ServiceAccount default pull without it until it does\n"))
+	g.Expect(res.Code).To(Equal(1))
+	g.Expect(res.Stdout).To(BeEmpty())
+	g.Expect(res.Stderr).To(Equal("error: ServiceAccount " + ns + "/ghost does not exist; nothing was written\n"))
+	g.Expect(names(t, c.Client, ns, "default")).To(BeEmpty(), "default was not attached either")
+
+	nope := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "-n", "no-such-namespace-x")
+	g.Expect(nope.Code).To(Equal(1))
+	g.Expect(nope.Stderr).To(Equal("error: namespace \"no-such-namespace-x\" does not exist\n"))
+
+	opaque := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plain"}, Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"x": []byte("y")}}
+	_, err := c.Client.CoreV1().Secrets(ns).Create(ctx, opaque, metav1.CreateOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	wrong := clitest.Run(t, c.Kubeconfig, "", "attach", "plain", "-n", ns)
+	g.Expect(wrong.Code).To(Equal(1))
+	g.Expect(wrong.Stderr).To(ContainSubstring("error: secret " + ns + "/plain is not of type kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg: the kubelet would read no credentials from it"))
+	g.Expect(wrong.Stderr).To(HaveSuffix("; nothing was written\n"))
+	g.Expect(names(t, c.Client, ns, "default")).To(BeEmpty())
+
+	warn := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "-n", ns)
+	g.Expect(warn.Code).To(Equal(0))
+	g.Expect(warn.Stdout).To(Equal("serviceaccount/default attached\n"))
+	g.Expect(warn.Stderr).To(Equal("warning: Secret " + ns + "/regcred does not exist: Pods of ServiceAccount default pull without it until it does\n"))
 	g.Expect(names(t, c.Client, ns, "default")).To(Equal([]string{"regcred"}))
+}
+
+// TestAttachScopes: -l selects ServiceAccounts by label and combines with
+// -n; -A leaves out the system namespaces; a scope that matches nothing is
+// an error; -o name prints what changed and moves the lines to stderr; the
+// field manager is recorded.
+func TestAttachScopes(t *testing.T) {
+	c := testcluster.Get(t)
+	g := NewWithT(t)
+	ctx := testcluster.Context(t)
+	ns := c.Namespace(t)
+	secret(t, c.Client, ns, "regcred")
+	for _, sa := range []*corev1.ServiceAccount{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", Labels: map[string]string{"tier": "web"}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db", Labels: map[string]string{"tier": "db"}}},
+	} {
+		_, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	res := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "-n", ns, "-l", "tier=web", "-o", "name", "--field-manager", "team-ci")
+	g.Expect(res.Code).To(Equal(0), res.Stderr)
+	g.Expect(res.Stdout).To(Equal("serviceaccount/web\n"))
+	g.Expect(res.Stderr).To(Equal("serviceaccount/web attached\n"), "with -o the lines go to stderr")
+	g.Expect(names(t, c.Client, ns, "web")).To(Equal([]string{"regcred"}))
+	g.Expect(names(t, c.Client, ns, "db")).To(BeEmpty())
+	g.Expect(names(t, c.Client, ns, "default")).To(BeEmpty(), "-l replaces the default ServiceAccount")
+	web, err := c.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "web", metav1.GetOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(web.ManagedFields).To(ContainElement(HaveField("Manager", "team-ci")))
+
+	none := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "-n", ns, "-l", "tier=cache")
+	g.Expect(none.Code).To(Equal(1))
+	g.Expect(none.Stderr).To(ContainSubstring(`no ServiceAccount to attach: no ServiceAccounts matching tier=cache in namespace "` + ns + `"`))
+
+	// -A never reaches the system namespaces: a server dry run, so that the
+	// run can be checked without changing the shared control plane.
+	all := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "-A", "--dry-run=server")
+	g.Expect(all.Code).To(Equal(0), all.Stderr)
+	g.Expect(all.Stderr).To(ContainSubstring("note: left out the system namespaces kube-node-lease, kube-public, kube-system; name one with -n to include it"))
+	for _, system := range []string{"kube-system", "kube-public", "kube-node-lease"} {
+		g.Expect(all.Stdout).NotTo(ContainSubstring("in namespace "+system+"\n"), system)
+	}
+	g.Expect(all.Stdout).To(ContainSubstring("serviceaccount/default attached in namespace " + ns + " (server dry run)\n"))
+	// Named with -n, a system namespace is in scope: here it has no
+	// default ServiceAccount (no kube-controller-manager makes one).
+	named := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "-n", "kube-public", "--dry-run=server")
+	g.Expect(named.Code).To(Equal(1), named.Stdout)
+	g.Expect(named.Stderr).To(Equal("error: ServiceAccount kube-public/default does not exist; nothing was written\n"))
+}
+
+// TestDetachSaysWhatStillUsesTheSecret: detach never deletes the Secret;
+// it says what still uses it (a Deployment at zero replicas whose template
+// lists it, a live Pod) by the controller's rules, and how to finish.
+func TestDetachSaysWhatStillUsesTheSecret(t *testing.T) {
+	c := testcluster.Get(t)
+	g := NewWithT(t)
+	ctx := testcluster.Context(t)
+	ns := c.Namespace(t)
+	secret(t, c.Client, ns, "regcred")
+	setList(t, c.Client, ns, "default", "regcred")
+	labels := map[string]string{"app": "web"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(0)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}}, Containers: []corev1.Container{{Name: "web", Image: "registry.example.com/web"}}}}},
+	}
+	_, err := c.Client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	res := clitest.Run(t, c.Kubeconfig, "", "detach", "regcred", "-n", ns)
+	g.Expect(res.Code).To(Equal(0), res.Stderr)
+	g.Expect(res.Stdout).To(Equal("serviceaccount/default detached\n"))
+	g.Expect(res.Stderr).To(Equal("note: Secret " + ns + "/regcred is still used by Deployment web, so it stays; once nothing uses it, delete it: kubectl -n " + ns + " delete secret regcred\n"))
+	_, err = c.Client.CoreV1().Secrets(ns).Get(ctx, "regcred", metav1.GetOptions{})
+	g.Expect(err).NotTo(HaveOccurred(), "detach never deletes the Secret")
+
+	g.Expect(c.Client.AppsV1().Deployments(ns).Delete(ctx, "web", metav1.DeleteOptions{})).To(Succeed())
+	setList(t, c.Client, ns, "default", "regcred")
+	again := clitest.Run(t, c.Kubeconfig, "", "detach", "regcred", "-n", ns)
+	g.Expect(again.Code).To(Equal(0), again.Stderr)
+	g.Expect(again.Stderr).To(Equal("note: nothing in namespace " + ns + " uses Secret regcred any more; delete it if nothing else needs it: kubectl -n " + ns + " delete secret regcred\n"))
 }
 
 func TestDetachWarnsWhenAClusterPullSecretAttachedIt(t *testing.T) {
@@ -132,14 +238,14 @@ func TestAttachAcrossNamespacesWithDryRuns(t *testing.T) {
 	sort.Strings(nss)
 	secret(t, c.Client, nss[0], "regcred")
 	for _, mode := range []string{"client", "server"} {
-		res := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "-l", "team="+team, "--dry-run="+mode)
+		res := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "--namespace-selector", "team="+team, "--dry-run="+mode)
 		g.Expect(res.Code).To(Equal(0), res.Stderr)
 		g.Expect(strings.Count(res.Stdout, "attached in namespace")).To(Equal(3))
 		for _, ns := range nss {
 			g.Expect(names(t, c.Client, ns, "default")).To(BeEmpty(), "a dry run changes nothing")
 		}
 	}
-	res := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "-l", "team="+team)
+	res := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "--namespace-selector", "team="+team)
 	g.Expect(res.Code).To(Equal(0), res.Stderr)
 	want := ""
 	for _, ns := range nss {
@@ -188,7 +294,7 @@ func TestAttachLosesNothingToAConcurrentWriter(t *testing.T) {
 		})
 	}
 	close(start)
-	res := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "-l", "team="+team)
+	res := clitest.Run(t, c.Kubeconfig, "", "attach", "regcred", "--namespace-selector", "team="+team)
 	wg.Wait()
 	g.Expect(res.Code).To(Equal(0), res.Stderr)
 	for _, ns := range nss {
@@ -207,8 +313,13 @@ func TestAttachUsageErrors(t *testing.T) {
 		{"attach"},
 		{"attach", "a", "b"},
 		{"attach", "Bad_Name"},
-		{"attach", "regcred", "-A", "-l", "a=b"},
+		{"attach", "regcred", "-A", "--namespace-selector", "a=b"},
+		{"attach", "regcred", "-n", "x", "-A"},
 		{"attach", "regcred", "-l", "a in ("},
+		{"attach", "secret/regcred", "--service-account", "pod/x"},
+		{"attach", "configmap/regcred"},
+		{"attach", "regcred", "--field-manager", ""},
+		{"attach", "regcred", "-o", "bogus"},
 		{"attach", "regcred", "--service-account", "x", "--all-service-accounts"},
 		{"detach", "regcred", "--dry-run=sometimes"},
 	} {

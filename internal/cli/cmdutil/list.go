@@ -13,11 +13,12 @@ import (
 // --chunk-size default.
 const PageSize = 500
 
-// ListPods lists the Pods of namespace ("" for all) page by page (Limit and
-// Continue), so that a cluster with many Pods is never read in one answer,
-// and calls keep for each Pod in the scope.
-func ListPods(ctx context.Context, client kubernetes.Interface, namespace string, keep func(*corev1.Pod)) error {
-	opts := metav1.ListOptions{Limit: PageSize}
+// ListPods lists the Pods of namespace ("" for all) whose labels match
+// selector ("" for all), page by page (Limit and Continue), so that a
+// cluster with many Pods is never read in one answer, and calls keep for
+// each.
+func ListPods(ctx context.Context, client kubernetes.Interface, namespace, selector string, keep func(*corev1.Pod)) error {
+	opts := metav1.ListOptions{Limit: PageSize, LabelSelector: selector}
 	for {
 		page, err := client.CoreV1().Pods(namespace).List(ctx, opts)
 		if err != nil {

@@ -26,7 +26,8 @@ import (
 // ServiceAccounts, Secrets of the two pull secret types, and Warning
 // Events of Pods (field-selected, paged), and the Pods page by page. For
 // one namespace and for -A (plus one LIST of Namespaces) that is a
-// constant number of requests however many namespaces there are; for -l
+// constant number of requests however many namespaces there are; for
+// --namespace-selector
 // it is one LIST of Namespaces and those 4 or 5 LISTs per selected
 // namespace, ListWorkers at a time, so that rights in those namespaces are
 // enough. Names that Pods and ServiceAccounts list without a pull secret
@@ -46,6 +47,35 @@ type Snapshot struct {
 	Secrets map[string]map[string]*corev1.Secret
 	// Events by namespace and Pod name: Warning Events about Pods.
 	Events map[string]map[string][]corev1.Event
+
+	// access says, by list namespace ("" for -A), how much of the Secrets
+	// could be read: a user bound to the built-in view role may read no
+	// Secret, and one with rights to their metadata only no data.
+	access map[string]diagnose.SecretAccess
+}
+
+// SecretAccess returns how much of the Secrets of namespace could be read.
+func (s *Snapshot) SecretAccess(namespace string) diagnose.SecretAccess {
+	if a, ok := s.access[namespace]; ok {
+		return a
+	}
+	return s.access[metav1.NamespaceAll]
+}
+
+// SecretNotes says, once per list namespace, where Secrets could not be
+// read and what that leaves out, for stderr.
+func (s *Snapshot) SecretNotes(scope *Scope) []string {
+	var out []string
+	for _, ns := range sortedKeys(s.access) {
+		where := scope.DescribeList(ns)
+		switch s.access[ns] {
+		case diagnose.SecretsMetadata:
+			out = append(out, fmt.Sprintf("note: the Secrets in %s were read as metadata only (reading their data is forbidden): missing and wrong-typed pull secrets are found, what is inside them is not checked", where))
+		case diagnose.SecretsUnknown:
+			out = append(out, fmt.Sprintf("note: the Secrets in %s were skipped (reading them is forbidden, as with the view role): pull secrets are named but not checked, and the credentials the kubelet sends are unknown", where))
+		}
+	}
+	return out
 }
 
 // MaxSecretGets is how many Secrets a Snapshot reads one by one before it
@@ -71,17 +101,19 @@ func ReadSnapshot(ctx context.Context, client kubernetes.Interface, meta metadat
 		ServiceAccounts: map[string]map[string]*corev1.ServiceAccount{},
 		Secrets:         map[string]map[string]*corev1.Secret{},
 		Events:          map[string]map[string][]corev1.Event{},
+		access:          map[string]diagnose.SecretAccess{},
 	}
 	lists := scope.ListNamespaces()
 	parts := make([]snapshotPart, len(lists))
 	var tasks []func() error
 	for i, ns := range lists {
-		tasks = append(tasks, parts[i].tasks(ctx, client, ns, opts)...)
+		tasks = append(tasks, parts[i].tasks(ctx, client, meta, ns, scope.ObjectSelector(), opts)...)
 	}
 	if err := RunAll(tasks, ListWorkers); err != nil {
 		return nil, err
 	}
-	for _, part := range parts {
+	for i, part := range parts {
+		s.access[lists[i]] = max(part.access[0], part.access[1])
 		for _, p := range part.pods {
 			if scope.Contains(p.Namespace) && (len(opts.PodNames) == 0 || slices.Contains(opts.PodNames, p.Name)) {
 				s.Pods = append(s.Pods, p)
@@ -124,15 +156,19 @@ type snapshotPart struct {
 	pods        []*corev1.Pod
 	sas         []corev1.ServiceAccount
 	pullSecrets [2][]corev1.Secret
+	access      [2]diagnose.SecretAccess
 	events      []corev1.Event
 }
 
 // tasks returns the LISTs of namespace ns ("" for all), each filling its
-// own field of p.
-func (p *snapshotPart) tasks(ctx context.Context, client kubernetes.Interface, ns string, opts SnapshotOptions) []func() error {
+// own field of p. Pods are listed with the -l selector; ServiceAccounts
+// all, since a Pod's diagnosis needs its own whatever its labels. Secrets
+// the user may not read are listed as metadata (names and types of pull
+// secrets, no data), or skipped when that is forbidden too.
+func (p *snapshotPart) tasks(ctx context.Context, client kubernetes.Interface, meta metadata.Interface, ns, selector string, opts SnapshotOptions) []func() error {
 	tasks := []func() error{
 		func() error {
-			return ListPods(ctx, client, ns, func(pod *corev1.Pod) { p.pods = append(p.pods, pod) })
+			return ListPods(ctx, client, ns, selector, func(pod *corev1.Pod) { p.pods = append(p.pods, pod) })
 		},
 		func() error {
 			list, err := client.CoreV1().ServiceAccounts(ns).List(ctx, metav1.ListOptions{})
@@ -145,11 +181,27 @@ func (p *snapshotPart) tasks(ctx context.Context, client kubernetes.Interface, n
 	}
 	for i, t := range []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg} {
 		tasks = append(tasks, func() error {
-			list, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("type", string(t)).String()})
-			if err != nil {
+			byType := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("type", string(t)).String()}
+			list, err := client.CoreV1().Secrets(ns).List(ctx, byType)
+			if err == nil {
+				p.pullSecrets[i] = list.Items
+				return nil
+			}
+			if !apierrors.IsForbidden(err) {
 				return fmt.Errorf("list Secrets of type %s%s: %w", t, inNamespace(ns), err)
 			}
-			p.pullSecrets[i] = list.Items
+			metas, err := meta.Resource(secretsResource).Namespace(ns).List(ctx, byType)
+			switch {
+			case apierrors.IsForbidden(err):
+				p.access[i] = diagnose.SecretsUnknown
+				return nil
+			case err != nil:
+				return fmt.Errorf("list Secrets of type %s (metadata only)%s: %w", t, inNamespace(ns), err)
+			}
+			p.access[i] = diagnose.SecretsMetadata
+			for _, m := range metas.Items {
+				p.pullSecrets[i] = append(p.pullSecrets[i], corev1.Secret{ObjectMeta: m.ObjectMeta, Type: t})
+			}
 			return nil
 		})
 	}
@@ -161,6 +213,8 @@ func (p *snapshotPart) tasks(ctx context.Context, client kubernetes.Interface, n
 	}
 	return tasks
 }
+
+var secretsResource = corev1.SchemeGroupVersion.WithResource("secrets")
 
 // readOtherSecrets reads the Secrets listed by name that are not pull
 // secret types: they exist with a wrong type, or not at all.
@@ -178,9 +232,14 @@ func (s *Snapshot) readOtherSecrets(ctx context.Context, client kubernetes.Inter
 		}
 	}
 	for _, p := range s.Pods {
-		want(p.Namespace, p.Spec.ImagePullSecrets)
+		if s.SecretAccess(p.Namespace) != diagnose.SecretsUnknown {
+			want(p.Namespace, p.Spec.ImagePullSecrets)
+		}
 	}
 	for _, namespace := range sortedKeys(s.ServiceAccounts) {
+		if s.SecretAccess(namespace) == diagnose.SecretsUnknown {
+			continue
+		}
 		for _, name := range sortedKeys(s.ServiceAccounts[namespace]) {
 			want(namespace, s.ServiceAccounts[namespace][name].ImagePullSecrets)
 		}
@@ -193,6 +252,19 @@ func (s *Snapshot) readOtherSecrets(ctx context.Context, client kubernetes.Inter
 		unknown = slices.DeleteFunc(unknown, func(r secretRef) bool { return !exist[r] })
 	}
 	for _, r := range unknown {
+		if s.SecretAccess(r.ns) == diagnose.SecretsMetadata {
+			// It exists, and is not of a pull secret type (those were
+			// listed): its metadata says so without its data.
+			m, err := meta.Resource(secretsResource).Namespace(r.ns).Get(ctx, r.name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err), apierrors.IsForbidden(err):
+				continue
+			case err != nil:
+				return fmt.Errorf("get Secret %s/%s (metadata only): %w", r.ns, r.name, err)
+			}
+			put(s.Secrets, r.ns, r.name, &corev1.Secret{ObjectMeta: m.ObjectMeta})
+			continue
+		}
 		sec, err := client.CoreV1().Secrets(r.ns).Get(ctx, r.name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
@@ -294,5 +366,6 @@ func (s *Snapshot) Diagnose(pod *corev1.Pod) diagnose.Diagnosis {
 		Events:         s.PodEvents(pod.Namespace, pod.Name),
 		ServiceAccount: s.ServiceAccount(pod.Namespace, pullfailure.ServiceAccountName(pod)),
 		Secrets:        s.Secrets[pod.Namespace],
+		SecretAccess:   s.SecretAccess(pod.Namespace),
 	})
 }

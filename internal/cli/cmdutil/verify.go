@@ -2,12 +2,13 @@ package cmdutil
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
 )
 
@@ -42,7 +43,11 @@ func (v *VerifyFlags) Options() (registrycheck.Options, error) {
 	if v.CAFile == "" {
 		return opts, nil
 	}
-	pem, err := os.ReadFile(v.CAFile)
+	pem, err := readlimit.ReadSecretFile(v.CAFile)
+	if tooLarge, ok := errors.AsType[*readlimit.TooLargeError](err); ok {
+		tooLarge.Why = "for a CA bundle"
+		return opts, fmt.Errorf("--registry-ca-file %s: %s", v.CAFile, tooLarge.Problem())
+	}
 	if err != nil {
 		return opts, fmt.Errorf("read registry CA file: %w", err)
 	}

@@ -6,7 +6,6 @@
 package create
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -20,15 +19,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
+	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
 )
@@ -70,9 +68,8 @@ type Options struct {
 	attach        []string
 	attachAll     bool
 	overwrite     bool
-	dryRunFlag    string
-	dryRun        cmdutil.DryRun
-	printFlags    *genericclioptions.PrintFlags
+	write         cmdutil.Write
+	out           *cmdutil.Output
 	verify        bool
 	verifyImage   string
 	force         bool
@@ -85,17 +82,14 @@ type Options struct {
 
 // NewOptions returns Options with their defaults.
 func NewOptions(f cmdutil.Factory, streams genericiooptions.IOStreams) *Options {
-	return &Options{
-		factory: f, streams: streams, server: credentials.DefaultServer,
-		printFlags: genericclioptions.NewPrintFlags("created").WithTypeSetter(scheme.Scheme),
-	}
+	return &Options{factory: f, streams: streams, server: credentials.DefaultServer, out: cmdutil.NewOutput(false)}
 }
 
 // NewCommand returns the `create` command.
 func NewCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(f, streams)
 	cmd := &cobra.Command{
-		Use:   "create NAME (--docker-username USER --docker-password-stdin [--docker-server SERVER] | --from-docker-config FILE) [--attach SA... | --attach-all]",
+		Use:   "create NAME (--docker-username USER --docker-password-stdin [--docker-server SERVER] | --from-docker-config FILE) [--attach SA... | --attach-all] [-o name|json|yaml|jsonpath=...]",
 		Short: "Create a docker-registry pull secret and attach it to ServiceAccounts",
 		Long: `Create a kubernetes.io/dockerconfigjson Secret, byte for byte what
 'kubectl create secret docker-registry' stores, labelled
@@ -108,6 +102,12 @@ Run twice, it changes nothing the second time ("unchanged"). A Secret of that
 name that kubectl pullsecrets did not create is not touched unless
 --overwrite is given.
 
+Nothing is written unless everything holds first: the registry server parses
+as the kubelet parses registry keys (a key it would ignore or never match, a
+port outside 1-65535, a host without a dot that only Docker Hub images would
+be taken for, is refused), the namespace exists, and every ServiceAccount of
+--attach exists.
+
 --from-docker-config builds the Secret from a Docker config.json instead,
 keeping only what the kubelet can use, and reports what it leaves out (entries
 kept by a credential helper, tokens the kubelet ignores, empty entries).
@@ -116,8 +116,13 @@ kept by a credential helper, tokens the kubelet ignores, empty entries).
 anything is written, and refuses to write when the registry rejects them,
 unless --force.
 
+The password is read from stdin (one line, at most 1 MiB), and a
+--from-docker-config file of at most 1 MiB (a Secret holds no more).
+
 The password never appears in the output: -o yaml|json prints the manifest
-(data included, as kubectl does) only with --dry-run=client, for GitOps.`,
+(data included, as kubectl does) only with --dry-run=client, for GitOps;
+otherwise -o name|json|yaml|jsonpath prints the objects written, the Secret
+without its data, and the lines go to stderr.`,
 		Example: example,
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -146,8 +151,8 @@ The password never appears in the output: -o yaml|json prints the manifest
 	fl.StringVar(&o.verifyImage, "verify-image", "", "with --verify: an image the credentials must be able to pull")
 	fl.BoolVar(&o.force, "force", false, "with --verify: write even when the registry check fails")
 	cmdutil.AddVerifyFlags(cmd, &o.vflags)
-	cmdutil.AddDryRunFlag(cmd, &o.dryRunFlag)
-	o.printFlags.AddFlags(cmd)
+	o.write.AddFlags(cmd)
+	o.out.AddFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("from-docker-config", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return []cobra.Completion{"json"}, cobra.ShellCompDirectiveFilterFileExt
 	})
@@ -161,18 +166,22 @@ func (o *Options) Complete(cmd *cobra.Command, args []string) error {
 	if len(args) != 1 {
 		return cmdutil.UsageErrorf(cmd, "create needs exactly one NAME")
 	}
-	o.name = args[0]
 	var err error
-	if o.dryRun, err = cmdutil.ParseDryRun(cmd, o.dryRunFlag); err != nil {
+	if o.name, err = cmdutil.ParseName(cmd, args[0], "Secret"); err != nil {
+		return err
+	}
+	for i, sa := range o.attach {
+		if o.attach[i], err = cmdutil.ParseName(cmd, sa, "ServiceAccount"); err != nil {
+			return err
+		}
+	}
+	if err := o.write.Complete(cmd); err != nil {
 		return err
 	}
 	if o.namespace, _, err = o.factory.Namespace(); err != nil {
 		return err
 	}
-	o.info = o.streams.Out
-	if o.printing() {
-		o.info = o.streams.ErrOut
-	}
+	o.info = o.out.Info(o.streams.Out, o.streams.ErrOut)
 	if o.dockerConfig != "" {
 		return nil
 	}
@@ -193,9 +202,6 @@ func (o *Options) Complete(cmd *cobra.Command, args []string) error {
 
 // Validate checks the command line before any request.
 func (o *Options) Validate(cmd *cobra.Command) error {
-	if errs := validation.IsDNS1123Subdomain(o.name); len(errs) > 0 {
-		return cmdutil.UsageErrorf(cmd, "invalid Secret name %q: %s", o.name, errs[0])
-	}
 	fromFlags := cmd.Flags().Changed("docker-username") || cmd.Flags().Changed("docker-password") || o.passwordStdin || cmd.Flags().Changed("docker-server") || o.email != ""
 	switch {
 	case o.dockerConfig != "" && fromFlags:
@@ -211,28 +217,23 @@ func (o *Options) Validate(cmd *cobra.Command) error {
 	case !o.verify && (o.verifyImage != "" || o.force):
 		return cmdutil.UsageErrorf(cmd, "--verify-image and --force go with --verify")
 	}
-	for _, sa := range o.attach {
-		if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {
-			return cmdutil.UsageErrorf(cmd, "invalid ServiceAccount name %q: %s", sa, errs[0])
+	if o.dockerConfig == "" {
+		if err := CheckServer(o.server); err != nil {
+			return cmdutil.UsageErrorf(cmd, "--docker-server %q: %v", o.server, err)
 		}
 	}
-	if o.printing() {
-		format := *o.printFlags.OutputFormat
-		if format != "name" && o.dryRun != cmdutil.DryRunClient {
-			return cmdutil.UsageErrorf(cmd, "-o %s would print the password; it is only for --dry-run=client (GitOps); use -o name", format)
-		}
-		if _, err := o.printFlags.ToPrinter(); err != nil {
-			return cmdutil.UsageErrorf(cmd, "%v", err)
-		}
-	}
-	return nil
+	return o.out.Validate(cmd)
 }
 
-func (o *Options) printing() bool {
-	return o.printFlags.OutputFormat != nil && *o.printFlags.OutputFormat != ""
+// gitOps reports whether the command only prints the manifest, data
+// included, and touches no cluster: --dry-run=client with -o json|yaml
+// (any structured format) and no --attach.
+func (o *Options) gitOps() bool {
+	return o.write.DryRun == cmdutil.DryRunClient && o.out.Structured() && len(o.attach) == 0 && !o.attachAll
 }
 
-// Run builds the Secret, verifies it, writes it and attaches it.
+// Run builds the Secret, verifies it, checks every precondition, and only
+// then writes the Secret and attaches it.
 func (o *Options) Run(ctx context.Context) error {
 	secret, err := o.build()
 	if err != nil {
@@ -243,31 +244,101 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if o.dryRun == cmdutil.DryRunClient && o.printing() && len(o.attach) == 0 && !o.attachAll {
+	if o.gitOps() {
 		// GitOps: print the manifest without touching the cluster.
-		return o.print(secret)
+		return o.out.PrintObject(withKind(secret), o.streams.Out)
 	}
 	client, err := o.factory.KubernetesClient()
 	if err != nil {
 		return err
 	}
-	stored, err := o.write(ctx, client, secret)
+	sas, err := o.preconditions(ctx, client)
 	if err != nil {
 		return err
 	}
-	if o.printing() {
-		if err := o.print(stored); err != nil {
-			return err
-		}
+	current, err := o.current(ctx, client)
+	if err != nil {
+		return err
 	}
-	return o.attachAllOf(ctx, client)
+	stored, err := o.writeSecret(ctx, client, current, secret)
+	if err != nil {
+		return err
+	}
+	written := []runtime.Object{}
+	if stored != nil {
+		written = append(written, stored)
+	}
+	attached, err := o.attachTo(ctx, client, sas)
+	written = append(written, attached...)
+	if o.write.DryRun == cmdutil.DryRunClient && o.out.Structured() {
+		// The manifest, data included, for GitOps; the attachments were
+		// said on stderr.
+		if perr := o.out.PrintObject(withKind(secret), o.streams.Out); perr != nil {
+			return perr
+		}
+		return err
+	}
+	if perr := o.out.PrintWritten(written, o.streams.Out); perr != nil {
+		return perr
+	}
+	return err
+}
+
+// preconditions checks, before anything is written, that the namespace
+// exists and that every ServiceAccount of --attach does, and returns the
+// ServiceAccounts to attach to.
+func (o *Options) preconditions(ctx context.Context, client kubernetes.Interface) ([]*corev1.ServiceAccount, error) {
+	ns, err := client.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, cmdutil.Refused("namespace %q does not exist", o.namespace)
+	case apierrors.IsForbidden(err):
+		// May not read Namespaces: the writes will say.
+	case err != nil:
+		return nil, fmt.Errorf("get Namespace %s: %w", o.namespace, err)
+	case ns.Status.Phase == corev1.NamespaceTerminating:
+		return nil, cmdutil.Refused("namespace %q is being deleted", o.namespace)
+	}
+	var sas []*corev1.ServiceAccount
+	if o.attachAll {
+		list, err := client.CoreV1().ServiceAccounts(o.namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("list ServiceAccounts in %s: %w", o.namespace, err)
+		}
+		if len(list.Items) == 0 {
+			return nil, cmdutil.Refused("--attach-all: namespace %q has no ServiceAccount", o.namespace)
+		}
+		for i := range list.Items {
+			sas = append(sas, &list.Items[i])
+		}
+		return sas, nil
+	}
+	var missing []string
+	for _, name := range o.attach {
+		sa, err := client.CoreV1().ServiceAccounts(o.namespace).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			missing = append(missing, o.namespace+"/"+name)
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("get ServiceAccount %s/%s: %w", o.namespace, name, err)
+		}
+		sas = append(sas, sa)
+	}
+	if len(missing) > 0 {
+		return nil, cmdutil.Refused("ServiceAccount %s does not exist", strings.Join(missing, ", "))
+	}
+	return sas, nil
 }
 
 // build makes the Secret from the flags or the Docker config.
 func (o *Options) build() (*corev1.Secret, error) {
 	var data []byte
 	if o.dockerConfig != "" {
-		raw, err := os.ReadFile(o.dockerConfig)
+		raw, err := readlimit.ReadSecretFile(o.dockerConfig)
+		if tooLarge, ok := errors.AsType[*readlimit.TooLargeError](err); ok {
+			return nil, fmt.Errorf("--from-docker-config %s: %s", o.dockerConfig, tooLarge.Problem())
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read docker config: %w", err)
 		}
@@ -332,43 +403,53 @@ func (o *Options) refuse(msg string) error {
 	return &cmdutil.ExitError{Code: cmdutil.ExitProblems, Err: errors.New(msg + "; nothing was written (--force writes anyway)")}
 }
 
-// write creates the Secret, or updates ours when it differs; a Secret that
-// is not ours is replaced only with --overwrite. The type of a Secret is
-// immutable, so a different type means delete and create.
-func (o *Options) write(ctx context.Context, client kubernetes.Interface, want *corev1.Secret) (*corev1.Secret, error) {
-	secrets := client.CoreV1().Secrets(o.namespace)
+// current reads the Secret of that name, nil when there is none, and
+// refuses, before anything is written, one that kubectl pullsecrets did
+// not make unless --overwrite.
+func (o *Options) current(ctx context.Context, client kubernetes.Interface) (*corev1.Secret, error) {
 	ref := o.namespace + "/" + o.name
-	current, err := secrets.Get(ctx, o.name, metav1.GetOptions{})
+	current, err := client.CoreV1().Secrets(o.namespace).Get(ctx, o.name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return o.create(ctx, client, want, "created")
+		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("get Secret %s: %w", ref, err)
 	}
-	ours := current.Labels[v1alpha1.ManagedByLabel] == ManagedByValue
-	if !ours && !o.overwrite {
+	if current.Labels[v1alpha1.ManagedByLabel] != ManagedByValue && !o.overwrite {
 		owner := "someone else"
 		if m := current.Labels[v1alpha1.ManagedByLabel]; m != "" {
 			owner = m
 		}
 		return nil, fmt.Errorf("secret %s exists and was made by %s, not kubectl pullsecrets: nothing was written (--overwrite replaces its type and data)", ref, owner)
 	}
+	return current, nil
+}
+
+// writeSecret creates the Secret, or updates ours when it differs. The
+// type of a Secret is immutable, so a different type means delete and
+// create. It returns what was written, nil when nothing was.
+func (o *Options) writeSecret(ctx context.Context, client kubernetes.Interface, current, want *corev1.Secret) (*corev1.Secret, error) {
+	secrets := client.CoreV1().Secrets(o.namespace)
+	ref := o.namespace + "/" + o.name
+	if current == nil {
+		return o.create(ctx, client, want, "created")
+	}
+	ours := current.Labels[v1alpha1.ManagedByLabel] == ManagedByValue
 	if ours && current.Type == want.Type && sameData(current.Data, want.Data) {
-		o.dryRun.Printf(o.info, "secret/%s unchanged", o.name)
-		return current, nil
+		o.write.Printf(o.info, "secret/%s unchanged", o.name)
+		return nil, nil
 	}
 	if current.Type != want.Type {
-		if o.dryRun == cmdutil.DryRunClient {
-			o.dryRun.Printf(o.info, "secret/%s replaced (type %s -> %s)", o.name, current.Type, want.Type)
+		if o.write.DryRun == cmdutil.DryRunClient {
+			o.write.Printf(o.info, "secret/%s replaced (type %s -> %s)", o.name, current.Type, want.Type)
 			return want, nil
 		}
-		uid := current.UID
-		err := secrets.Delete(ctx, o.name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, DryRun: o.dryRun.ServerDryRun()})
+		err := secrets.Delete(ctx, o.name, o.write.Delete(current.UID))
 		if err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("delete Secret %s to change its type: %w", ref, err)
 		}
-		if o.dryRun == cmdutil.DryRunServer {
-			o.dryRun.Printf(o.info, "secret/%s replaced (type %s -> %s)", o.name, current.Type, want.Type)
+		if o.write.DryRun == cmdutil.DryRunServer {
+			o.write.Printf(o.info, "secret/%s replaced (type %s -> %s)", o.name, current.Type, want.Type)
 			return want, nil
 		}
 		return o.create(ctx, client, want, fmt.Sprintf("replaced (type %s -> %s)", current.Type, want.Type))
@@ -379,66 +460,48 @@ func (o *Options) write(ctx context.Context, client kubernetes.Interface, want *
 		updated.Labels = map[string]string{}
 	}
 	updated.Labels[v1alpha1.ManagedByLabel] = ManagedByValue
-	if o.dryRun == cmdutil.DryRunClient {
-		o.dryRun.Printf(o.info, "secret/%s configured", o.name)
+	if o.write.DryRun == cmdutil.DryRunClient {
+		o.write.Printf(o.info, "secret/%s configured", o.name)
 		return updated, nil
 	}
-	stored, err := secrets.Update(ctx, updated, metav1.UpdateOptions{DryRun: o.dryRun.ServerDryRun()})
+	stored, err := secrets.Update(ctx, updated, o.write.Update())
 	if err != nil {
 		return nil, fmt.Errorf("update Secret %s: %w", ref, err)
 	}
-	o.dryRun.Printf(o.info, "secret/%s configured", o.name)
+	o.write.Printf(o.info, "secret/%s configured", o.name)
 	return stored, nil
 }
 
 func (o *Options) create(ctx context.Context, client kubernetes.Interface, want *corev1.Secret, verb string) (*corev1.Secret, error) {
-	if o.dryRun == cmdutil.DryRunClient {
-		o.dryRun.Printf(o.info, "secret/%s %s", o.name, verb)
+	if o.write.DryRun == cmdutil.DryRunClient {
+		o.write.Printf(o.info, "secret/%s %s", o.name, verb)
 		return want, nil
 	}
-	stored, err := client.CoreV1().Secrets(o.namespace).Create(ctx, want, metav1.CreateOptions{DryRun: o.dryRun.ServerDryRun()})
+	stored, err := client.CoreV1().Secrets(o.namespace).Create(ctx, want, o.write.Create())
 	if err != nil {
 		return nil, fmt.Errorf("create Secret %s/%s: %w", o.namespace, o.name, err)
 	}
-	o.dryRun.Printf(o.info, "secret/%s %s", o.name, verb)
+	o.write.Printf(o.info, "secret/%s %s", o.name, verb)
 	return stored, nil
 }
 
-// attachAllOf attaches the Secret to the ServiceAccounts asked for.
-func (o *Options) attachAllOf(ctx context.Context, client kubernetes.Interface) error {
-	var sas []*corev1.ServiceAccount
-	var failed bool
-	switch {
-	case o.attachAll:
-		list, err := client.CoreV1().ServiceAccounts(o.namespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return fmt.Errorf("list ServiceAccounts in %s: %w", o.namespace, err)
-		}
-		for i := range list.Items {
-			sas = append(sas, &list.Items[i])
-		}
-	default:
-		for _, name := range o.attach {
-			sa, err := client.CoreV1().ServiceAccounts(o.namespace).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				fmt.Fprintf(o.streams.ErrOut, "error: get ServiceAccount %s/%s: %v\n", o.namespace, name, err)
-				failed = true
-				continue
-			}
-			sas = append(sas, sa)
-		}
-	}
-	store := serviceaccount.ClientsetStore{Client: client, DryRun: o.dryRun.ServerDryRun()}
+// attachTo attaches the Secret to the ServiceAccounts, which exist (the
+// preconditions said so), and returns those it changed.
+func (o *Options) attachTo(ctx context.Context, client kubernetes.Interface, sas []*corev1.ServiceAccount) ([]runtime.Object, error) {
+	var written []runtime.Object
+	failed := false
+	store := o.write.Store(client)
 	for _, sa := range sas {
-		if o.dryRun == cmdutil.DryRunClient {
-			verb := "attached"
-			if serviceaccount.Has(sa, o.name) {
-				verb = "unchanged"
+		if o.write.DryRun == cmdutil.DryRunClient {
+			verb := "unchanged"
+			if cp := sa.DeepCopy(); serviceaccount.Attach(cp, o.name) {
+				verb = "attached"
+				written = append(written, cp)
 			}
-			o.dryRun.Printf(o.info, "serviceaccount/%s %s", sa.Name, verb)
+			o.write.Printf(o.info, "serviceaccount/%s %s", sa.Name, verb)
 			continue
 		}
-		_, wrote, err := serviceaccount.Update(ctx, store, sa, func(sa *corev1.ServiceAccount) (bool, error) {
+		stored, wrote, err := serviceaccount.Update(ctx, store, sa, func(sa *corev1.ServiceAccount) (bool, error) {
 			return serviceaccount.Attach(sa, o.name), nil
 		})
 		if err != nil {
@@ -449,23 +512,21 @@ func (o *Options) attachAllOf(ctx context.Context, client kubernetes.Interface) 
 		verb := "unchanged"
 		if wrote {
 			verb = "attached"
+			written = append(written, stored)
 		}
-		o.dryRun.Printf(o.info, "serviceaccount/%s %s", sa.Name, verb)
+		o.write.Printf(o.info, "serviceaccount/%s %s", sa.Name, verb)
 	}
 	if failed {
-		return cmdutil.ErrProblemsFound
+		return written, cmdutil.ErrProblemsFound
 	}
-	return nil
+	return written, nil
 }
 
-func (o *Options) print(secret *corev1.Secret) error {
-	printer, err := o.printFlags.ToPrinter()
-	if err != nil {
-		return err
-	}
-	secret = secret.DeepCopy()
-	secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	return printer.PrintObj(secret, o.streams.Out)
+// withKind returns the Secret with its apiVersion and kind, for printers.
+func withKind(s *corev1.Secret) *corev1.Secret {
+	s = s.DeepCopy()
+	s.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return s
 }
 
 func sameData(a, b map[string][]byte) bool {
@@ -499,9 +560,12 @@ func readPassword(in io.Reader, errOut io.Writer) (string, error) {
 		}
 		return string(p), nil
 	}
-	line, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
+	line, err := readlimit.ReadSecretLine("stdin", in)
+	if tooLarge, ok := errors.AsType[*readlimit.TooLargeError](err); ok {
+		return "", fmt.Errorf("--docker-password-stdin: %s", strings.Replace(tooLarge.Problem(), "it holds", "its first line holds", 1))
+	}
+	if err != nil {
 		return "", fmt.Errorf("read password from stdin: %w", err)
 	}
-	return strings.TrimRight(line, "\r\n"), nil
+	return line, nil
 }

@@ -3,6 +3,7 @@ package create_test
 import (
 	"context"
 	"encoding/base64"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,13 +142,100 @@ func TestCreateDryRun(t *testing.T) {
 		g.Expect(sa.ImagePullSecrets).To(BeEmpty())
 	}
 
-	refused := run(t, c.Kubeconfig, password+"\n", createArgs(ns, "-o", "yaml")...)
-	g.Expect(refused.Code).To(Equal(2))
-	g.Expect(refused.Stderr).To(ContainSubstring("-o yaml would print the password"))
-	name := run(t, c.Kubeconfig, password+"\n", createArgs(ns, "-o", "name")...)
+	// Written for real, -o yaml prints what was written, the Secret
+	// without its data (run checks that no output holds the password).
+	written := run(t, c.Kubeconfig, password+"\n", createArgs(ns, "-o", "yaml", "--attach", "default")...)
+	g.Expect(written.Code).To(Equal(0), written.Stderr)
+	g.Expect(written.Stdout).To(HavePrefix("apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Secret\n"))
+	g.Expect(written.Stdout).To(ContainSubstring("  kind: ServiceAccount\n"))
+	g.Expect(written.Stdout).NotTo(ContainSubstring(".dockerconfigjson"))
+	g.Expect(written.Stdout).To(HaveSuffix("kind: List\nmetadata: {}\n"))
+	g.Expect(written.Stderr).To(Equal("secret/regcred created\nserviceaccount/default attached\n"))
+	name := run(t, c.Kubeconfig, password+"\n", createArgs(ns, "-o", "name", "--attach", "default")...)
 	g.Expect(name.Code).To(Equal(0), name.Stderr)
-	g.Expect(name.Stdout).To(Equal("secret/regcred\n"))
-	g.Expect(name.Stderr).To(Equal("secret/regcred created\n"))
+	g.Expect(name.Stdout).To(BeEmpty(), "nothing written: nothing named")
+	g.Expect(name.Stderr).To(Equal("secret/regcred unchanged\nserviceaccount/default unchanged\n"))
+}
+
+// TestCreateIsAllOrNothing: a registry server the kubelet cannot use, a
+// ServiceAccount of --attach that does not exist, or a namespace that does
+// not exist, stops create before it writes anything.
+func TestCreateIsAllOrNothing(t *testing.T) {
+	c := testcluster.Get(t)
+	g := NewWithT(t)
+	ctx := testcluster.Context(t)
+	ns := c.Namespace(t)
+	stored := func() bool {
+		_, err := c.Client.CoreV1().Secrets(ns).Get(ctx, "regcred", metav1.GetOptions{})
+		return err == nil
+	}
+	for server, want := range map[string]string{
+		"not a url":                  `--docker-server "not a url": the kubelet cannot use it: key "not a url" cannot be parsed as a URL: the kubelet ignores this entry`,
+		"registry.example.com:99999": `--docker-server "registry.example.com:99999": port 99999 is not a port (1-65535): no registry can listen there`,
+		"registry":                   `--docker-server "registry": host "registry" has no dot and no port`,
+	} {
+		res := run(t, c.Kubeconfig, password+"\n", "create", "regcred", "-n", ns, "--docker-server="+server, "--docker-username=ci-bot", "--docker-password-stdin", "--attach", "default")
+		g.Expect(res.Code).To(Equal(2), server)
+		g.Expect(res.Stderr).To(ContainSubstring("error: "+want), server)
+		g.Expect(stored()).To(BeFalse(), server)
+	}
+
+	half := run(t, c.Kubeconfig, password+"\n", createArgs(ns, "--attach", "default", "--attach", "builder")...)
+	g.Expect(half.Code).To(Equal(1))
+	g.Expect(half.Stdout).To(BeEmpty())
+	g.Expect(half.Stderr).To(Equal("error: ServiceAccount " + ns + "/builder does not exist; nothing was written\n"))
+	g.Expect(stored()).To(BeFalse(), "the Secret is not created when an attachment cannot be made")
+	sa, _ := c.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+	g.Expect(sa.ImagePullSecrets).To(BeEmpty())
+
+	nope := run(t, c.Kubeconfig, password+"\n", createArgs("no-such-namespace-x")...)
+	g.Expect(nope.Code).To(Equal(1))
+	g.Expect(nope.Stderr).To(Equal("error: namespace \"no-such-namespace-x\" does not exist; nothing was written\n"))
+
+	// Every write carries the field manager.
+	rq := &clitest.Requests{}
+	ok := clitest.RunRecorded(t, c.Kubeconfig, rq, "create", "regcred", "-n", ns, "--docker-server=registry.example.com", "--docker-username=ci-bot",
+		"--docker-password", password, "--attach", "default", "--field-manager", "gitops-bot")
+	g.Expect(ok.Code).To(Equal(0), ok.Stderr)
+	g.Expect(ok.Stdout).To(Equal("secret/regcred created\nserviceaccount/default attached\n"))
+	writes := 0
+	for _, r := range rq.All() {
+		if r.Method != http.MethodGet {
+			writes++
+			g.Expect(r.Query).To(ContainSubstring("fieldManager=gitops-bot"), "%s", r)
+		}
+	}
+	g.Expect(writes).To(Equal(2))
+}
+
+// TestCreateReadsItsInputsWithinLimits: --from-docker-config,
+// --docker-password-stdin and --registry-ca-file read at most 1 MiB (a
+// Secret holds no more), and say so clearly.
+func TestCreateReadsItsInputsWithinLimits(t *testing.T) {
+	c := testcluster.Get(t)
+	g := NewWithT(t)
+	ns := c.Namespace(t)
+	dir := t.TempDir()
+	big := filepath.Join(dir, "config.json")
+	g.Expect(os.WriteFile(big, nil, 0o600)).To(Succeed())
+	g.Expect(os.Truncate(big, 2<<20)).To(Succeed())
+	res := run(t, c.Kubeconfig, "", "create", "regcred", "-n", ns, "--from-docker-config", big)
+	g.Expect(res.Code).To(Equal(1))
+	g.Expect(res.Stderr).To(Equal("error: --from-docker-config " + big + ": not read: it is 2 MiB, over the 1 MiB limit (a Secret holds at most 1 MiB)\n"))
+
+	long := strings.Repeat("p", 1<<20+10) + "\n"
+	res = clitest.Run(t, c.Kubeconfig, long, createArgs(ns)...)
+	g.Expect(res.Code).To(Equal(1))
+	g.Expect(res.Stderr).To(Equal("error: --docker-password-stdin: not read: its first line holds more than the 1 MiB limit (a Secret holds at most 1 MiB)\n"))
+
+	ca := filepath.Join(dir, "ca.pem")
+	g.Expect(os.WriteFile(ca, nil, 0o600)).To(Succeed())
+	g.Expect(os.Truncate(ca, 3<<20)).To(Succeed())
+	res = run(t, c.Kubeconfig, password+"\n", createArgs(ns, "--verify", "--verify-image", "registry.example.com/app", "--registry-ca-file", ca)...)
+	g.Expect(res.Code).To(Equal(1))
+	g.Expect(res.Stderr).To(Equal("error: --registry-ca-file " + ca + ": not read: it is 3 MiB, over the 1 MiB limit for a CA bundle\n"))
+	_, err := c.Client.CoreV1().Secrets(ns).Get(testcluster.Context(t), "regcred", metav1.GetOptions{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing was written")
 }
 
 func TestCreateFromDockerConfigReportsWhatItLeavesOut(t *testing.T) {
@@ -224,6 +312,9 @@ func TestCreateUsageErrors(t *testing.T) {
 		{"create", "regcred", "--docker-username=u", "--docker-password-stdin", "--from-docker-config", "x.json"},
 		{"create", "regcred", "--docker-username=u", "--docker-password-stdin", "--attach", "a", "--attach-all"},
 		{"create", "regcred", "--docker-username=u", "--docker-password-stdin", "--dry-run=maybe"},
+		{"create", "regcred", "--docker-username=u", "--docker-password-stdin", "--docker-server=not a url"},
+		{"create", "regcred", "--docker-username=u", "--docker-password-stdin", "-o", "bogus"},
+		{"create", "pod/regcred", "--docker-username=u", "--docker-password-stdin"},
 	} {
 		res := clitest.Run(t, "", password+"\n", args...)
 		if res.Code != 2 {

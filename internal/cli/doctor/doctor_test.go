@@ -155,10 +155,10 @@ func TestDoctorExplainsEachCause(t *testing.T) {
 			res := clitest.Run(t, c.Kubeconfig, "", append([]string{"doctor", "-n", ns}, tt.args...)...)
 			g.Expect(res.Code).To(Equal(tt.wantCode), res.Stdout+res.Stderr)
 			for _, want := range tt.wantIn {
-				g.Expect(res.Stdout).To(ContainSubstring(want))
+				g.Expect(res.Stdout + res.Stderr).To(ContainSubstring(want))
 			}
 			g.Expect(res.Stdout + res.Stderr).NotTo(ContainSubstring(password))
-			golden(t, tt.name, normalise(res.Stdout, ns))
+			golden(t, tt.name, normalise(res.Stdout+"--- stderr\n"+res.Stderr, ns))
 
 			js := clitest.Run(t, c.Kubeconfig, "", "doctor", "-n", ns, "-o", "json")
 			g.Expect(js.Code).To(Equal(tt.wantCode))
@@ -298,7 +298,7 @@ func TestDoctorVerifyAsksTheRegistry(t *testing.T) {
 			g.Expect(res.Code).To(Equal(1), res.Stdout+res.Stderr)
 			g.Expect(res.Stdout).To(ContainSubstring(tt.want))
 			g.Expect(res.Stdout + res.Stderr).NotTo(ContainSubstring(tt.pass))
-			golden(t, tt.name, normalise(res.Stdout, ns))
+			golden(t, tt.name, normalise(res.Stdout+"--- stderr\n"+res.Stderr, ns))
 		})
 	}
 }
@@ -313,6 +313,11 @@ func TestDoctorNamedPodAndUsage(t *testing.T) {
 
 	bad := clitest.Run(t, c.Kubeconfig, "", "doctor", "web", "-A")
 	g.Expect(bad.Code).To(Equal(2))
-	bad = clitest.Run(t, c.Kubeconfig, "", "doctor", "-o", "wide")
+	bad = clitest.Run(t, c.Kubeconfig, "", "doctor", "-o", "bogus")
 	g.Expect(bad.Code).To(Equal(2))
+	bad = clitest.Run(t, c.Kubeconfig, "", "doctor", "secret/web", "-n", ns)
+	g.Expect(bad.Code).To(Equal(2), "a TYPE/NAME of another type")
+	typed := clitest.Run(t, c.Kubeconfig, "", "doctor", "pods/ghost", "-n", ns)
+	g.Expect(typed.Code).To(Equal(1))
+	g.Expect(typed.Stderr).To(ContainSubstring("Pod "+ns+"/ghost not found"), "pod/NAME and pods/NAME name a Pod, as in kubectl")
 }

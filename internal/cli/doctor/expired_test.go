@@ -146,7 +146,7 @@ func TestDoctorExplainsExpiredTokens(t *testing.T) {
 			rq := &clitest.Requests{}
 			res := clitest.RunRecorded(t, c.Kubeconfig, rq, "doctor", "-n", ns)
 			g.Expect(res.Code).To(Equal(1), res.Stdout+res.Stderr)
-			g.Expect(res.Stderr).To(BeEmpty())
+			g.Expect(res.Stderr).To(Equal(`1 Pod failing to pull in namespace "`+ns+`".`+"\n"), "the summary goes to stderr, and nothing else")
 			g.Expect(res.Stdout).To(ContainSubstring(tt.wantCode + " (container web) [error]"))
 			for _, want := range tt.wantIn {
 				g.Expect(res.Stdout).To(ContainSubstring(want))
@@ -210,7 +210,7 @@ func TestDoctorReadsTheClusterPullSecretStatus(t *testing.T) {
 	rq := &clitest.Requests{}
 	res := clitest.RunRecorded(t, c.Kubeconfig, rq, "doctor", "-n", ns)
 	g.Expect(res.Code).To(Equal(1), res.Stdout+res.Stderr)
-	g.Expect(res.Stderr).To(BeEmpty())
+	g.Expect(res.Stderr).To(Equal(`1 Pod failing to pull in namespace "` + ns + `".` + "\n"))
 	g.Expect(res.Stdout).To(ContainSubstring("CredentialExpired (container web) [error]"))
 	g.Expect(res.Stdout).To(ContainSubstring("(120m ago, per status.credential of ClusterPullSecret " + name + ")"))
 	g.Expect(res.Stdout).To(ContainSubstring("whose plugin ecr-credential-provider failed its last 12 refreshes (last error: " + lastError + ")"))
@@ -239,7 +239,7 @@ func TestDoctorReadsTheClusterPullSecretStatus(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		rq.Reset()
 		limited = clitest.RunRecorded(t, c.Kubeconfig, rq, "--as", user, "doctor", "-n", ns)
-		g.Expect(limited.Stderr).To(BeEmpty(), "the RoleBinding takes effect, and the forbidden GET is no error")
+		g.Expect(limited.Stderr).To(Equal(`1 Pod failing to pull in namespace "`+ns+`".`+"\n"), "the RoleBinding takes effect, and the forbidden GET is no error")
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 	g.Expect(limited.Code).To(Equal(1), limited.Stdout)
 	g.Expect(rq.Count(func(r clitest.Request) bool { return r.Resource() == "clusterpullsecrets" })).To(Equal(1), "the GET was tried")

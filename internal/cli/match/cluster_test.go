@@ -80,36 +80,38 @@ func TestClusterForms(t *testing.T) {
 		res := run(t, c.Kubeconfig, "match", "nginx", "quay.io/coreos/etcd", "-n", ns, "--secret", "gone", "--secret", "quay", "--secret", "hub", "-o", "json")
 		g.Expect(res.Code).To(Equal(0), res.Stderr)
 		g.Expect(res.Stdout).To(Equal(strings.ReplaceAll(`{
-  "images": [
-    {
-      "image": "nginx",
-      "credentials": [
+    "kind": "MatchReport",
+    "apiVersion": "cli.pullsecrets.dev/v1alpha1",
+    "images": [
         {
-          "secret": "NS/hub",
-          "registry": "https://index.docker.io/v1/",
-          "username": "hub-robot"
-        }
-      ]
-    },
-    {
-      "image": "quay.io/coreos/etcd",
-      "credentials": [
+            "image": "nginx",
+            "credentials": [
+                {
+                    "secret": "NS/hub",
+                    "registry": "https://index.docker.io/v1/",
+                    "username": "hub-robot"
+                }
+            ]
+        },
         {
-          "secret": "NS/quay",
-          "registry": "quay.io",
-          "username": "quay-robot"
+            "image": "quay.io/coreos/etcd",
+            "credentials": [
+                {
+                    "secret": "NS/quay",
+                    "registry": "quay.io",
+                    "username": "quay-robot"
+                }
+            ]
         }
-      ]
-    }
-  ],
-  "findings": [
-    {
-      "secret": "NS/gone",
-      "severity": "warning",
-      "code": "MissingSecret",
-      "message": "Secret NS/gone not found: the kubelet skips it and pulls with the other pull secrets (it records a FailedToRetrieveImagePullSecret event only when a pull fails)"
-    }
-  ]
+    ],
+    "findings": [
+        {
+            "secret": "NS/gone",
+            "severity": "warning",
+            "code": "MissingSecret",
+            "message": "Secret NS/gone not found: the kubelet skips it and pulls with the other pull secrets (it records a FailedToRetrieveImagePullSecret event only when a pull fails)"
+        }
+    ]
 }
 `, "NS", ns)))
 	})
@@ -126,7 +128,7 @@ func TestClusterForms(t *testing.T) {
 Image nginx (docker.io/library/nginx):
   TRY  SECRET`, "NS", ns)))
 		g.Expect(res.Stdout).To(ContainSubstring("Image ghcr.io/acme/app (ghcr.io/acme/app):\n  no credential (DifferentHost, " + ns + "/quay)"))
-		g.Expect(res.Stdout).To(HaveSuffix("1 of 3 images without a credential; 0 errors, 1 warning.\n"))
+		g.Expect(res.Stderr).To(Equal("1 of 3 images without a credential; 0 errors, 1 warning.\n"))
 	})
 
 	t.Run("pod, whose broken secret fails every pull", func(t *testing.T) {
@@ -134,13 +136,15 @@ Image nginx (docker.io/library/nginx):
 		res := run(t, c.Kubeconfig, "match", "nginx", "-n", ns, "--pod", "web", "-o", "json")
 		g.Expect(res.Code).To(Equal(1), res.Stderr)
 		g.Expect(res.Stdout).To(HavePrefix(`{
-  "error": "pull secret ` + ns + `/bad: .dockerconfigjson: entry \"r.example.com\": auth does not decode to username:password (no ':'); the kubelet fails every image pull of the Pod",
-  "images": [
-    {
-      "image": "nginx",
-      "credentials": []
-    }
-  ],`))
+    "kind": "MatchReport",
+    "apiVersion": "cli.pullsecrets.dev/v1alpha1",
+    "error": "pull secret ` + ns + `/bad: .dockerconfigjson: entry \"r.example.com\": auth does not decode to username:password (no ':'); the kubelet fails every image pull of the Pod",
+    "images": [
+        {
+            "image": "nginx",
+            "credentials": []
+        }
+    ],`))
 	})
 
 	t.Run("the namespace from the kubeconfig when -n is not given", func(t *testing.T) {

@@ -44,7 +44,7 @@ type Options struct {
 	secretNames    []string
 	serviceAccount string
 	pod            string
-	output         string
+	out            *cmdutil.Output
 	verify         bool
 	vflags         cmdutil.VerifyFlags
 
@@ -56,14 +56,14 @@ type Options struct {
 
 // NewOptions returns Options with their defaults.
 func NewOptions(f cmdutil.Factory, streams genericiooptions.IOStreams) *Options {
-	return &Options{factory: f, streams: streams, output: "text"}
+	return &Options{factory: f, streams: streams, out: cmdutil.NewOutput(false, "text")}
 }
 
 // NewCommand returns the `match` command.
 func NewCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(f, streams)
 	cmd := &cobra.Command{
-		Use:   "match IMAGE... (--secret-file FILE... | --secret NAME... | --service-account SA | --pod POD) [--verify] [-o text|json]",
+		Use:   "match IMAGE... (--secret-file FILE... | --secret NAME... | --service-account SA | --pod POD) [--verify] [-o wide|json|yaml|name|jsonpath=...]",
 		Short: "Show which pull secret credentials the kubelet would send for images, in order",
 		Long: `For each IMAGE, show the credentials the kubelet would try, in its order
 (Secret, registry key as written, username; never a password), or why no key
@@ -93,6 +93,11 @@ forbidden, not-found, unreachable, tls-error, timeout and why) follows each
 image. The check runs from here, not from the node. Passwords are never
 shown.
 
+The report goes to stdout and its summary line to stderr; -o json|yaml|
+jsonpath prints it as one object (credentials as {secret, registry,
+username}, as doctor and status print them), -o name the pull secrets that
+give an image a credential.
+
 Exit status: 0 when every image has a credential, no pull secret has an
 error and, with --verify, every registry check succeeded; 1 otherwise (or
 when the pull secrets cannot be read); 2 for a wrong command line.`,
@@ -112,9 +117,9 @@ when the pull secrets cannot be read); 2 for a wrong command line.`,
 	fl.StringArrayVar(&o.secretNames, "secret", nil, "the name of a Secret in the namespace (repeatable)")
 	fl.StringVar(&o.serviceAccount, "service-account", "", "a ServiceAccount whose imagePullSecrets to use")
 	fl.StringVar(&o.pod, "pod", "", "a Pod whose imagePullSecrets to use")
-	fl.StringVarP(&o.output, "output", "o", o.output, "output format: text or json")
 	fl.BoolVar(&o.verify, "verify", false, "ask the registries, with the credentials the kubelet would send, in its order")
 	cmdutil.AddVerifyFlags(cmd, &o.vflags)
+	o.out.AddFlags(cmd)
 	registerCompletions(cmd, f)
 	return cmd
 }
@@ -161,22 +166,27 @@ func (o *Options) Validate(cmd *cobra.Command) error {
 			return cmdutil.UsageErrorf(cmd, "invalid image reference %q: %v", image, err)
 		}
 	}
-	if o.output != "text" && o.output != "json" {
-		return cmdutil.UsageErrorf(cmd, "unknown output format %q: use text or json", o.output)
+	if err := o.out.Validate(cmd); err != nil {
+		return err
 	}
 	if errs := validation.IsDNS1123Label(o.fileNamespace); len(errs) > 0 {
 		return cmdutil.UsageErrorf(cmd, "invalid namespace %q: %s", o.fileNamespace, errs[0])
 	}
-	names := append([]string{}, o.secretNames...)
-	if o.serviceAccount != "" || cmd.Flag("service-account").Changed {
-		names = append(names, o.serviceAccount)
+	for i, n := range o.secretNames {
+		var err error
+		if o.secretNames[i], err = cmdutil.ParseName(cmd, n, "Secret"); err != nil {
+			return err
+		}
 	}
-	if o.pod != "" || cmd.Flag("pod").Changed {
-		names = append(names, o.pod)
+	var err error
+	if cmd.Flag("service-account").Changed {
+		if o.serviceAccount, err = cmdutil.ParseName(cmd, o.serviceAccount, "ServiceAccount"); err != nil {
+			return err
+		}
 	}
-	for _, n := range names {
-		if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
-			return cmdutil.UsageErrorf(cmd, "invalid name %q: %s", n, errs[0])
+	if cmd.Flag("pod").Changed {
+		if o.pod, err = cmdutil.ParseName(cmd, o.pod, "Pod"); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -203,10 +213,13 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.verify {
 		r.verify(ctx, vopts)
 	}
-	if o.output == "json" {
-		err = printJSON(o.streams.Out, r)
-	} else {
-		err = printText(o.streams.Out, r)
+	switch {
+	case o.out.Structured():
+		err = o.out.PrintObject(toReport(r), o.streams.Out)
+	case o.out.Name():
+		err = cmdutil.PrintNames(names(r), o.streams.Out)
+	default:
+		err = printText(o.streams.Out, o.streams.ErrOut, r)
 	}
 	if err != nil {
 		return err
@@ -254,7 +267,6 @@ func registerCompletions(cmd *cobra.Command, f cmdutil.Factory) {
 	_ = cmd.RegisterFlagCompletionFunc("secret-file", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return []cobra.Completion{"yaml", "yml", "json"}, cobra.ShellCompDirectiveFilterFileExt
 	})
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]cobra.Completion{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	complete := func(list func(ctx context.Context, ns string) ([]string, error)) cobra.CompletionFunc {
 		return func(c *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			ns, _, err := f.Namespace()

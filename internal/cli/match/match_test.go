@@ -121,8 +121,13 @@ func TestGolden(t *testing.T) {
 					args = append(append([]string{}, args...), "-o", "json")
 				}
 				res := run(t, "", append([]string{"match"}, args...)...)
-				if res.Code != tt.code || res.Stderr != "" {
+				if res.Code != tt.code {
 					t.Errorf("exit status %d, want %d; stderr: %s", res.Code, tt.code, res.Stderr)
+				}
+				// The text's summary line goes to stderr; JSON has none.
+				summary := regexp.MustCompile(`^\d+ of \d+ images? without a credential; \d+ errors?, \d+ warnings?\.\n$`)
+				if (format == "json" && res.Stderr != "") || (format == "txt" && !summary.MatchString(res.Stderr)) {
+					t.Errorf("stderr: %q", res.Stderr)
 				}
 				clitest.Golden(t, filepath.Join("testdata", "golden", tt.name+"."+format), res.Stdout)
 			})
@@ -139,48 +144,61 @@ func TestJSONContract(t *testing.T) {
 
 	g.Expect(res.Code).To(Equal(1), res.Stderr)
 	g.Expect(res.Stdout).To(Equal(`{
-  "images": [
-    {
-      "image": "quay.io/coreos/etcd",
-      "credentials": [
+    "kind": "MatchReport",
+    "apiVersion": "cli.pullsecrets.dev/v1alpha1",
+    "images": [
         {
-          "secret": "team-a/quay-path",
-          "registry": "quay.io/coreos",
-          "username": "coreos-robot"
+            "image": "quay.io/coreos/etcd",
+            "credentials": [
+                {
+                    "secret": "team-a/quay-path",
+                    "registry": "quay.io/coreos",
+                    "username": "coreos-robot"
+                },
+                {
+                    "secret": "team-a/quay-host",
+                    "registry": "quay.io",
+                    "username": "quay-robot"
+                }
+            ]
         },
         {
-          "secret": "team-a/quay-host",
-          "registry": "quay.io",
-          "username": "quay-robot"
+            "image": "gcr.io/p/app",
+            "credentials": []
         }
-      ]
-    },
-    {
-      "image": "gcr.io/p/app",
-      "credentials": []
-    }
-  ],
-  "findings": [
-    {
-      "secret": "default/opaque",
-      "severity": "error",
-      "code": "WrongType",
-      "message": "Secret has no type (the API server makes it Opaque): the kubelet reads pull credentials only from types kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg, and ignores it; its .dockerconfigjson needs type kubernetes.io/dockerconfigjson"
-    }
-  ]
+    ],
+    "findings": [
+        {
+            "secret": "default/opaque",
+            "severity": "error",
+            "code": "WrongType",
+            "message": "Secret has no type (the API server makes it Opaque): the kubelet reads pull credentials only from types kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg, and ignores it; its .dockerconfigjson needs type kubernetes.io/dockerconfigjson"
+        }
+    ]
 }
 `))
 
 	failed := run(t, "", "match", "nginx", "--secret-file", secretFile("broken.yaml"), "-o", "json")
 	g.Expect(failed.Code).To(Equal(1))
 	g.Expect(failed.Stdout).To(HavePrefix(`{
-  "error": "pull secret team-a/broken: .dockerconfigjson: entry \"other.example.com\": auth is not valid padded (it ends in '=') base64 (illegal data at byte 24); the kubelet fails every image pull of the Pod",
-  "images": [
-    {
-      "image": "nginx",
-      "credentials": []
-    }
-  ],`))
+    "kind": "MatchReport",
+    "apiVersion": "cli.pullsecrets.dev/v1alpha1",
+    "error": "pull secret team-a/broken: .dockerconfigjson: entry \"other.example.com\": auth is not valid padded (it ends in '=') base64 (illegal data at byte 24); the kubelet fails every image pull of the Pod",
+    "images": [
+        {
+            "image": "nginx",
+            "credentials": []
+        }
+    ],`))
+
+	// The same report through the other printers of the contract.
+	yml := run(t, "", "match", "quay.io/coreos/etcd", "--secret-file", secretFile("list.json"), "-o", "yaml")
+	g.Expect(yml.Code).To(Equal(0), yml.Stderr)
+	g.Expect(yml.Stdout).To(HavePrefix("apiVersion: cli.pullsecrets.dev/v1alpha1\nfindings: []\nimages:\n- credentials:\n  - registry: quay.io/coreos\n    secret: team-a/quay-path\n"))
+	jp := run(t, "", "match", "quay.io/coreos/etcd", "--secret-file", secretFile("list.json"), "-o", "jsonpath={.images[0].credentials[*].secret}")
+	g.Expect(jp.Stdout).To(Equal("team-a/quay-path team-a/quay-host"))
+	names := run(t, "", "match", "quay.io/coreos/etcd", "gcr.io/p/app", "--secret-file", secretFile("list.json"), "-o", "name")
+	g.Expect(names.Stdout).To(Equal("secret/quay-path\nsecret/quay-host\n"), "the pull secrets that give an image a credential, in the kubelet's order")
 }
 
 // TestBadFiles: a file that cannot be read is an error naming the file,
@@ -266,7 +284,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--secret-file", file},
 		{"Nginx", "--secret-file", file},
 		{"nginx:", "--secret-file", file},
-		{"nginx", "--secret-file", file, "-o", "yaml"},
+		{"nginx", "--secret-file", file, "-o", "bogus"},
 		{"nginx", "--secret", "Bad_Name"},
 		{"nginx", "--service-account", ""},
 		{"nginx", "--pod", "a/b"},
@@ -295,7 +313,9 @@ func TestCompletion(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	res := run(t, "", "__complete", "match", "nginx", "-o", "")
-	g.Expect(res.Stdout).To(HavePrefix("text\njson\n:4\n"))
+	g.Expect(res.Stdout).To(HavePrefix("wide\njson\nyaml\n"))
+	g.Expect(res.Stdout).To(ContainSubstring("\njsonpath\n"))
+	g.Expect(res.Stdout).To(ContainSubstring("\ntext\n:4\n"))
 	files := run(t, "", "__complete", "match", "nginx", "--secret-file", "")
 	g.Expect(files.Stdout).To(HavePrefix("yaml\nyml\njson\n:8\n"))
 }

@@ -2,7 +2,6 @@ package match
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,7 +9,12 @@ import (
 	"text/tabwriter"
 	"unicode"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
+	"github.com/pullsecrets/pullsecrets/internal/diagnose"
 	"github.com/pullsecrets/pullsecrets/internal/registrycheck"
 )
 
@@ -133,14 +137,16 @@ func (img imageResult) unverified() bool {
 // The -o json contract. Field names and shapes are stable: scripts use
 // them.
 type (
-	jsonReport struct {
-		Error    string        `json:"error,omitempty"`
-		Images   []jsonImage   `json:"images"`
-		Findings []jsonFinding `json:"findings"`
+	// Report is what -o json|yaml|jsonpath prints.
+	Report struct {
+		metav1.TypeMeta `json:",inline"`
+		Error           string        `json:"error,omitempty"`
+		Images          []jsonImage   `json:"images"`
+		Findings        []jsonFinding `json:"findings"`
 	}
 	jsonImage struct {
-		Image       string           `json:"image"`
-		Credentials []jsonCredential `json:"credentials"`
+		Image       string                `json:"image"`
+		Credentials []diagnose.Credential `json:"credentials"`
 		// Verify is only there with --verify, and not when the keyring
 		// fails (error is set: no registry is asked).
 		Verify *jsonVerify `json:"verify,omitempty"`
@@ -164,11 +170,6 @@ type (
 		// Message explains status in one sentence.
 		Message string `json:"message"`
 	}
-	jsonCredential struct {
-		Secret   string `json:"secret"`
-		Registry string `json:"registry"`
-		Username string `json:"username"`
-	}
 	jsonFinding struct {
 		Secret   string `json:"secret"`
 		Severity string `json:"severity"`
@@ -177,16 +178,20 @@ type (
 	}
 )
 
-// printJSON writes the report as the -o json contract.
-func printJSON(w io.Writer, r *report) error {
-	out := jsonReport{Images: []jsonImage{}, Findings: []jsonFinding{}}
+// DeepCopyObject makes Report a runtime.Object, for cli-runtime's
+// printers.
+func (r *Report) DeepCopyObject() runtime.Object { return cmdutil.DeepCopyJSON(r) }
+
+// toReport turns the report into the -o json contract.
+func toReport(r *report) *Report {
+	out := &Report{TypeMeta: cmdutil.TypeMeta("MatchReport"), Images: []jsonImage{}, Findings: []jsonFinding{}}
 	if r.keyringErr != nil {
 		out.Error = r.keyringErr.Error()
 	}
 	for _, img := range r.images {
-		ji := jsonImage{Image: img.match.Image, Credentials: []jsonCredential{}}
+		ji := jsonImage{Image: img.match.Image, Credentials: []diagnose.Credential{}}
 		for _, c := range img.match.Credentials {
-			ji.Credentials = append(ji.Credentials, jsonCredential{Secret: c.Secret, Registry: c.Registry, Username: c.Username})
+			ji.Credentials = append(ji.Credentials, diagnose.NewCredential(c))
 		}
 		if v := img.verify; v != nil {
 			ji.Verify = &jsonVerify{Status: string(v.Status), Reference: v.Reference, Digest: v.Digest, Message: v.Message}
@@ -200,18 +205,31 @@ func printJSON(w io.Writer, r *report) error {
 	for _, f := range r.findings {
 		out.Findings = append(out.Findings, jsonFinding{Secret: f.Secret, Severity: string(f.Severity), Code: f.Code, Message: f.Message})
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode the report: %w", err)
+	return out
+}
+
+// names are the pull secrets that give an image a credential, each once,
+// in the kubelet's order (image by image), for -o name.
+func names(r *report) []cmdutil.Ref {
+	var out []cmdutil.Ref
+	seen := map[string]bool{}
+	for _, img := range r.images {
+		for _, c := range img.match.Credentials {
+			if seen[c.Secret] {
+				continue
+			}
+			seen[c.Secret] = true
+			ns, name, _ := strings.Cut(c.Secret, "/")
+			out = append(out, cmdutil.Ref{Kind: "Secret", Namespace: ns, Name: name})
+		}
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
+	return out
 }
 
 // printText writes the report for people: the pull secrets, then per
 // image the credentials the kubelet tries in order, or why there are
-// none, then the findings and a summary.
-func printText(w io.Writer, r *report) error {
+// none, then the findings; the summary goes to errOut.
+func printText(w, errOut io.Writer, r *report) error {
 	fmt.Fprintf(w, "Pull secrets %s, in the kubelet's order:\n", r.source)
 	if len(r.secrets) == 0 {
 		fmt.Fprintln(w, "  none")
@@ -272,7 +290,7 @@ func printText(w io.Writer, r *report) error {
 	if r.verified {
 		verified = fmt.Sprintf(", %d failing the registry check", failed)
 	}
-	_, err := fmt.Fprintf(w, "\n%d of %d %s without a credential%s; %d %s, %d %s.\n",
+	_, err := fmt.Fprintf(errOut, "%d of %d %s without a credential%s; %d %s, %d %s.\n",
 		without, len(r.images), plural(len(r.images), "image"), verified, errs, plural(errs, "error"), warnings, plural(warnings, "warning"))
 	return err
 }

@@ -137,10 +137,9 @@ func TestVerify(t *testing.T) {
 		file := writeSecrets(t, right)
 		res := verifyRun(t, "", file, "match", image, "--secret-file", file, "--verify", "--registry-ca-file", caFile)
 		g.Expect(res.Code).To(Equal(0), res.Stdout+res.Stderr)
-		g.Expect(res.Stderr).To(BeEmpty())
 		g.Expect(res.Stdout).To(ContainSubstring("  1    default/regcred  " + reg.Host + "  " + registryUser + "\n" +
 			"  verified: ok (" + digest + ") with secret default/regcred key " + reg.Host + "\n"))
-		g.Expect(res.Stdout).To(HaveSuffix("\n0 of 1 image without a credential, 0 failing the registry check; 0 errors, 0 warnings.\n"))
+		g.Expect(res.Stderr).To(Equal("0 of 1 image without a credential, 0 failing the registry check; 0 errors, 0 warnings.\n"), "the summary goes to stderr")
 
 		js := verifyRun(t, "", file, "match", image, "--secret-file", file, "--verify", "--registry-ca-file", caFile, "-o", "json")
 		g.Expect(js.Code).To(Equal(0), js.Stderr)
@@ -156,10 +155,9 @@ func TestVerify(t *testing.T) {
 		file := writeSecrets(t, wrong)
 		res := verifyRun(t, "", file, "match", image, "--secret-file", file, "--verify", "--registry-ca-file", caFile)
 		g.Expect(res.Code).To(Equal(1), res.Stdout+res.Stderr)
-		g.Expect(res.Stderr).To(BeEmpty())
 		g.Expect(res.Stdout).To(ContainSubstring("  1    default/stale  " + reg.Host + "  " + registryUser + "\n" +
 			"  verified: unauthorized: " + reg.Host + " rejected the credentials"))
-		g.Expect(res.Stdout).To(HaveSuffix("\n0 of 1 image without a credential, 1 failing the registry check; 0 errors, 0 warnings.\n"))
+		g.Expect(res.Stderr).To(Equal("0 of 1 image without a credential, 1 failing the registry check; 0 errors, 0 warnings.\n"))
 
 		js := verifyRun(t, "", file, "match", image, "--secret-file", file, "--verify", "--registry-ca-file", caFile, "-o", "json")
 		g.Expect(js.Code).To(Equal(1))
@@ -191,8 +189,6 @@ Image REGISTRY/shop/web:1.0 (REGISTRY/shop/web):
   1  default/stale  REGISTRY  ci-bot
   2  default/regcred  REGISTRY  ci-bot
   verified: ok (DIGEST) with secret default/regcred key REGISTRY (try 2)
-
-0 of 1 image without a credential, 0 failing the registry check; 0 errors, 0 warnings.
 `))
 
 		js := verifyRun(t, "", file, "match", image, "--secret-file", file, "--verify", "--registry-ca-file", caFile, "-o", "json")
@@ -248,7 +244,7 @@ func TestVerifyAnonymousPublicImage(t *testing.T) {
 	res := verifyRun(t, "", file, "match", reg.Host+"/public/app:1", "--secret-file", file, "--verify", "--insecure-registry", reg.Host)
 	g.Expect(res.Code).To(Equal(1), res.Stdout+res.Stderr)
 	g.Expect(res.Stdout).To(ContainSubstring("  verified: ok (" + digest + ") without credentials\n"))
-	g.Expect(res.Stdout).To(HaveSuffix("\n1 of 1 image without a credential, 0 failing the registry check; 0 errors, 0 warnings.\n"))
+	g.Expect(res.Stderr).To(Equal("1 of 1 image without a credential, 0 failing the registry check; 0 errors, 0 warnings.\n"))
 
 	js := verifyRun(t, "", file, "match", reg.Host+"/public/app:1", "--secret-file", file, "--verify", "--insecure-registry", reg.Host, "-o", "json")
 	v := parseVerify(t, js.Stdout)

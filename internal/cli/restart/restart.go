@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
@@ -32,19 +32,21 @@ type Options struct {
 
 	scope      cmdutil.Scope
 	dryRunFlag string
-	dryRun     cmdutil.DryRun
+	// write carries the dry run; a delete has no field manager.
+	write cmdutil.Write
+	out   *cmdutil.Output
 }
 
 // NewOptions returns Options with their defaults.
 func NewOptions(f cmdutil.Factory, streams genericiooptions.IOStreams) *Options {
-	return &Options{factory: f, streams: streams}
+	return &Options{factory: f, streams: streams, scope: cmdutil.Scope{Writes: true}, out: cmdutil.NewOutput(false)}
 }
 
 // NewCommand returns the `restart` command.
 func NewCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(f, streams)
 	cmd := &cobra.Command{
-		Use:   "restart [-n NAMESPACE | -A | -l SELECTOR] [--dry-run]",
+		Use:   "restart [-n NAMESPACE | -A | --namespace-selector SELECTOR] [-l SELECTOR] [--dry-run] [-o name|json|yaml|jsonpath=...]",
 		Short: "Delete Pods stuck on a pull that their ServiceAccount's pull secrets now fix",
 		Long: `A Pod's imagePullSecrets never change after it is created: attaching a pull
 secret to its ServiceAccount helps only new Pods. restart deletes each Pod
@@ -62,7 +64,13 @@ would not get the ServiceAccount's either: restarting won't help; 'kubectl
 pullsecrets doctor' says what to change). Each delete carries the Pod's UID
 as a precondition, so a Pod already replaced is never hit.
 
-Exit status: 0 unless a delete fails (1), 2 for a wrong command line.`,
+-l selects the Pods by their labels, as kubectl's -l does. -A and
+--namespace-selector leave out kube-system, kube-public and kube-node-lease
+(name one with -n). With -o name|json|yaml the Pods deleted go to stdout and
+the lines to stderr.
+
+Exit status: 0 unless a delete fails, the namespace does not exist or -l
+matches no Pod (1); 2 for a wrong command line.`,
 		Example: `  # See what would be deleted
   kubectl pullsecrets restart -A --dry-run
 
@@ -73,18 +81,22 @@ Exit status: 0 unless a delete fails (1), 2 for a wrong command line.`,
 			if err := o.Complete(cmd); err != nil {
 				return err
 			}
+			if err := o.out.Validate(cmd); err != nil {
+				return err
+			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmdutil.AddScopeFlags(cmd, &o.scope)
+	cmdutil.AddScopeFlags(cmd, &o.scope, "Pods")
 	cmdutil.AddDryRunFlag(cmd, &o.dryRunFlag)
+	o.out.AddFlags(cmd)
 	return cmd
 }
 
 // Complete resolves the scope and the dry-run strategy.
 func (o *Options) Complete(cmd *cobra.Command) error {
 	var err error
-	if o.dryRun, err = cmdutil.ParseDryRun(cmd, o.dryRunFlag); err != nil {
+	if o.write.DryRun, err = cmdutil.ParseDryRun(cmd, o.dryRunFlag); err != nil {
 		return err
 	}
 	return o.scope.Complete(cmd, o.factory)
@@ -177,7 +189,10 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	o.scope.NoteSkipped(o.streams.ErrOut)
+	info := o.out.Info(o.streams.Out, o.streams.ErrOut)
 	failed, stuck := false, 0
+	var deleted []runtime.Object
 	for _, pod := range snap.Pods {
 		if !pullfailure.IsStuck(pod) {
 			continue
@@ -189,7 +204,7 @@ func (o *Options) Run(ctx context.Context) error {
 			where = " in namespace " + pod.Namespace
 		}
 		if !d.Delete {
-			fmt.Fprintf(o.streams.Out, "pod/%s%s left alone: %s\n", pod.Name, where, d.Why)
+			fmt.Fprintf(info, "pod/%s%s left alone: %s\n", pod.Name, where, d.Why)
 			continue
 		}
 		if err := o.delete(ctx, client, pod); err != nil {
@@ -197,26 +212,29 @@ func (o *Options) Run(ctx context.Context) error {
 			failed = true
 			continue
 		}
-		o.dryRun.Printf(o.streams.Out, "pod/%s%s deleted: %s", pod.Name, where, d.Why)
+		o.write.Printf(info, "pod/%s%s deleted: %s", pod.Name, where, d.Why)
+		deleted = append(deleted, pod)
+	}
+	if err := o.out.PrintWritten(deleted, o.streams.Out); err != nil {
+		return err
 	}
 	if stuck == 0 {
-		fmt.Fprintf(o.streams.Out, "No Pod is stuck on an image pull in %s.\n", o.scope.Describe())
+		fmt.Fprintf(o.streams.ErrOut, "No Pod is stuck on an image pull in %s.\n", o.scope.Describe())
 	}
-	if failed {
+	switch {
+	case len(snap.Pods) == 0 && o.scope.Selector != "":
+		return cmdutil.NoMatch("no Pod matches -l %s in %s", o.scope.Selector, o.scope.DescribeList(""))
+	case failed:
 		return cmdutil.ErrProblemsFound
 	}
 	return nil
 }
 
 func (o *Options) delete(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod) error {
-	if o.dryRun == cmdutil.DryRunClient {
+	if o.write.DryRun == cmdutil.DryRunClient {
 		return nil
 	}
-	uid := pod.UID
-	err := client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
-		Preconditions: &metav1.Preconditions{UID: &uid},
-		DryRun:        o.dryRun.ServerDryRun(),
-	})
+	err := client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, o.write.Delete(pod.UID))
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // already gone or replaced
 	}

@@ -116,9 +116,10 @@ func TestRestartDeletesOnlyPodsARestartFixes(t *testing.T) {
 	_, err = client.CoreV1().Pods(ns).Get(ctx, web.Name, metav1.GetOptions{})
 	g.Expect(err).NotTo(HaveOccurred(), "a dry run deletes nothing")
 
-	res := clitest.Run(t, c.Kubeconfig, "", "restart", "-n", ns)
+	res := clitest.Run(t, c.Kubeconfig, "", "restart", "-n", ns, "-o", "name")
 	g.Expect(res.Code).To(Equal(0), res.Stderr)
-	golden(t, "restart", normalise(res.Stdout, ns, web.Name, templ.Name))
+	g.Expect(res.Stdout).To(Equal("pod/"+web.Name+"\n"), "-o name: the Pods deleted")
+	golden(t, "restart", normalise(res.Stderr, ns, web.Name, templ.Name))
 
 	replacement := podOf(t, client, ns, "web", web.Name)
 	g.Expect(replacement.Spec.ImagePullSecrets).To(Equal([]corev1.LocalObjectReference{{Name: "regcred"}}), "admission gave the new Pod the ServiceAccount's list")
@@ -138,7 +139,8 @@ func TestRestartNothingStuck(t *testing.T) {
 	ns := c.Namespace(t)
 	res := clitest.Run(t, c.Kubeconfig, "", "restart", "-n", ns)
 	g.Expect(res.Code).To(Equal(0))
-	g.Expect(res.Stdout).To(Equal("No Pod is stuck on an image pull in namespace \"" + ns + "\".\n"))
+	g.Expect(res.Stdout).To(BeEmpty())
+	g.Expect(res.Stderr).To(Equal("No Pod is stuck on an image pull in namespace \""+ns+"\".\n"), "the summary goes to stderr")
 }
 
 // normalise replaces the generated names.

@@ -1,21 +1,20 @@
 // Package status is `kubectl pullsecrets status`: the state of pull
 // secrets across namespaces (which ServiceAccounts carry which, which of
-// those are missing or unusable, which Pods fail to pull and why, in a
-// word), for people and for CI (exit status 1 when there are problems).
+// those are missing or unusable, which Pods fail or will fail to pull and
+// why, in a word), for people and for CI (exit status 1 when there are
+// problems).
 package status
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/pullsecrets/pullsecrets/internal/cli/cmdutil"
 	"github.com/pullsecrets/pullsecrets/internal/diagnose"
@@ -29,10 +28,14 @@ const example = `  # The namespace of the current context
   kubectl pullsecrets status -A
 
   # The namespaces of one team, with the full sentence for each problem
-  kubectl pullsecrets status -l team=shop -o wide
+  kubectl pullsecrets status --namespace-selector team=shop -o wide
+
+  # Only the ServiceAccounts and Pods labelled app=web, in one namespace
+  kubectl pullsecrets status -n shop -l app=web
 
   # For scripts; --verify also asks the registries about failing Pods
-  kubectl pullsecrets status -A -o json --verify`
+  kubectl pullsecrets status -A -o json --verify
+  kubectl pullsecrets status -A -o jsonpath='{.problems}'`
 
 // Options are the flags of status, completed, validated and run in that
 // order (as in kubernetes/sample-cli-plugin).
@@ -41,36 +44,46 @@ type Options struct {
 	streams genericiooptions.IOStreams
 
 	scope  cmdutil.Scope
-	output string
+	out    *cmdutil.Output
 	verify bool
 	vflags cmdutil.VerifyFlags
 }
 
 // NewOptions returns Options with their defaults.
 func NewOptions(f cmdutil.Factory, streams genericiooptions.IOStreams) *Options {
-	return &Options{factory: f, streams: streams}
+	return &Options{factory: f, streams: streams, out: cmdutil.NewOutput(true)}
 }
 
 // NewCommand returns the `status` command.
 func NewCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(f, streams)
 	cmd := &cobra.Command{
-		Use:   "status [-n NAMESPACE | -A | -l SELECTOR] [-o wide|json|yaml|name] [--verify]",
+		Use:   "status [-n NAMESPACE | -A | --namespace-selector SELECTOR] [-l SELECTOR] [-o wide|json|yaml|name|jsonpath=...] [--verify]",
 		Short: "Show which ServiceAccounts carry which pull secrets, and what is wrong",
 		Long: `Show, for the namespace (-n, else the context's), every namespace (-A) or the
-namespaces whose labels match -l:
+namespaces whose labels match --namespace-selector:
 
   - every ServiceAccount that lists pull secrets, and whether each exists and
     is usable by the kubelet (type, data key, JSON, base64);
-  - every Pod that fails to pull an image, with the cause in a word (run
-    'kubectl pullsecrets doctor' for the sentence and the fix).
+  - every Pod that fails to pull an image, or has not pulled yet and will fail
+    to (created before its ServiceAccount got the pull secret its image
+    needs), with the cause in a word ('kubectl pullsecrets doctor' gives the
+    sentence and the fix).
 
-A summary line ends the table. The cluster is read with a constant number of
-LIST requests however many namespaces there are (Pods page by page), never a
-request per namespace.
+-l selects the ServiceAccounts and Pods shown by their labels, as kubectl's
+-l does; it combines with -n, -A and --namespace-selector.
+
+A namespace that does not exist is an error, and so is a -l or
+--namespace-selector that matches nothing (exit status 1). A user who may not
+read Secrets (the built-in view role) gets the rest, with a note on stderr.
+
+The table goes to stdout, the summary line to stderr. The cluster is read with
+a constant number of LIST requests however many namespaces -A covers (Pods
+page by page).
 
 Exit status: 0 when nothing is wrong, 1 when something is (a missing or
-unusable pull secret, a Pod failing to pull), 2 for a wrong command line.`,
+unusable pull secret, a Pod failing or about to fail to pull) or nothing
+matched, 2 for a wrong command line.`,
 		Example: example,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -83,11 +96,10 @@ unusable pull secret, a Pod failing to pull), 2 for a wrong command line.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	cmdutil.AddScopeFlags(cmd, &o.scope)
-	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output format: wide, json, yaml or name")
+	cmdutil.AddScopeFlags(cmd, &o.scope, "ServiceAccounts and Pods")
+	o.out.AddFlags(cmd)
 	cmd.Flags().BoolVar(&o.verify, "verify", false, "check failing pulls against the registries, with the credentials the kubelet would send")
 	cmdutil.AddVerifyFlags(cmd, &o.vflags)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]cobra.Completion{"wide", "json", "yaml", "name"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -98,10 +110,7 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 
 // Validate checks the output format.
 func (o *Options) Validate(cmd *cobra.Command) error {
-	if !slices.Contains([]string{"", "wide", "json", "yaml", "name"}, o.output) {
-		return cmdutil.UsageErrorf(cmd, "unknown output format %q: use wide, json, yaml or name", o.output)
-	}
-	return nil
+	return o.out.Validate(cmd)
 }
 
 // Run reads the scope, builds the report and prints it.
@@ -118,7 +127,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r := Build(snap, o.scope.Describe())
+	r := Build(snap, &o.scope)
 	if o.verify {
 		opts, err := o.vflags.Options()
 		if err != nil {
@@ -127,37 +136,54 @@ func (o *Options) Run(ctx context.Context) error {
 		Verify(ctx, r.Pods, opts)
 		r.count()
 	}
-	switch o.output {
-	case "json":
-		err = printJSON(o.streams.Out, r)
-	case "yaml":
-		err = printYAML(o.streams.Out, r)
-	case "name":
-		err = printNames(o.streams.Out, r)
+	for _, note := range r.Notes {
+		fmt.Fprintln(o.streams.ErrOut, note)
+	}
+	switch {
+	case o.out.Structured():
+		err = o.out.PrintObject(r, o.streams.Out)
+	case o.out.Name():
+		err = cmdutil.PrintNames(problemRefs(r), o.streams.Out)
 	default:
-		err = printTable(o.streams.Out, r, o.output == "wide")
+		err = o.out.PrintTable(Table(r), o.streams.Out)
 	}
 	if err != nil {
 		return err
 	}
-	if r.Problems > 0 {
+	fmt.Fprintln(o.streams.ErrOut, r.Summary())
+	switch {
+	case r.Matched == 0 && o.scope.Selector != "":
+		return cmdutil.NoMatch("no ServiceAccount or Pod matches -l %s in %s", o.scope.Selector, o.scope.DescribeList(""))
+	case r.Problems > 0:
 		return cmdutil.ErrProblemsFound
 	}
 	return nil
 }
 
-// Report is the status of a scope; -o json prints it as is.
+// Report is the status of a scope; -o json|yaml|jsonpath prints it.
 type Report struct {
-	Scope      string `json:"scope"`
-	Namespaces int    `json:"namespaces"`
-	// ServiceAccounts are those that list pull secrets.
+	metav1.TypeMeta `json:",inline"`
+	// Scope describes the namespaces and the -l selector.
+	Scope string `json:"scope"`
+	// Namespaces counts the namespaces read.
+	Namespaces int `json:"namespaces"`
+	// ServiceAccounts are those that list pull secrets (and match -l).
 	ServiceAccounts []ServiceAccount `json:"serviceAccounts"`
-	// Pods are the Pods failing to pull.
+	// Pods are the Pods failing to pull, or Pending and about to.
 	Pods []diagnose.Diagnosis `json:"pods"`
-	// Problems counts the errors: an error of a ServiceAccount's pull
-	// secret, and each failing Pod.
+	// Problems counts the errors: a ServiceAccount with an error of a
+	// pull secret, and each Pod.
 	Problems int `json:"problems"`
+	// Matched counts the ServiceAccounts and Pods that -l selected (all of
+	// them without -l).
+	Matched int `json:"matched"`
+	// Notes say what could not be read (Secrets the user may not read).
+	Notes []string `json:"notes"`
 }
+
+// DeepCopyObject makes Report a runtime.Object, for cli-runtime's
+// printers.
+func (r *Report) DeepCopyObject() runtime.Object { return cmdutil.DeepCopyJSON(r) }
 
 // ServiceAccount is one ServiceAccount that lists pull secrets.
 type ServiceAccount struct {
@@ -168,8 +194,12 @@ type ServiceAccount struct {
 }
 
 // Build makes the report of a snapshot.
-func Build(snap *cmdutil.Snapshot, scope string) *Report {
-	r := &Report{Scope: scope, Namespaces: len(snap.Namespaces), ServiceAccounts: []ServiceAccount{}, Pods: []diagnose.Diagnosis{}}
+func Build(snap *cmdutil.Snapshot, scope *cmdutil.Scope) *Report {
+	r := &Report{TypeMeta: cmdutil.TypeMeta("StatusReport"), Scope: scope.Describe(), Namespaces: len(snap.Namespaces),
+		ServiceAccounts: []ServiceAccount{}, Pods: []diagnose.Diagnosis{}, Notes: snap.SecretNotes(scope)}
+	if r.Notes == nil {
+		r.Notes = []string{}
+	}
 	for _, ns := range snap.Namespaces {
 		sas := snap.ServiceAccounts[ns]
 		names := make([]string, 0, len(sas))
@@ -179,18 +209,23 @@ func Build(snap *cmdutil.Snapshot, scope string) *Report {
 		slices.Sort(names)
 		for _, name := range names {
 			sa := sas[name]
+			if !scope.Matches(sa.Labels) {
+				continue
+			}
+			r.Matched++
 			if len(sa.ImagePullSecrets) == 0 {
 				continue
 			}
-			st := ServiceAccount{Namespace: ns, Name: name, Problems: diagnose.ServiceAccount(sa, snap.Secrets[ns])}
+			st := ServiceAccount{Namespace: ns, Name: name, PullSecrets: []string{}, Problems: diagnose.ServiceAccount(sa, snap.Secrets[ns], snap.SecretAccess(ns))}
 			for _, ref := range sa.ImagePullSecrets {
 				st.PullSecrets = append(st.PullSecrets, ref.Name)
 			}
 			r.ServiceAccounts = append(r.ServiceAccounts, st)
 		}
 	}
+	r.Matched += len(snap.Pods)
 	for _, pod := range snap.Pods {
-		if d := snap.Diagnose(pod); d.Failing {
+		if d := snap.Diagnose(pod); d.Failing || d.Pending {
 			r.Pods = append(r.Pods, d)
 		}
 	}
@@ -224,55 +259,59 @@ func (r *Report) count() {
 	}
 }
 
-// Summary is the line that ends the table.
+// Summary is the line that follows the table, on stderr.
 func (r *Report) Summary() string {
-	var failing []string
-	for _, sa := range r.ServiceAccounts {
-		if diagnose.HasError(sa.Problems) {
-			failing = append(failing, sa.Namespace+"/"+sa.Name)
+	failing, pending := 0, 0
+	for _, d := range r.Pods {
+		if d.Pending {
+			pending++
+		} else {
+			failing++
 		}
 	}
-	s := fmt.Sprintf("%s: %d %s, %d %s with pull secrets (%d with a problem), %d %s failing to pull.",
+	withProblem := 0
+	for _, sa := range r.ServiceAccounts {
+		if diagnose.HasError(sa.Problems) {
+			withProblem++
+		}
+	}
+	s := fmt.Sprintf("%s: %d %s, %d %s with pull secrets (%d with a problem), %d %s failing to pull",
 		r.Scope, r.Namespaces, plural(r.Namespaces, "namespace"),
-		len(r.ServiceAccounts), plural(len(r.ServiceAccounts), "ServiceAccount"), len(failing),
-		len(r.Pods), plural(len(r.Pods), "Pod"))
+		len(r.ServiceAccounts), plural(len(r.ServiceAccounts), "ServiceAccount"), withProblem,
+		failing, plural(failing, "Pod"))
+	if pending > 0 {
+		s += fmt.Sprintf(", %d Pending that will fail", pending)
+	}
+	s += "."
 	if r.Problems > 0 {
 		s += " Run 'kubectl pullsecrets doctor' for causes and fixes."
 	}
 	return s
 }
 
-func printTable(w io.Writer, r *Report, wide bool) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	header := "NAMESPACE\tOBJECT\tPULL SECRETS\tSTATUS"
-	if wide {
-		header += "\tMESSAGE"
+// Table is the report as a table: ServiceAccounts and Pods, namespace by
+// namespace; MESSAGE (the first problem's sentence) only with -o wide.
+func Table(r *Report) *metav1.Table {
+	t := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{
+		cmdutil.Column("Namespace", 0), cmdutil.Column("Object", 0), cmdutil.Column("Pull Secrets", 0),
+		cmdutil.Column("Status", 0), cmdutil.Column("Message", 1),
+	}}
+	for _, rw := range rows(r) {
+		t.Rows = append(t.Rows, cmdutil.Row(rw.namespace, rw.object, rw.secrets, rw.status, rw.message))
 	}
-	fmt.Fprintln(tw, header)
-	for _, row := range rows(r) {
-		line := strings.Join([]string{row.namespace, row.object, row.secrets, row.status}, "\t")
-		if wide {
-			line += "\t" + row.message
-		}
-		fmt.Fprintln(tw, line)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintln(w, r.Summary())
-	return err
+	return t
 }
 
 type row struct {
-	namespace, object, secrets, status, message string
-	problem                                     bool
+	namespace, kind, name, object, secrets, status, message string
+	problem                                                 bool
 }
 
 // rows lists ServiceAccounts and failing Pods, namespace by namespace.
 func rows(r *Report) []row {
 	var out []row
 	for _, sa := range r.ServiceAccounts {
-		rw := row{namespace: sa.Namespace, object: "serviceaccount/" + sa.Name, secrets: strings.Join(sa.PullSecrets, ","), status: "OK", message: "-"}
+		rw := row{namespace: sa.Namespace, kind: "ServiceAccount", name: sa.Name, object: "serviceaccount/" + sa.Name, secrets: strings.Join(sa.PullSecrets, ","), status: "OK", message: "-"}
 		if len(sa.Problems) > 0 {
 			rw.status, rw.message, rw.problem = codes(sa.Problems), messages(sa.Problems), diagnose.HasError(sa.Problems)
 		}
@@ -290,9 +329,20 @@ func rows(r *Report) []row {
 		if len(d.Problems) > 0 {
 			status += ": " + codes(d.Problems)
 		}
-		out = append(out, row{namespace: d.Namespace, object: "pod/" + d.Pod, secrets: secrets, status: status, message: messages(d.Problems), problem: true})
+		out = append(out, row{namespace: d.Namespace, kind: "Pod", name: d.Pod, object: "pod/" + d.Pod, secrets: secrets, status: status, message: messages(d.Problems), problem: true})
 	}
 	slices.SortStableFunc(out, func(a, b row) int { return strings.Compare(a.namespace, b.namespace) })
+	return out
+}
+
+// problemRefs are the objects with a problem, for -o name.
+func problemRefs(r *Report) []cmdutil.Ref {
+	var out []cmdutil.Ref
+	for _, rw := range rows(r) {
+		if rw.problem {
+			out = append(out, cmdutil.Ref{Kind: rw.kind, Namespace: rw.namespace, Name: rw.name})
+		}
+	}
 	return out
 }
 
@@ -314,32 +364,6 @@ func messages(ps []diagnose.Problem) string {
 		return "-"
 	}
 	return ps[0].Message
-}
-
-func printNames(w io.Writer, r *Report) error {
-	for _, rw := range rows(r) {
-		if rw.problem {
-			if _, err := fmt.Fprintln(w, rw.object); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func printJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
-
-func printYAML(w io.Writer, r *Report) error {
-	out, err := yaml.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
-	}
-	_, err = w.Write(out)
-	return err
 }
 
 func plural(n int, word string) string {

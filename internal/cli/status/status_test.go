@@ -100,18 +100,20 @@ func TestStatusTableJSONAndExitStatus(t *testing.T) {
 
 	ok := clitest.Run(t, c.Kubeconfig, "", "status", "-n", good)
 	g.Expect(ok.Code).To(Equal(0), ok.Stderr)
-	golden(t, "healthy", normalise(ok.Stdout))
+	golden(t, "healthy", normalise(ok.Stdout+"--- stderr\n"+ok.Stderr))
 
-	res := clitest.Run(t, c.Kubeconfig, "", "status", "-l", "team="+team)
+	res := clitest.Run(t, c.Kubeconfig, "", "status", "--namespace-selector", "team="+team)
 	g.Expect(res.Code).To(Equal(1), res.Stderr)
-	golden(t, "selector", normalise(res.Stdout))
-	wide := clitest.Run(t, c.Kubeconfig, "", "status", "-l", "team="+team, "-o", "wide")
+	golden(t, "selector", normalise(res.Stdout+"--- stderr\n"+res.Stderr))
+	wide := clitest.Run(t, c.Kubeconfig, "", "status", "--namespace-selector", "team="+team, "-o", "wide")
 	golden(t, "selector-wide", normalise(wide.Stdout))
+	bare := clitest.Run(t, c.Kubeconfig, "", "status", "--namespace-selector", "team="+team, "--no-headers")
+	g.Expect(bare.Stdout).To(Equal(strings.SplitN(res.Stdout, "\n", 2)[1]), "--no-headers drops the header line and nothing else")
 
-	names := clitest.Run(t, c.Kubeconfig, "", "status", "-l", "team="+team, "-o", "name")
+	names := clitest.Run(t, c.Kubeconfig, "", "status", "--namespace-selector", "team="+team, "-o", "name")
 	g.Expect(names.Stdout).To(Equal("serviceaccount/builder\npod/web\n"))
 
-	js := clitest.Run(t, c.Kubeconfig, "", "status", "-l", "team="+team, "-o", "json")
+	js := clitest.Run(t, c.Kubeconfig, "", "status", "--namespace-selector", "team="+team, "-o", "json")
 	g.Expect(js.Code).To(Equal(1))
 	var r status.Report
 	g.Expect(json.Unmarshal([]byte(js.Stdout), &r)).To(Succeed())
@@ -120,15 +122,27 @@ func TestStatusTableJSONAndExitStatus(t *testing.T) {
 	g.Expect(r.Pods).To(HaveLen(1))
 	g.Expect(r.Pods[0].Problems[0].Code).To(Equal("CreatedBeforeAttach"))
 
+	g.Expect(js.Stdout).To(HavePrefix("{\n    \"kind\": \"StatusReport\",\n    \"apiVersion\": \"cli.pullsecrets.dev/v1alpha1\",\n"))
+	jp := clitest.Run(t, c.Kubeconfig, "", "status", "--namespace-selector", "team="+team, "-o", "jsonpath={.problems}")
+	g.Expect(jp.Stdout).To(Equal("2"))
+
 	for _, out := range []string{ok.Stdout, res.Stdout, wide.Stdout, js.Stdout, res.Stderr} {
 		g.Expect(out).NotTo(ContainSubstring(password))
 	}
-	usage := clitest.Run(t, c.Kubeconfig, "", "status", "-A", "-l", "x=y")
-	g.Expect(usage.Code).To(Equal(2))
+	for _, args := range [][]string{
+		{"-A", "--namespace-selector", "x=y"},
+		{"-n", good, "-A"},
+		{"-n", good, "--namespace-selector", "x=y"},
+		{"-l", "=bad"},
+		{"-o", "bogus"},
+	} {
+		usage := clitest.Run(t, c.Kubeconfig, "", append([]string{"status"}, args...)...)
+		g.Expect(usage.Code).To(Equal(2), "%v: %s", args, usage.Stderr)
+	}
 }
 
 // TestStatusRequests counts what status sends: with -A the same LISTs
-// whatever the number of namespaces; with -l one LIST of Namespaces and
+// whatever the number of namespaces; with --namespace-selector one LIST of Namespaces and
 // five LISTs per selected namespace, each in that namespace; and one GET
 // per missing name either way.
 func TestStatusRequests(t *testing.T) {
@@ -143,12 +157,12 @@ func TestStatusRequests(t *testing.T) {
 			g.Expect(populate(ctx, c.Client, ns, i%2 == 1)).To(Succeed())
 		}
 		rq := &clitest.Requests{}
-		res := clitest.RunRecorded(t, c.Kubeconfig, rq, "status", "-l", "team="+team)
+		res := clitest.RunRecorded(t, c.Kubeconfig, rq, "status", "--namespace-selector", "team="+team)
 		g.Expect(res.Code).To(Equal(1), res.Stderr)
 		g.Expect(rq.Count(clitest.Request.IsList)).To(Equal(1+5*n), "%v", rq.All())
 		for _, req := range rq.All() {
 			if req.Namespace() == "" {
-				g.Expect(req.Resource()).To(Equal("namespaces"), "a cluster-wide request for -l: %s", req)
+				g.Expect(req.Resource()).To(Equal("namespaces"), "a cluster-wide request for --namespace-selector: %s", req)
 			}
 		}
 		// One GET per Secret that a ServiceAccount lists and that is not a
@@ -166,8 +180,8 @@ func TestStatusRequests(t *testing.T) {
 func isGet(r clitest.Request) bool { return r.Method == http.MethodGet && !r.IsList() }
 
 // TestSelectorNeedsRightsInTheSelectedNamespacesOnly runs status, doctor
-// and attach with -l as a user bound to the built-in edit ClusterRole's
-// rules in the two namespaces -l selects, and allowed to list Namespaces (which -l
+// and attach with --namespace-selector as a user bound to the built-in edit ClusterRole's
+// rules in the two namespaces it selects, and allowed to list Namespaces (which it
 // needs), nothing else: they work, and every request stays inside those
 // namespaces. With more names missing than cmdutil.MaxSecretGets, which
 // Secrets exist is read as metadata only.
@@ -195,9 +209,9 @@ func TestSelectorNeedsRightsInTheSelectedNamespacesOnly(t *testing.T) {
 	g.Expect(denied.Stderr).To(ContainSubstring("forbidden"), "the user must not be able to read every namespace")
 
 	for _, args := range [][]string{
-		{"status", "-l", "team=" + team},
-		{"doctor", "-l", "team=" + team},
-		{"attach", "regcred", "-l", "team=" + team, "--dry-run=server"},
+		{"status", "--namespace-selector", "team=" + team},
+		{"doctor", "--namespace-selector", "team=" + team},
+		{"attach", "regcred", "--namespace-selector", "team=" + team, "--dry-run=server"},
 	} {
 		rq.Reset()
 		res := clitest.RunRecorded(t, c.Kubeconfig, rq, append(as, args...)...)
@@ -219,7 +233,7 @@ func TestSelectorNeedsRightsInTheSelectedNamespacesOnly(t *testing.T) {
 				To(Equal(2), "%v: which of the %d missing names exist, one metadata LIST per namespace", args, cmdutil.MaxSecretGets+6)
 		}
 	}
-	res := clitest.RunRecorded(t, c.Kubeconfig, rq, append(as, "status", "-l", "team="+team, "-o", "json")...)
+	res := clitest.RunRecorded(t, c.Kubeconfig, rq, append(as, "status", "--namespace-selector", "team="+team, "-o", "json")...)
 	var r status.Report
 	g.Expect(json.Unmarshal([]byte(res.Stdout), &r)).To(Succeed(), res.Stderr)
 	g.Expect(r.Namespaces).To(Equal(2))

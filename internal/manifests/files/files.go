@@ -7,6 +7,7 @@ package files
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,102 +17,207 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/readlimit"
 )
 
-// Read returns the manifest files under paths: files as given, and in
-// folders (recursively, in lexical order) those ending in .yaml, .yml or
-// .json, skipping hidden folders such as .git. A file named twice is read
-// once. Paths that cannot be read, and files over readlimit.MaxFileBytes,
-// are reported; the others are still read. When the files together come to
-// more than readlimit.MaxTotalBytes, none is read.
-func Read(paths []string) ([]manifests.File, []manifests.Finding) {
-	return read(paths, readlimit.New())
+// Input is one thing named on a command line: a file, a folder, or "-"
+// for stdin.
+type Input struct {
+	Path string
+	// Recursive walks the subfolders of a folder (kubectl's -R); without it
+	// only the folder's own files are read, as kubectl -f DIR does.
+	Recursive bool
 }
 
-func read(paths []string, budget *readlimit.Budget) ([]manifests.File, []manifests.Finding) {
-	found, errs := list(paths)
-	sizes := make([]int64, len(found))
-	for i, f := range found {
+// Stdin is the path of the input read from stdin.
+const Stdin = "-"
+
+// StdinName is how findings and diffs name stdin.
+const StdinName = "<stdin>"
+
+// Result is what ReadInputs found.
+type Result struct {
+	Files          []manifests.File
+	Kustomizations []manifests.Kustomization
+	// Errors are inputs that could not be read or understood: bad input.
+	Errors []manifests.Finding
+	// Notes say what was left out on purpose (a remote kustomize
+	// resource) and what is not applied (kustomize's images:).
+	Notes []manifests.Finding
+}
+
+// Read returns the manifest files under paths, folders walked
+// recursively; see ReadInputs.
+func Read(paths []string) ([]manifests.File, []manifests.Finding) {
+	inputs := make([]Input, len(paths))
+	for i, p := range paths {
+		inputs[i] = Input{Path: p, Recursive: true}
+	}
+	res := ReadInputs(inputs, nil)
+	return res.Files, res.Errors
+}
+
+// ReadInputs returns the manifest files of the inputs: files as given
+// (whatever their name), folders' files ending in .yaml, .yml or .json (in
+// lexical order, hidden folders such as .git skipped, subfolders only when
+// Recursive), and stdin for "-". A folder that holds a kustomization file
+// is read as kustomize reads it: the files and folders its resources and
+// components list, followed recursively, and its namespace given to their
+// objects; the kustomization file itself is never read as a manifest.
+// A file named twice is read once. Paths that cannot be read, and files
+// over readlimit.MaxFileBytes, are reported; the others are still read.
+// When the files together come to more than readlimit.MaxTotalBytes, none
+// is read.
+func ReadInputs(inputs []Input, stdin io.Reader) *Result {
+	return readInputs(inputs, stdin, readlimit.New())
+}
+
+// reader collects a run's files.
+type reader struct {
+	budget            *readlimit.Budget
+	found             []found
+	seen              map[string]bool
+	seenKustomization map[string]bool
+	kustomizations    []manifests.Kustomization
+	errs, notes       []manifests.Finding
+}
+
+func (r *reader) fail(path string, line int, msg string) {
+	r.errs = append(r.errs, manifests.Finding{File: path, Line: line, Message: msg})
+}
+
+func (r *reader) note(path, msg string) {
+	r.notes = append(r.notes, manifests.Finding{File: path, Message: msg})
+}
+
+func (r *reader) readError(path string, err error) {
+	var tooLarge *readlimit.TooLargeError
+	if errors.As(err, &tooLarge) {
+		r.fail(path, 0, tooLarge.Problem())
+		return
+	}
+	r.fail(path, 0, "cannot read: "+reason(err))
+}
+
+func readInputs(inputs []Input, stdin io.Reader, budget *readlimit.Budget) *Result {
+	r := &reader{budget: budget, seen: map[string]bool{}, seenKustomization: map[string]bool{}}
+	var stdinData []byte
+	readStdin := false
+	for _, in := range inputs {
+		if in.Path == Stdin {
+			if readStdin || stdin == nil {
+				continue
+			}
+			readStdin = true
+			data, err := readlimit.ReadStream(StdinName, stdin, min(readlimit.MaxStdinBytes, budget.PerFile))
+			if err != nil {
+				r.readError(StdinName, err)
+				continue
+			}
+			stdinData = data
+			continue
+		}
+		r.visit(in)
+	}
+	sizes := make([]int64, len(r.found))
+	for i, f := range r.found {
 		sizes[i] = f.size
+	}
+	var paths []string
+	for _, in := range inputs {
+		paths = append(paths, in.Path)
 	}
 	// Which files to leave out would be arbitrary: read none.
 	var tooLarge *readlimit.TooLargeError
 	if errors.As(budget.CheckTotal(paths, sizes), &tooLarge) {
-		return nil, append(errs, manifests.Finding{File: tooLarge.Path, Message: tooLarge.Problem()})
+		return &Result{Errors: append(r.errs, manifests.Finding{File: tooLarge.Path, Message: tooLarge.Problem()})}
 	}
-	var out []manifests.File
-	for _, f := range found {
+	res := &Result{}
+	if readStdin && stdinData != nil {
+		res.Files = append(res.Files, manifests.File{Path: StdinName, Data: stdinData})
+	}
+	for _, f := range r.found {
 		data, err := budget.ReadFile(f.path)
-		switch {
-		case errors.As(err, &tooLarge):
-			errs = append(errs, manifests.Finding{File: f.path, Message: tooLarge.Problem()})
-		case err != nil:
-			errs = append(errs, manifests.Finding{File: f.path, Message: "cannot read: " + reason(err)})
-		default:
-			out = append(out, manifests.File{Path: f.path, Data: data, Mode: f.mode})
+		if err != nil {
+			r.readError(f.path, err)
+			continue
 		}
+		res.Files = append(res.Files, manifests.File{Path: f.path, Data: data, Mode: f.mode, Kustomization: f.kustomization, Namespace: f.namespace})
 	}
-	return out, errs
+	res.Kustomizations, res.Errors, res.Notes = r.kustomizations, r.errs, r.notes
+	return res
 }
 
-// found is a file to read, with what Stat said of it.
+// found is a file to read, with what Stat said of it and the
+// kustomization that lists it.
 type found struct {
-	path string
-	size int64
-	mode fs.FileMode
+	path          string
+	size          int64
+	mode          fs.FileMode
+	kustomization string
+	namespace     string
 }
 
-// list finds the files under paths, in order, each once.
-func list(paths []string) ([]found, []manifests.Finding) {
-	var out []found
-	var errs []manifests.Finding
-	seen := map[string]bool{}
-	add := func(path string) {
-		abs, err := filepath.Abs(path)
-		if err == nil && seen[abs] {
-			return
+// add records a file to read, once.
+func (r *reader) add(path string, info fs.FileInfo, kustomization, namespace string) {
+	abs, err := filepath.Abs(path)
+	if err == nil && r.seen[abs] {
+		return
+	}
+	r.seen[abs] = true
+	if kustomization == "" {
+		kustomization, namespace = r.listedBy(path)
+	}
+	r.found = append(r.found, found{path: path, size: info.Size(), mode: info.Mode().Perm(), kustomization: kustomization, namespace: namespace})
+}
+
+// visit reads one input: a file, a kustomization file, or a folder.
+func (r *reader) visit(in Input) {
+	info, err := os.Stat(in.Path)
+	switch {
+	case err != nil:
+		r.fail(in.Path, 0, "cannot read: "+reason(err))
+	case !info.IsDir() && isKustomizationFile(in.Path):
+		r.kustomization(in.Path, "")
+	case !info.IsDir():
+		r.add(in.Path, info, "", "")
+	default:
+		r.folder(in.Path, in.Path, in.Recursive)
+	}
+}
+
+// folder reads a folder: as a kustomization when it holds one, else its
+// manifest files and, when recursive, its subfolders'.
+func (r *reader) folder(root, dir string, recursive bool) {
+	if k := kustomizationIn(dir); k != "" {
+		r.kustomization(k, "")
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		r.fail(dir, 0, "cannot read: "+reason(err))
+		return
+	}
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		if e.IsDir() {
+			if recursive && !strings.HasPrefix(e.Name(), ".") {
+				r.folder(root, path, recursive)
+			}
+			continue
 		}
-		seen[abs] = true
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml", ".json":
+		default:
+			continue
+		}
 		info, err := os.Stat(path)
 		if err != nil {
-			errs = append(errs, manifests.Finding{File: path, Message: "cannot read: " + reason(err)})
-			return
-		}
-		out = append(out, found{path: path, size: info.Size(), mode: info.Mode().Perm()})
-	}
-	for _, root := range paths {
-		info, err := os.Stat(root)
-		if err != nil {
-			errs = append(errs, manifests.Finding{File: root, Message: "cannot read: " + reason(err)})
+			r.fail(path, 0, "cannot read: "+reason(err))
 			continue
 		}
-		if !info.IsDir() {
-			add(root)
-			continue
+		if info.IsDir() {
+			continue // a link to a folder
 		}
-		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				errs = append(errs, manifests.Finding{File: path, Message: "cannot read: " + reason(err)})
-				if d != nil && d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() {
-				if path != root && strings.HasPrefix(d.Name(), ".") {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			switch strings.ToLower(filepath.Ext(path)) {
-			case ".yaml", ".yml", ".json":
-				add(path)
-			}
-			return nil
-		})
-		if err != nil {
-			errs = append(errs, manifests.Finding{File: root, Message: "cannot read: " + reason(err)})
-		}
+		r.add(path, info, "", "")
 	}
-	return out, errs
 }
 
 // reason returns the cause of a path error without repeating the path.

@@ -253,3 +253,54 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// TestReadInputsFollowsKustomizations: a folder with a kustomization is
+// read as kustomize reads it: its resources, folders as kustomizations in
+// turn, the outer namespace winning; the kustomization file itself is no
+// manifest; files it does not list are not read; a file named on its own
+// still belongs to the kustomization that lists it.
+func TestReadInputsFollowsKustomizations(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "overlay", "kustomization.yaml"), "namespace: prod\nresources:\n- ../base\n- extra.yaml\n")
+	mustWrite(t, filepath.Join(dir, "overlay", "extra.yaml"), "extra")
+	mustWrite(t, filepath.Join(dir, "overlay", "patch.yaml"), "not listed")
+	mustWrite(t, filepath.Join(dir, "base", "kustomization.yaml"), "namespace: base\nresources:\n- app.yaml\n")
+	mustWrite(t, filepath.Join(dir, "base", "app.yaml"), "app")
+	res := ReadInputs([]Input{{Path: filepath.Join(dir, "overlay")}}, nil)
+	if len(res.Errors) > 0 {
+		t.Fatalf("errors: %v", res.Errors)
+	}
+	got := map[string]string{}
+	for _, f := range res.Files {
+		rel, _ := filepath.Rel(dir, f.Path)
+		k, _ := filepath.Rel(dir, f.Kustomization)
+		got[rel] = f.Namespace + " " + k
+	}
+	want := map[string]string{
+		filepath.Join("base", "app.yaml"):      "prod " + filepath.Join("base", "kustomization.yaml"),
+		filepath.Join("overlay", "extra.yaml"): "prod " + filepath.Join("overlay", "kustomization.yaml"),
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("read %v, want %v", got, want)
+	}
+	if len(res.Kustomizations) != 2 {
+		t.Errorf("kustomizations %d, want 2", len(res.Kustomizations))
+	}
+
+	alone := ReadInputs([]Input{{Path: filepath.Join(dir, "base", "app.yaml")}}, nil)
+	if len(alone.Files) != 1 || alone.Files[0].Kustomization != filepath.Join(dir, "base", "kustomization.yaml") || alone.Files[0].Namespace != "base" {
+		t.Errorf("a file named on its own: %+v", alone.Files)
+	}
+
+	mustWrite(t, filepath.Join(dir, "bad", "kustomization.yaml"), "resources:\n- gone.yaml\nnotAField: x\n")
+	bad := ReadInputs([]Input{{Path: filepath.Join(dir, "bad")}}, nil)
+	if len(bad.Errors) != 1 || !strings.Contains(bad.Errors[0].Message, "not a valid kustomization") {
+		t.Errorf("errors %v, want one for the unknown field", bad.Errors)
+	}
+
+	stdin := ReadInputs([]Input{{Path: Stdin}}, strings.NewReader("kind: Pod\n"))
+	if len(stdin.Files) != 1 || stdin.Files[0].Path != StdinName || string(stdin.Files[0].Data) != "kind: Pod\n" {
+		t.Errorf("stdin: %+v", stdin.Files)
+	}
+}

@@ -547,3 +547,78 @@ func plainSafe(value string, inFlow bool) bool {
 // RenderScalar returns value as a plain YAML scalar, or double-quoted when a
 // plain one would not read back as the same string.
 func RenderScalar(value string) string { return renderScalar(value, 0, false) }
+
+// AppendScalars appends values to a list of scalars (kustomize's
+// resources:), in the list's style: a block item `- value` at the last
+// item's dash, quoted as the last item is; in a flow list, after its last
+// item. Comments and everything else stay as they are. An empty block list
+// or a last item that is not a plain scalar is ErrUnsupported.
+func (s *Source) AppendScalars(seq *yaml.Node, values []string) ([]Edit, error) {
+	if seq.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("line %d: not a list: %w", seq.Line, ErrUnsupported)
+	}
+	if len(values) == 0 {
+		return nil, nil
+	}
+	flow := seq.Style&yaml.FlowStyle != 0
+	if len(seq.Content) == 0 {
+		if !flow {
+			return nil, fmt.Errorf("line %d: empty block list: %w", seq.Line, ErrUnsupported)
+		}
+		open, err := s.contentStart(seq)
+		if err != nil {
+			return nil, err
+		}
+		items := make([]string, len(values))
+		for i, v := range values {
+			items[i] = renderScalar(v, 0, true)
+		}
+		return []Edit{{Start: open + 1, End: open + 1, Text: strings.Join(items, ", ")}}, nil
+	}
+	last := seq.Content[len(seq.Content)-1]
+	if last.Kind != yaml.ScalarNode || last.Anchor != "" || last.Style&(yaml.TaggedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		return nil, fmt.Errorf("line %d: the last item is not a plain scalar: %w", last.Line, ErrUnsupported)
+	}
+	if flow {
+		le, err := s.end(last, true)
+		if err != nil {
+			return nil, err
+		}
+		var b strings.Builder
+		for _, v := range values {
+			b.WriteString(", " + renderScalar(v, last.Style, true))
+		}
+		return []Edit{{Start: le, End: le, Text: b.String()}}, nil
+	}
+	dash, err := s.dash(last)
+	if err != nil {
+		return nil, err
+	}
+	ie, err := s.end(last, false)
+	if err != nil {
+		return nil, err
+	}
+	if !s.restIsBlank(ie) {
+		return nil, fmt.Errorf("line %d: text after the item: %w", last.Line, ErrUnsupported)
+	}
+	lastLine := s.lineOf(max(ie-1, dash))
+	at := s.nextLineStart(lastLine)
+	var b strings.Builder
+	if at == len(s.text) && !s.endsWithBreak() {
+		b.WriteString(s.Newline)
+	}
+	prefix := string(s.text[s.lineStart(s.lineOf(dash)):dash])
+	vs, err := s.start(last)
+	if err != nil {
+		return nil, err
+	}
+	between := string(s.text[dash:vs]) // "- " as written
+	if strings.ContainsAny(between, "\r\n#") || strings.Trim(prefix, " ") != "" {
+		between = "- "
+		prefix = strings.Repeat(" ", len(prefix))
+	}
+	for _, v := range values {
+		b.WriteString(prefix + between + renderScalar(v, last.Style, false) + s.Newline)
+	}
+	return []Edit{{Start: at, End: at, Text: b.String()}}, nil
+}

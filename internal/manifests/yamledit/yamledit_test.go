@@ -177,3 +177,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendScalars(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, in, want string }{
+		{"block, comments kept", "# the app\nresources:\n  - app.yaml # main\n# trailing\nnamespace: shop\n",
+			"# the app\nresources:\n  - app.yaml # main\n  - serviceaccount-default.yaml\n# trailing\nnamespace: shop\n"},
+		{"block at column 0, quoted", "resources:\n- \"app.yaml\"\n", "resources:\n- \"app.yaml\"\n- \"serviceaccount-default.yaml\"\n"},
+		{"block, no final newline", "resources:\n- app.yaml", "resources:\n- app.yaml\n- serviceaccount-default.yaml\n"},
+		{"flow", "resources: [app.yaml, db.yaml] # all\n", "resources: [app.yaml, db.yaml, serviceaccount-default.yaml] # all\n"},
+		{"empty flow", "resources: []\n", "resources: [serviceaccount-default.yaml]\n"},
+		{"CRLF", "resources:\r\n  - app.yaml\r\n", "resources:\r\n  - app.yaml\r\n  - serviceaccount-default.yaml\r\n"},
+	} {
+		src, err := Parse([]byte(tc.in))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		root := src.Docs[0].Content[0]
+		var seq *yaml.Node
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if root.Content[i].Value == "resources" {
+				seq = root.Content[i+1]
+			}
+		}
+		edits, err := src.AppendScalars(seq, []string{"serviceaccount-default.yaml"})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		out, err := src.Apply(edits)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if string(out) != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, out, tc.want)
+		}
+	}
+}
