@@ -117,6 +117,13 @@ const (
 	// ReasonContested: another writer (a GitOps tool) keeps removing the
 	// name from ServiceAccounts; the controller backs off and says who.
 	ReasonContested = "Contested"
+	// ReasonOwnershipKeyMissing: the controller holds no ownership key it
+	// may use (the key Secret is gone while marks made with it exist, or
+	// unreadable); nothing is written until it is back or recovered.
+	ReasonOwnershipKeyMissing = "OwnershipKeyMissing"
+	// ReasonOwnershipKey is the reason of Events about the key: made,
+	// restored from memory, rotated, merged, recovered, older keys dropped.
+	ReasonOwnershipKey = "OwnershipKey"
 	// ReasonConflict: a Secret of the same name that pullsecrets did not
 	// create, or that another ClusterPullSecret owns, is in the way.
 	ReasonConflict = "Conflict"

@@ -119,6 +119,11 @@ func (r *cpsReconciler) observe(ctx context.Context, u *unstructured.Unstructure
 	status.ObservedGeneration = gen
 	cond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: gen}
 	defer func() { meta.SetStatusCondition(&status.Conditions, cond) }()
+	if why := r.read.keyProblem(); why != "" {
+		// Nothing is written without the ownership key.
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonOwnershipKeyMissing, why
+		return &status
+	}
 
 	if d.plan.Invalid != "" {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, d.plan.Invalid+"; nothing of it is changed until it is fixed"
@@ -361,6 +366,10 @@ func (r *cpsReconciler) untilNextWrite(name string) time.Duration {
 func (r *cpsReconciler) finalize(ctx context.Context, u *unstructured.Unstructured, d decodedCPS) (ctrl.Result, error) {
 	if !slices.Contains(u.GetFinalizers(), v1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
+	}
+	if r.read.keyProblem() != "" {
+		// Without the key no copy is proven: waiting, never orphaning them.
+		return ctrl.Result{RequeueAfter: deletionRecheck}, nil
 	}
 	left, err := r.leftovers(ctx, u.GetName(), u.GetUID())
 	if err != nil {

@@ -23,6 +23,7 @@ type Metrics struct {
 	credentialExpires *prometheus.GaugeVec
 	refreshes         *prometheus.CounterVec
 	verificationMetrics
+	key keyMetrics
 }
 
 // NewMetrics creates the series and registers them, usually with
@@ -58,6 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pullsecrets_verifications_total", Help: "Registry checks of spec.verify.image by outcome.",
 	}, []string{"cluster_pull_secret", "status"})
+	m.key = newKeyMetrics(reg)
 	reg.MustRegister(m.namespacesMatched, m.namespacesReady, m.namespacesFailing, m.sourceValidity, m.requests, m.verifiedGauge, m.checks,
 		m.credentialExpires, m.refreshes, buildInfo(version.Get()))
 	return m

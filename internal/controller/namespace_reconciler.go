@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -17,8 +18,13 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/planner"
 )
 
-// maxPlans bounds the plans of one reconcile: each replan follows a write
-// that failed in a way the next plan accounts for (a name found taken).
+// maxPlans bounds the plans of one reconcile. A plan is made again at once
+// only when its writes stopped on something the next plan accounts for: a
+// name found taken (learned), or a ServiceAccount edit applied to another
+// version than planned on, or skipped because the object was replaced or
+// deleted (the snapshot is read again). A plan that deletes copies or Pods
+// can leave work for the next one (docs/controller.md, "Fixpoint"): the
+// watch events of its deletions bring it, in a later reconcile.
 const maxPlans = 4
 
 // namespaceReconciler makes every write in one namespace, for all
@@ -31,9 +37,14 @@ type namespaceReconciler struct {
 	board     *board
 	notify    func(cps string)
 	events    *eventSink
+	// enqueue plans a namespace again.
+	enqueue func(ns string)
 }
 
 func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if req.Name == everything {
+		return ctrl.Result{}, r.wakeAll(ctx)
+	}
 	var ns corev1.Namespace
 	if err := r.client.Get(ctx, types.NamespacedName{Name: req.Name}, &ns); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -46,6 +57,12 @@ func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	key := r.read.ownershipKey()
+	if key == nil {
+		// Nothing is written without the key: the namespace is planned
+		// again when it is back (the keyring wakes everything), and the
+		// ClusterPullSecrets' status says why meanwhile.
+		return ctrl.Result{}, nil
+	}
 	s, err := r.read.snapshot(ctx, &ns)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -55,18 +72,30 @@ func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		retry time.Duration
 		out   outcome
 	)
+	failed := map[string]string{}
 	for range maxPlans {
 		p = planner.Compute(s)
 		if p.Empty() {
 			break
 		}
-		out = r.write.apply(ctx, ns.Name, key, p)
+		out = r.write.apply(ctx, s, key, p)
 		retry = minPositive(retry, out.retry)
-		s = planner.After(s, out.done)
-		if !out.learned {
-			break
+		maps.Copy(failed, out.failed)
+		switch {
+		case out.stale:
+			// Plan on what the caches (and our own writes over them) show
+			// now.
+			if s, err = r.read.snapshot(ctx, &ns); err != nil {
+				return ctrl.Result{}, err
+			}
+			continue
+		case out.learned:
+			s = planner.After(s, out.done)
+			s.Blocked, _ = r.read.conflicts.blocked(ns.Name)
+			continue
 		}
-		s.Blocked, _ = r.read.conflicts.blocked(ns.Name)
+		s = planner.After(s, out.done)
+		break
 	}
 	// Report the namespace as the writes left it.
 	final := planner.Compute(s)
@@ -74,7 +103,7 @@ func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	// from elsewhere is dropped when the namespace is queued sooner.
 	retry = minPositive(retry, final.RecheckAfter)
 	r.explainContests(ctx, ns.Name, final.States)
-	for cps, msg := range out.failed {
+	for cps, msg := range failed {
 		st := final.States[cps]
 		st.Ready, st.Reason, st.Message = false, v1alpha1.ReasonWriteFailed, msg
 		final.States[cps] = st
@@ -92,6 +121,26 @@ func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, fmt.Errorf("namespace %s: %w", ns.Name, out.err)
 	}
 	return ctrl.Result{RequeueAfter: retry}, nil
+}
+
+// wakeAll plans every namespace and reports every ClusterPullSecret again.
+// An error is the reconcile's: logged, counted and retried with backoff.
+func (r *namespaceReconciler) wakeAll(ctx context.Context) error {
+	var list corev1.NamespaceList
+	if err := r.client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("list namespaces to plan them again: %w", err)
+	}
+	all, err := r.read.cps.list(ctx)
+	if err != nil {
+		return fmt.Errorf("list ClusterPullSecrets to report them again: %w", err)
+	}
+	for _, ns := range list.Items {
+		r.enqueue(ns.Name)
+	}
+	for _, c := range all {
+		r.notify(c.plan.Name)
+	}
+	return nil
 }
 
 // report publishes the namespace's states and wakes the ClusterPullSecret

@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -35,7 +36,6 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/contest"
 	"github.com/pullsecrets/pullsecrets/internal/controller/podrestart"
 	"github.com/pullsecrets/pullsecrets/internal/credprovider"
-	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
 	"github.com/pullsecrets/pullsecrets/internal/usage"
 )
@@ -216,42 +216,50 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		client: mgr.GetClient(), cps: cpss, sources: srcs,
 		usage: usage.New(func(ns string) { nsQueue.add(ns, 0) }, func() {
 			// Every namespace was planned without knowing its Pods and
-			// templates: plan them all again.
-			for _, req := range listNamespaceRequests(context.Background(), mgr.GetClient()) {
-				nsQueue.add(req.Name, 0)
-			}
-			// Status waited for them too.
-			if all, err := cpss.list(context.Background()); err == nil {
-				for _, c := range all {
-					notify(c.plan.Name)
-				}
-			}
+			// templates, and status waited for them: plan and report
+			// everything again.
+			nsQueue.add(everything, 0)
 		}), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now), fights: newReattachments(time.Now, contest.DefaultPolicy().Memory),
 	}
 	events := newEventSink(mgr.GetEventRecorder("pullsecrets-controller"))
 	b := newBoard()
-	if err := mgr.Add(&startup{mgr: mgr, read: read, clientset: clientset, keyNamespace: opts.KeyNamespace}); err != nil {
+	read.keys = &keyring{
+		namespace: opts.KeyNamespace, live: mgr.GetAPIReader(), cached: mgr.GetClient(), cps: cpss, client: mgr.GetClient(), elected: mgr.Elected(),
+		recorder: mgr.GetEventRecorder("pullsecrets-controller"), metrics: &opts.Metrics.key, now: time.Now,
+		log: ctrl.Log.WithName("ownership-key"), kick: make(chan struct{}, 1), watched: sourceCache,
+		// A new ring, or none: plan and report everything again.
+		changed: func() { nsQueue.add(everything, 0) },
+	}
+	for _, r := range []manager.Runnable{read.keys, &usageIndex{usage: read.usage, clientset: clientset}, &sweeper{read: read}} {
+		if err := mgr.Add(r); err != nil {
+			return err
+		}
+	}
+	if err := mgr.AddReadyzCheck("ownership-key", read.keys.readyz); err != nil {
 		return err
 	}
 
 	nsr := &namespaceReconciler{
 		client: mgr.GetClient(), apiReader: mgr.GetAPIReader(), read: read, board: b, notify: notify, events: events,
+		enqueue: func(ns string) { nsQueue.add(ns, 0) },
 		write: &writer{
 			client: mgr.GetClient(), reader: mgr.GetAPIReader(), sources: read.sources, cps: cpss, overlay: read.overlay,
 			conflicts: read.conflicts, fights: read.fights, restarter: podrestart.New(mgr.GetClient(), opts.PodRestartsPerSecond), events: events,
 		},
 	}
-	allNamespaces := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-		return listNamespaceRequests(ctx, mgr.GetClient())
+	allNamespaces := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{everythingRequest}
 	})
 	toNamespace := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: obj.GetNamespace()}}}
 	})
 	sourceToNamespaces := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, secret *corev1.Secret) []reconcile.Request {
-		if len(cpsRequestsForSource(ctx, cpss, secret, opts.KeyNamespace)) == 0 {
+		// When the ClusterPullSecrets cannot be read, everything: a
+		// source change is never dropped.
+		if reqs, err := cpsRequestsForSource(ctx, cpss, secret, opts.KeyNamespace); err == nil && len(reqs) == 0 {
 			return nil
 		}
-		return listNamespaceRequests(ctx, mgr.GetClient())
+		return []reconcile.Request{everythingRequest}
 	})
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("namespace").
@@ -295,44 +303,27 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	read.policy = policy
 	policy.changed = func() {
 		// Pods mode works, or stopped working: every namespace's state of
-		// a Pods-mode ClusterPullSecret depends on it.
-		ctx := context.Background()
-		all, err := cpss.list(ctx)
-		if err != nil {
-			return
-		}
-		for _, d := range all {
-			if d.obj != nil && d.obj.Spec.AttachTo == v1alpha1.AttachToPods {
-				notify(d.obj.Name)
-			}
-		}
-		for _, req := range listNamespaceRequests(ctx, mgr.GetClient()) {
-			nsQueue.add(req.Name, 0)
-		}
+		// a Pods-mode ClusterPullSecret depends on it (and then their
+		// status).
+		nsQueue.add(everything, 0)
 	}
 	providers.changed = func() {
 		// What every provider source may do changed: plan them again, and
 		// every namespace, whose copies come from them.
 		cpsr.refresher.wake()
-		ctx := context.Background()
-		all, err := cpss.list(ctx)
-		if err != nil {
-			return
-		}
-		for _, d := range all {
-			if d.obj != nil && d.obj.Spec.Source.Provider != nil {
-				notify(d.obj.Name)
-			}
-		}
-		for _, req := range listNamespaceRequests(ctx, mgr.GetClient()) {
-			nsQueue.add(req.Name, 0)
-		}
+		nsQueue.add(everything, 0)
 	}
 	if err := mgr.Add(cpsr.refresher); err != nil {
 		return err
 	}
 	sourceToCPS := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, secret *corev1.Secret) []reconcile.Request {
-		return cpsRequestsForSource(ctx, cpss, secret, opts.KeyNamespace)
+		reqs, err := cpsRequestsForSource(ctx, cpss, secret, opts.KeyNamespace)
+		if err != nil {
+			// Reported and retried by the namespace controller, which
+			// reports every ClusterPullSecret again once it can list them.
+			nsQueue.add(everything, 0)
+		}
+		return reqs
 	})
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("clusterpullsecret").
@@ -414,24 +405,21 @@ func finalizersChanged() predicate.Predicate {
 	}}
 }
 
-func listNamespaceRequests(ctx context.Context, c client.Client) []reconcile.Request {
-	var list corev1.NamespaceList
-	if err := c.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, ns := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: ns.Name}})
-	}
-	return reqs
-}
+// everything, a name no namespace can have, asks the namespace controller
+// to plan every namespace and report every ClusterPullSecret again
+// (namespaceReconciler.wakeAll): one request, deduplicated by the work
+// queue, whose failures are retried with the queue's backoff, so no
+// wake-up is dropped.
+const everything = ""
+
+var everythingRequest = reconcile.Request{NamespacedName: types.NamespacedName{Name: everything}}
 
 // cpsRequestsForSource lists the ClusterPullSecrets whose source is the
 // Secret: named in the spec, or holding a provider source's credential.
-func cpsRequestsForSource(ctx context.Context, cpss *cpsCache, secret *corev1.Secret, keyNamespace string) []reconcile.Request {
+func cpsRequestsForSource(ctx context.Context, cpss *cpsCache, secret *corev1.Secret, keyNamespace string) ([]reconcile.Request, error) {
 	all, err := cpss.list(ctx)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var reqs []reconcile.Request
 	for _, c := range all {
@@ -445,7 +433,7 @@ func cpsRequestsForSource(ctx context.Context, cpss *cpsCache, secret *corev1.Se
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.obj.Name}})
 		}
 	}
-	return reqs
+	return reqs, nil
 }
 
 func stripManagedFields(obj any) (any, error) {
@@ -455,35 +443,29 @@ func stripManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
-// startup loads the ownership key (making it on the first start) and runs
-// the usage index and the overlay's sweeper. It runs on every replica: a
-// standby has its caches warm when it becomes leader.
-type startup struct {
-	mgr          ctrl.Manager
-	read         *reader
-	clientset    kubernetes.Interface
-	keyNamespace string
+// usageIndex runs the index of Pods and templates. It runs on every
+// replica: a standby has it warm when it becomes leader.
+type usageIndex struct {
+	usage     *usage.Index
+	clientset kubernetes.Interface
 }
 
-func (s *startup) NeedLeaderElection() bool { return false }
+func (u *usageIndex) NeedLeaderElection() bool { return false }
 
-func (s *startup) Start(ctx context.Context) error {
-	s.read.usage.Start(ctx, s.clientset)
-	for {
-		k, err := ownership.LoadOrCreateKey(ctx, s.mgr.GetClient(), s.mgr.GetAPIReader(), s.keyNamespace)
-		if err == nil {
-			s.read.keyMu.Lock()
-			s.read.key = k
-			s.read.keyMu.Unlock()
-			break
-		}
-		ctrl.Log.WithName("setup").Error(err, "ownership key unavailable; retrying", "namespace", s.keyNamespace)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(5 * time.Second):
-		}
-	}
+func (u *usageIndex) Start(ctx context.Context) error {
+	u.usage.Start(ctx, u.clientset)
+	<-ctx.Done()
+	return nil
+}
+
+// sweeper forgets what the overlay and the fights' memory no longer need.
+type sweeper struct {
+	read *reader
+}
+
+func (s *sweeper) NeedLeaderElection() bool { return false }
+
+func (s *sweeper) Start(ctx context.Context) error {
 	ticker := time.NewTicker(overlayTTL)
 	defer ticker.Stop()
 	for {

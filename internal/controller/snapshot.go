@@ -2,6 +2,9 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/planner"
+	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
 	"github.com/pullsecrets/pullsecrets/internal/usage"
 )
 
@@ -36,9 +40,26 @@ type copyMeta struct {
 // back (copies are created from the source and patched).
 const observedDigestKey = "pullsecrets.dev/observed-digest"
 
+// observedMarkKey marks a digest digestCopy made with digestMark: random
+// for each process, so that a digest annotation written on a copy by
+// someone else is never taken for one.
+const observedMarkKey = "pullsecrets.dev/observed-mark"
+
+var digestMark = sync.OnceValue(func() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+})
+
+// digested reports whether digestCopy made the object's digest.
+func digested(s *corev1.Secret) bool {
+	_, ok := s.Annotations[observedDigestKey]
+	return ok && s.Annotations[observedMarkKey] == digestMark()
+}
+
 func copyMetaFrom(s *corev1.Secret) *copyMeta {
-	digest, ok := s.Annotations[observedDigestKey]
-	if !ok {
+	digest := s.Annotations[observedDigestKey]
+	if !digested(s) {
 		digest = dataHash(s.Type, s.Data)
 	}
 	return &copyMeta{
@@ -56,7 +77,7 @@ func digestCopy(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	if _, done := s.Annotations[observedDigestKey]; done && s.Data == nil {
+	if digested(s) && s.Data == nil {
 		// client-go may hand an object to the transform again (a relist, a
 		// resync): its data is gone, its digest is already there.
 		return s, nil
@@ -65,7 +86,7 @@ func digestCopy(obj any) (any, error) {
 	for k, v := range s.Annotations {
 		annotations[k] = v
 	}
-	annotations[observedDigestKey] = dataHash(s.Type, s.Data)
+	annotations[observedDigestKey], annotations[observedMarkKey] = dataHash(s.Type, s.Data), digestMark()
 	s.Annotations, s.Data, s.StringData, s.ManagedFields = annotations, nil, nil, nil
 	return s, nil
 }
@@ -93,36 +114,44 @@ type reader struct {
 	conflicts *conflicts
 	fights    *reattachments
 	policy    *injectionPolicy
-	keyMu     sync.RWMutex
-	key       *ownership.Key
+	keys      *keyring
 }
 
-func (r *reader) ownershipKey() *ownership.Key {
-	r.keyMu.RLock()
-	defer r.keyMu.RUnlock()
-	return r.key
+// ownershipKey is the ring the marks are proven with; nil while there is
+// none (nothing is then written).
+func (r *reader) ownershipKey() *ownership.Ring {
+	ring, _, _ := r.keys.state()
+	return ring
 }
 
-// injection tells the planner whether the pod-injection policy gives a
-// ClusterPullSecret's name to new Pods: attachTo is Pods (or a switch back
-// is rolled out: status.injection is still published), the policy is
-// installed, and status.injection names the current name since long
-// enough for the API server to have read it.
+// keyProblem says why the controller holds no key ("" when it does).
+func (r *reader) keyProblem() string { return r.keys.missing() }
+
+// injection tells the planner which name the pod-injection policy gives
+// new Pods for a ClusterPullSecret (status.injection, while the policy is
+// installed; also through a switch back until it is rolled out), and
+// whether it is the current name, published long enough ago for the API
+// server to have read it.
 func (r *reader) injection(pc *planner.ClusterPullSecret, obj *v1alpha1.ClusterPullSecret) {
 	pc.AttachToPods = obj.Spec.AttachTo == v1alpha1.AttachToPods
 	available, why := r.policy.state()
 	if pc.AttachToPods && !available {
 		pc.InjectionProblem = why
 	}
-	if inj := obj.Status.Injection; available && inj != nil && inj.SecretName == pc.SecretName && inj.Since != nil {
-		pc.InjectingFrom = inj.Since.Add(injectionGrace)
+	if inj := obj.Status.Injection; available && inj != nil {
+		// What the policy adds to new Pods, whatever the mode: an old
+		// copy it names is kept.
+		pc.Injected = inj.SecretName
+		if inj.SecretName == pc.SecretName && inj.Since != nil {
+			pc.InjectingFrom = inj.Since.Add(injectionGrace)
+		}
 	}
 }
 
 // snapshot reads everything the planner needs of one namespace.
 func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Snapshot, error) {
-	key := r.ownershipKey()
-	s := planner.Snapshot{Namespace: planner.Namespace{
+	key, adoptMarked, note := r.keys.state()
+	s := planner.Snapshot{AdoptMarked: adoptMarked, UnprovenNote: note, Namespace: planner.Namespace{
 		Name: ns.Name, Labels: ns.Labels, Annotations: ns.Annotations,
 		Terminating: ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating,
 	}}
@@ -154,10 +183,11 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		if copyDrift(m) != "" {
 			hash = "" // differs from every source: rewritten whole
 		}
+		proven, current := ownership.CopyProven(key, m.Namespace, m.Name, m.Labels, m.Annotations)
 		s.Copies = append(s.Copies, planner.Copy{
 			Name: m.Name, UID: string(m.UID), Owner: m.Labels[v1alpha1.OwnerLabel], OwnerUID: m.Annotations[v1alpha1.OwnerUIDAnnotation],
-			Hash: hash, Deleting: m.Deleting,
-			Proven: ownership.CopyIsProven(key, m.Namespace, m.Name, m.Labels, m.Annotations),
+			Hash: hash, Type: string(m.Type), Deleting: m.Deleting,
+			Proven: proven, Resign: proven && !current, Proof: m.Annotations[v1alpha1.ProofAnnotation],
 		})
 	}
 	for i := range copies.Items {
@@ -184,11 +214,17 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		for _, ref := range sa.ImagePullSecrets {
 			ps.PullSecrets = append(ps.PullSecrets, ref.Name)
 		}
-		rec, err := ownership.ReadRecord(sa, key)
-		if err != nil {
+		rec, current, err := ownership.ReadRecordSigned(sa, key)
+		switch {
+		case errors.Is(err, ownership.ErrRecordUnproven):
+			// Its proof does not check (a restore, a lost key): the
+			// planner adopts it if every entry is sound.
 			ps.RecordProblem = err.Error()
-		} else {
-			ps.Record = rec
+			ps.Unverified, _ = serviceaccount.ReadRecord(sa)
+		case err != nil:
+			ps.RecordProblem = err.Error()
+		default:
+			ps.Record, ps.RecordResign = rec, !current
 		}
 		s.ServiceAccounts = append(s.ServiceAccounts, ps)
 	}

@@ -163,7 +163,7 @@ func validateSource(secret *corev1.Secret) sourceState {
 	keyring := credentials.NewKeyring([]credentials.Secret{cs})
 	return sourceState{
 		Source: planner.Source{
-			Hash: dataHash(secret.Type, secret.Data),
+			Hash: dataHash(secret.Type, secret.Data), Type: string(secret.Type), HashAs: hashesIn(secret),
 			// Restarting a Pod whose pull fails for another registry would
 			// not help it.
 			Matches: func(image string) bool {

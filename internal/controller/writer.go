@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -28,6 +29,10 @@ type outcome struct {
 	done planner.Plan
 	// learned: a create found its name taken; plan again.
 	learned bool
+	// stale: an edit was applied to another version of its ServiceAccount
+	// than the one planned on, or found it replaced or gone; the rest of
+	// the plan assumed the list the plan saw: read and plan again.
+	stale bool
 	// retry is when to come back: a conflict's backoff, or a Pod restart
 	// postponed by the rate limit.
 	retry time.Duration
@@ -50,14 +55,18 @@ type writer struct {
 	events    *eventSink
 }
 
-func (w *writer) apply(ctx context.Context, ns string, key *ownership.Key, p planner.Plan) outcome {
+func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.Ring, p planner.Plan) outcome {
+	ns := s.Namespace.Name
 	out := outcome{done: planner.Plan{States: p.States}, failed: map[string]string{}}
 	byName := map[string]*v1alpha1.ClusterPullSecret{}
-	if all, err := w.cps.list(ctx); err == nil {
-		for _, c := range all {
-			if c.obj != nil {
-				byName[c.obj.Name] = c.obj
-			}
+	all, err := w.cps.list(ctx)
+	if err != nil {
+		out.err = err
+		return out
+	}
+	for _, c := range all {
+		if c.obj != nil {
+			byName[c.obj.Name] = c.obj
 		}
 	}
 	fail := func(cps string, err error, data map[string][]byte) outcome {
@@ -76,10 +85,14 @@ func (w *writer) apply(ctx context.Context, ns string, key *ownership.Key, p pla
 			return fail(c.Owner, fmt.Errorf("ClusterPullSecret %s changed while planning", c.Owner), nil)
 		}
 		src := w.sources.get(ctx, obj)
-		if !src.ok() || src.Hash != c.Hash {
+		if !src.ok() || src.HashIn(c.Type) != c.Hash {
 			return fail(c.Owner, fmt.Errorf("source of ClusterPullSecret %s changed while planning", c.Owner), nil)
 		}
-		desired := desiredCopy(ns, c.Name, obj, src, key)
+		desired, err := desiredCopy(ns, c.Name, corev1.SecretType(c.Type), obj, src, key)
+		if err != nil {
+			return fail(c.Owner, fmt.Errorf("write Secret %s/%s: its type %s cannot hold the credential of ClusterPullSecret %s (%w); delete it to have it made again",
+				ns, c.Name, c.Type, c.Owner, err), nil)
+		}
 		if c.UID == "" {
 			created, err := w.create(ctx, desired)
 			if apierrors.IsAlreadyExists(err) {
@@ -95,24 +108,32 @@ func (w *writer) apply(ctx context.Context, ns string, key *ownership.Key, p pla
 			out.done.CreateCopies = append(out.done.CreateCopies, c)
 			continue
 		}
-		if err := w.update(ctx, types.UID(c.UID), desired); err != nil {
+		if err := w.update(ctx, types.UID(c.UID), c.Proof, desired); err != nil {
 			return fail(c.Owner, err, src.Secret.Data)
 		}
 		out.done.UpdateCopies = append(out.done.UpdateCopies, c)
 	}
 
 	for _, e := range p.ServiceAccounts {
-		if err := w.edit(ctx, ns, key, e); err != nil {
-			if serviceaccount.IsGone(err) {
-				continue
-			}
-			for _, a := range e.Attach {
-				out.failed[a.By] = err.Error()
+		made, err := w.edit(ctx, ns, key, e)
+		switch {
+		case err != nil && !serviceaccount.IsGone(err):
+			for _, cps := range e.Affects(recordOf(s, e.ServiceAccount)) {
+				out.failed[cps] = err.Error()
 			}
 			out.err = err
 			return out
+		case err != nil || made == editSkipped:
+			// Gone or replaced since planning: nothing was done, and the
+			// rest of the plan assumed it would be.
+			out.stale = true
+			return out
 		}
 		out.done.ServiceAccounts = append(out.done.ServiceAccounts, e)
+		if made == editMadeOnNewer {
+			out.stale = true
+			return out
+		}
 	}
 
 	for _, d := range p.DeleteCopies {
@@ -151,7 +172,45 @@ func (w *writer) apply(ctx context.Context, ns string, key *ownership.Key, p pla
 				ns, r.Pod, r.ServiceAccount, r.Secret, r.Owner.Kind, r.Owner.Name)
 		}
 	}
+
+	for _, c := range p.ResignCopies {
+		if err := w.resign(ctx, ns, key, c); err != nil {
+			return fail(c.Owner, err, nil)
+		}
+		out.done.ResignCopies = append(out.done.ResignCopies, c)
+	}
 	return out
+}
+
+// resign writes a copy's proof again with the signing key, testing its UID
+// and the proof it was planned on; nothing else of it changes.
+func (w *writer) resign(ctx context.Context, ns string, ring *ownership.Ring, c planner.CopyWrite) error {
+	ops := []jsonPatchOp{
+		{Op: "test", Path: pointer("metadata", "uid"), Value: c.UID},
+		{Op: "test", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: c.Proof},
+		{Op: "replace", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: ring.CopyProof(ns, c.Name, c.Owner, types.UID(c.OwnerUID))},
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	basedOn := w.cachedVersion(ctx, ns, c.Name)
+	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.Name}}
+	if err := w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
+		return fmt.Errorf("sign again Secret %s/%s: %w", ns, c.Name, err)
+	}
+	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyMetaFrom(obj))
+	return nil
+}
+
+// recordOf is a ServiceAccount's record in the snapshot planned on.
+func recordOf(s planner.Snapshot, sa string) map[string]string {
+	for _, a := range s.ServiceAccounts {
+		if a.Name == sa {
+			return a.Record
+		}
+	}
+	return nil
 }
 
 func minPositive(a, b time.Duration) time.Duration {
@@ -161,8 +220,20 @@ func minPositive(a, b time.Duration) time.Duration {
 	return a
 }
 
-// desiredCopy is the copy of a source, with its marks and ownership proof.
-func desiredCopy(ns, name string, cps *v1alpha1.ClusterPullSecret, src sourceState, key *ownership.Key) *corev1.Secret {
+// desiredCopy is the copy of a source, in type t (the source's for a new
+// copy, the copy's own for an update: a Secret's type cannot change), with
+// its marks and ownership proof.
+func desiredCopy(ns, name string, t corev1.SecretType, cps *v1alpha1.ClusterPullSecret, src sourceState, key *ownership.Ring) (*corev1.Secret, error) {
+	data := src.Secret.Data
+	if t == "" {
+		t = src.Secret.Type
+	}
+	if t != src.Secret.Type {
+		var err error
+		if data, err = credentialAs(src.Secret.Type, data, t); err != nil {
+			return nil, err
+		}
+	}
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns,
@@ -170,18 +241,18 @@ func desiredCopy(ns, name string, cps *v1alpha1.ClusterPullSecret, src sourceSta
 			Labels:    map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: cps.Name},
 			Annotations: map[string]string{
 				v1alpha1.SourceAnnotation:   src.Secret.Namespace + "/" + src.Secret.Name,
-				v1alpha1.DataHashAnnotation: src.Hash,
+				v1alpha1.DataHashAnnotation: dataHash(t, data),
 				v1alpha1.OwnerUIDAnnotation: string(cps.UID),
 				v1alpha1.ProofAnnotation:    key.CopyProof(ns, name, cps.Name, cps.UID),
 			},
 		},
-		Type: src.Secret.Type,
-		Data: src.Secret.Data,
+		Type: t,
+		Data: data,
 	}
 	if at := src.Secret.Annotations[v1alpha1.ExpiresAtAnnotation]; at != "" {
 		s.Annotations[v1alpha1.ExpiresAtAnnotation] = at
 	}
-	return s
+	return s, nil
 }
 
 // create creates a copy; AlreadyExists means the name is taken by a Secret
@@ -211,18 +282,24 @@ func pointer(parts ...string) string {
 	return "/" + strings.Join(parts, "/")
 }
 
-// update brings a copy of ours to the desired data. The patch first tests
-// the UID and the ownership proof, so a Secret that stopped being our copy
-// since the cache saw it is never modified. The type is immutable: a copy
-// whose source changed type is replaced.
-func (w *writer) update(ctx context.Context, uid types.UID, desired *corev1.Secret) error {
+// update brings a copy of ours to the desired data, in its own type (the
+// plan's: a Secret's type cannot change, and the credential is written in
+// it), with a proof of the signing key. The patch first tests the UID, the
+// proof the copy was planned with (proof; "" for the signing key's own)
+// and the type, so a Secret that stopped being our copy since the cache
+// saw it is never modified.
+func (w *writer) update(ctx context.Context, uid types.UID, proof string, desired *corev1.Secret) error {
+	if proof == "" {
+		proof = desired.Annotations[v1alpha1.ProofAnnotation]
+	}
 	ops := []jsonPatchOp{
 		{Op: "test", Path: pointer("metadata", "uid"), Value: string(uid)},
-		{Op: "test", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: desired.Annotations[v1alpha1.ProofAnnotation]},
+		{Op: "test", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: proof},
+		{Op: "test", Path: pointer("type"), Value: desired.Type},
 		{Op: "replace", Path: pointer("data"), Value: desired.Data},
 		{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.DataHashAnnotation), Value: desired.Annotations[v1alpha1.DataHashAnnotation]},
 		{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.SourceAnnotation), Value: desired.Annotations[v1alpha1.SourceAnnotation]},
-		{Op: "replace", Path: pointer("type"), Value: desired.Type},
+		{Op: "replace", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: desired.Annotations[v1alpha1.ProofAnnotation]},
 	}
 	if at := desired.Annotations[v1alpha1.ExpiresAtAnnotation]; at != "" {
 		ops = append(ops, jsonPatchOp{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.ExpiresAtAnnotation), Value: at})
@@ -234,19 +311,11 @@ func (w *writer) update(ctx context.Context, uid types.UID, desired *corev1.Secr
 	basedOn := w.cachedVersion(ctx, desired.Namespace, desired.Name)
 	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: desired.Namespace, Name: desired.Name}}
 	err = w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw))
-	switch {
-	case err == nil:
-		w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyMetaFrom(obj))
-		return nil
-	case apierrors.IsInvalid(err) && strings.Contains(err.Error(), "immutable"):
-		if err := w.delete(ctx, desired.Namespace, planner.CopyDelete{Name: desired.Name, UID: string(uid)}); err != nil {
-			return err
-		}
-		_, err := w.create(ctx, desired)
-		return err
-	default:
+	if err != nil {
 		return fmt.Errorf("update Secret %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
+	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyMetaFrom(obj))
+	return nil
 }
 
 // delete deletes a copy of ours, only if it is still the object planned.
@@ -272,45 +341,73 @@ func (w *writer) cachedVersion(ctx context.Context, ns, name string) string {
 	return m.ResourceVersion
 }
 
+// editMade says what became of a ServiceAccount edit that did not fail.
+type editMade int
+
+const (
+	// editApplied: applied to the version planned on (or nothing to do
+	// there).
+	editApplied editMade = iota
+	// editMadeOnNewer: applied to, or found done on, another version.
+	editMadeOnNewer
+	// editSkipped: the ServiceAccount was replaced (another UID) since
+	// planning; nothing was done.
+	editSkipped
+)
+
 // edit applies a ServiceAccount edit with optimistic concurrency: on a
 // conflict it re-reads the object, checks its record again and applies the
 // same edit there.
-func (w *writer) edit(ctx context.Context, ns string, k *ownership.Key, e planner.Edit) error {
+func (w *writer) edit(ctx context.Context, ns string, k *ownership.Ring, e planner.Edit) (editMade, error) {
 	var cached corev1.ServiceAccount
 	if err := w.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: e.ServiceAccount}, &cached); err != nil {
-		return fmt.Errorf("read ServiceAccount %s/%s: %w", ns, e.ServiceAccount, err)
+		return editSkipped, fmt.Errorf("read ServiceAccount %s/%s: %w", ns, e.ServiceAccount, err)
 	}
 	current := w.overlay.serviceAccount(&cached)
 	if string(current.UID) != e.UID {
-		return nil // replaced since planning; the next plan sees the new one
+		return editSkipped, nil // replaced since planning; the next plan sees the new one
 	}
 	basedOn := current.ResourceVersion
 	store := storeAdapter{client: w.client, reader: w.reader}
+	var appliedTo string
+	replaced := false
 	updated, wrote, err := serviceaccount.Update(ctx, store, current, func(sa *corev1.ServiceAccount) (bool, error) {
+		appliedTo = sa.ResourceVersion
 		if string(sa.UID) != e.UID {
+			replaced = true
 			return false, nil
 		}
+		replaced = false
 		rec, err := ownership.ReadRecord(sa, k)
 		if err != nil {
-			return false, err
+			// An unverified record the plan adopts, if it is still the one
+			// planned on.
+			raw, rerr := serviceaccount.ReadRecord(sa)
+			if e.Adopt == nil || !errors.Is(err, ownership.ErrRecordUnproven) || rerr != nil || !maps.Equal(raw, e.Adopt) {
+				return false, err
+			}
+			rec = raw
 		}
 		list := make([]string, 0, len(sa.ImagePullSecrets))
 		for _, r := range sa.ImagePullSecrets {
 			list = append(list, r.Name)
 		}
 		list, rec, changed := e.Apply(list, rec)
-		if !changed {
-			return false, nil
+		if changed {
+			sa.ImagePullSecrets = nil
+			for _, n := range list {
+				sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: n})
+			}
 		}
-		sa.ImagePullSecrets = nil
-		for _, n := range list {
-			sa.ImagePullSecrets = append(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: n})
-		}
-		ownership.WriteRecord(sa, k, rec)
-		return true, nil
+		// Also signs again a record an older key, or nobody, signed.
+		signed := ownership.WriteRecord(sa, k, rec)
+		return changed || signed, nil
 	})
-	if err != nil {
-		return err
+	switch {
+	case err != nil:
+		return editSkipped, err
+	case replaced:
+		return editSkipped, nil
 	}
 	if wrote {
 		w.overlay.wroteServiceAccount(basedOn, updated)
@@ -320,7 +417,10 @@ func (w *writer) edit(ctx context.Context, ns string, k *ownership.Key, e planne
 			}
 		}
 	}
-	return nil
+	if e.ResourceVersion != "" && appliedTo != e.ResourceVersion {
+		return editMadeOnNewer, nil
+	}
+	return editApplied, nil
 }
 
 // storeAdapter lets package serviceaccount write through the

@@ -50,23 +50,31 @@ func GenerateKey() ([]byte, error) {
 // CopyProof proves that the Secret namespace/name is a copy made for the
 // ClusterPullSecret cps with that UID.
 func (k *Key) CopyProof(namespace, name, cps string, cpsUID types.UID) string {
-	return k.sign("copy", namespace, name, cps, string(cpsUID))
+	return k.sign(copyFields(namespace, name, cps, cpsUID)...)
 }
 
 // VerifyCopy reports whether proof is CopyProof of the same fields.
 func (k *Key) VerifyCopy(namespace, name, cps string, cpsUID types.UID, proof string) bool {
-	return k.verify(proof, "copy", namespace, name, cps, string(cpsUID))
+	return k.verify(proof, copyFields(namespace, name, cps, cpsUID)...)
 }
 
 // RecordProof proves that the controller wrote record (attached name to
 // ClusterPullSecret) on the ServiceAccount namespace/name with that UID.
 func (k *Key) RecordProof(namespace, name string, uid types.UID, record map[string]string) string {
-	return k.sign(append([]string{"record", namespace, name, string(uid)}, canonical(record)...)...)
+	return k.sign(recordFields(namespace, name, uid, record)...)
 }
 
 // VerifyRecord reports whether proof is RecordProof of the same fields.
 func (k *Key) VerifyRecord(namespace, name string, uid types.UID, record map[string]string, proof string) bool {
-	return k.verify(proof, append([]string{"record", namespace, name, string(uid)}, canonical(record)...)...)
+	return k.verify(proof, recordFields(namespace, name, uid, record)...)
+}
+
+func copyFields(namespace, name, cps string, cpsUID types.UID) []string {
+	return []string{"copy", namespace, name, cps, string(cpsUID)}
+}
+
+func recordFields(namespace, name string, uid types.UID, record map[string]string) []string {
+	return append([]string{"record", namespace, name, string(uid)}, canonical(record)...)
 }
 
 // canonical lists a record's entries in a fixed order.
@@ -88,6 +96,9 @@ func (k *Key) mac(fields ...string) []byte {
 }
 
 func (k *Key) sign(fields ...string) string {
+	if k == nil {
+		return ""
+	}
 	return proofVersion + base64.RawURLEncoding.EncodeToString(k.mac(fields...))
 }
 

@@ -13,15 +13,17 @@ import (
 func After(s Snapshot, p Plan) Snapshot {
 	out := s
 	out.Copies = slices.Clone(s.Copies)
-	for _, w := range p.UpdateCopies {
+	for _, w := range append(slices.Clone(p.UpdateCopies), p.ResignCopies...) {
 		for i := range out.Copies {
-			if out.Copies[i].Name == w.Name {
-				out.Copies[i].Hash = w.Hash
+			if k := &out.Copies[i]; k.Name == w.Name {
+				// Written with the signing key: proven, its proof the
+				// writer's own.
+				k.Hash, k.Proven, k.Resign, k.Proof = w.Hash, true, false, ""
 			}
 		}
 	}
 	for _, w := range p.CreateCopies {
-		out.Copies = append(out.Copies, Copy{Name: w.Name, UID: w.UID, Owner: w.Owner, OwnerUID: w.OwnerUID, Hash: w.Hash, Proven: true})
+		out.Copies = append(out.Copies, Copy{Name: w.Name, UID: w.UID, Owner: w.Owner, OwnerUID: w.OwnerUID, Hash: w.Hash, Type: w.Type, Proven: true})
 	}
 	for _, d := range p.DeleteCopies {
 		out.Copies = slices.DeleteFunc(out.Copies, func(k Copy) bool { return k.Name == d.Name })
@@ -33,7 +35,15 @@ func After(s Snapshot, p Plan) Snapshot {
 			if sa.Name != e.ServiceAccount {
 				continue
 			}
-			sa.PullSecrets, sa.Record, _ = e.Apply(sa.PullSecrets, sa.Record)
+			record := sa.Record
+			if e.Adopt != nil {
+				record = e.Adopt
+			}
+			sa.PullSecrets, sa.Record, _ = e.Apply(sa.PullSecrets, record)
+			if e.Resign {
+				// Written with the signing key (and adopted).
+				sa.RecordProblem, sa.Unverified, sa.RecordResign = "", nil, false
+			}
 			for _, a := range e.Attach {
 				if a.Again {
 					// Remembered as the controller's tracker does once the

@@ -2,6 +2,7 @@ package planner_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -16,8 +17,10 @@ func TestAfter(t *testing.T) {
 		old := copyOf(acme, "old")
 		stale := copyOf(acme, "acme")
 		stale.Hash = "stale"
+		fought := sa("default", []string{"theirs", "old"}, map[string]string{"old": "acme"})
+		fought.Reattached = map[string][]time.Time{"acme": {epoch}}
 		s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{stale, old, copyOf(acme, "other")},
-			sa("default", []string{"theirs", "old"}, map[string]string{"old": "acme"}), sa("builder", []string{"theirs"}, nil))
+			fought, sa("builder", []string{"theirs"}, nil))
 		s.Blocked = map[string]string{"taken": "Secret taken exists"}
 		s.Pods = []planner.Pod{{Name: "web-1", UID: "p1"}, {Name: "web-2", UID: "p2"}}
 		return s
@@ -45,6 +48,21 @@ func TestAfter(t *testing.T) {
 		}, func(s *planner.Snapshot) {
 			s.ServiceAccounts[0].PullSecrets = []string{"theirs", "acme"}
 			s.ServiceAccounts[0].Record = map[string]string{"acme": "acme"}
+		}},
+		{"a re-attachment is remembered at Now, as the writer's tracker does", planner.Plan{
+			ServiceAccounts: []planner.Edit{{ServiceAccount: "default", UID: "sa-default",
+				Attach: []planner.Attachment{{Secret: "acme", By: "acme", Again: true}}}},
+		}, func(s *planner.Snapshot) {
+			s.ServiceAccounts[0].PullSecrets = []string{"theirs", "old", "acme"}
+			s.ServiceAccounts[0].Record = map[string]string{"old": "acme", "acme": "acme"}
+			s.ServiceAccounts[0].Reattached = map[string][]time.Time{"acme": {epoch, s.Now}}
+		}},
+		{"a first attachment is not a re-attachment", planner.Plan{
+			ServiceAccounts: []planner.Edit{{ServiceAccount: "builder", UID: "sa-builder",
+				Attach: []planner.Attachment{{Secret: "acme", By: "acme"}}}},
+		}, func(s *planner.Snapshot) {
+			s.ServiceAccounts[1].PullSecrets = []string{"theirs", "acme"}
+			s.ServiceAccounts[1].Record = map[string]string{"acme": "acme"}
 		}},
 		{"restarted Pods are gone, by UID", planner.Plan{
 			DeletePods: []planner.PodRestart{{Pod: "web-1", UID: "p1"}},

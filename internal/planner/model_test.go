@@ -1,6 +1,7 @@
 package planner_test
 
 import (
+	"flag"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -8,11 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/contest"
 	"github.com/pullsecrets/pullsecrets/internal/planner"
 )
 
@@ -58,9 +61,16 @@ type secret struct {
 	owner        string // label
 	ownerUID     string
 	hash         string
-	finalizer    bool // a foreign finalizer: a delete leaves it terminating
+	typ          string // the Secret type, which never changes
+	finalizer    bool   // a foreign finalizer: a delete leaves it terminating
 	deleting     bool
 	byController bool // made by the controller (so its proof is valid)
+	// unverifiable: carries a proof no key of the controller checks (made
+	// with a key replaced since); adopted when it is exactly what the
+	// controller would write.
+	unverifiable bool
+	// signedOld: its proof is an older key's of the ring.
+	signedOld bool
 }
 
 type account struct {
@@ -68,12 +78,25 @@ type account struct {
 	list     []string
 	record   map[string]string
 	tampered bool
-	optOut   bool
+	// restored: recreated by a restore (a new UID) with its list and
+	// annotations, or its proof made with a key replaced since: the record
+	// reads, its proof does not check; adopted when every entry is sound.
+	restored bool
+	// signedOld: its record's proof is an older key's of the ring.
+	signedOld bool
+	optOut    bool
+	// enforcing: annotated kubernetes.io/enforce-mountable-secrets, so the
+	// pod-injection policy skips its Pods.
+	enforcing bool
 	// added are the names the controller appended (and nobody re-added).
 	added map[string]bool
 	// version counts the writes of the list and record, as resourceVersion.
 	version int
 }
+
+// alone: the controller cannot trust the record, so it leaves the
+// ServiceAccount alone (unless it adopts a restored record).
+func (a *account) alone() bool { return a.tampered || a.restored }
 
 type pod struct {
 	uid, sa, owner string
@@ -85,6 +108,19 @@ type pod struct {
 	// must never restart it again.
 	restartedFor string
 }
+
+// injection is a published status.injection: the name the policy adds to
+// new Pods, since when, and the name it added before (which the API
+// server, reading params through a watch, may still use for a moment).
+type injection struct {
+	name, prev string
+	since      time.Time
+}
+
+// grace is how long after publication the API server is assumed to inject
+// the new name (the controller's injectionGrace): before, it may still
+// inject the previous one, or nothing.
+const grace = 5 * time.Second
 
 type workload struct {
 	kind, group, uid string
@@ -110,8 +146,31 @@ type world struct {
 	learned  map[string]string // the reconciler's memory: names a create found taken
 	// listing: Pods and templates are not listed yet (a fresh start).
 	listing bool
-	seen    map[string]int // how often each kind of write, state and check happened
-	log     []string
+
+	// now is the clock: the snapshot's Now, injection's grace, fights'
+	// backoff.
+	now time.Time
+	// podsMode: spec.attachTo is Pods.
+	podsMode map[string]bool
+	// srcType is the type of each ClusterPullSecret's source Secret; its
+	// Source.Hash names the credential, whatever the type.
+	srcType map[string]string
+	// policy: the pod-injection policy is installed and the API server
+	// serves MutatingAdmissionPolicy.
+	policy bool
+	// published is each ClusterPullSecret's status.injection, as the
+	// ClusterPullSecret reconciler last wrote it (nil: none).
+	published map[string]*injection
+	// tracker is the controller's memory of the names it put back after
+	// someone else removed them, by ServiceAccount: lost at a restart.
+	tracker map[string]map[string][]time.Time
+	// gitops: a GitOps writer renders that ServiceAccount's list (and
+	// reapplies it as time passes), owning all of it.
+	gitops map[string][]string
+	seen   map[string]int // how often each kind of write, state and check happened
+	log    []string
+	// plan is the plan being made, for the failure's report.
+	plan planner.Plan
 }
 
 func newWorld(t *testing.T, seed uint64, seen map[string]int) *world {
@@ -120,6 +179,8 @@ func newWorld(t *testing.T, seed uint64, seen map[string]int) *world {
 		cps: map[string]*planner.ClusterPullSecret{}, nsOnly: map[string]bool{}, appOnly: map[string]bool{},
 		secrets: map[string]*secret{}, sas: map[string]*account{}, pods: map[string]*pod{},
 		work: map[string]*workload{}, learned: map[string]string{}, seen: seen,
+		now: epoch.Add(time.Hour), podsMode: map[string]bool{}, srcType: map[string]string{}, policy: true, published: map[string]*injection{},
+		tracker: map[string]map[string][]time.Time{}, gitops: map[string][]string{},
 	}
 	w.sas["default"] = &account{uid: w.uid(), added: map[string]bool{}}
 	w.work["web"] = &workload{kind: "ReplicaSet", group: "apps", uid: w.uid(), budget: -1, active: true}
@@ -143,6 +204,25 @@ func (w *world) logf(format string, args ...any) { w.log = append(w.log, fmt.Spr
 
 var secretNames = []string{"r1", "r2", "r3"}
 
+// secretTypes are the two types of a pull secret, which hold the same
+// credential ({"auths": X} and X).
+var secretTypes = []string{"kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"}
+
+// proofOf is the proof annotation the reader sees on a Secret: the signing
+// key's ("": the writer's own), an older key's, or one no key checks.
+func proofOf(k *secret) string {
+	switch {
+	case k.unverifiable:
+		return "unverifiable"
+	case k.byController && k.signedOld:
+		return "older key"
+	}
+	return ""
+}
+
+// credIn is what a Secret of type t holds when it carries c's credential.
+func (w *world) credIn(c, t string) string { return w.cps[c].Source.Hash + "@" + t }
+
 func (w *world) selectorFor(name string) {
 	c := w.cps[name]
 	spec := v1alpha1.ClusterPullSecretSpec{}
@@ -157,7 +237,7 @@ func (w *world) selectorFor(name string) {
 
 // event changes the world as users, tenants and the cluster would.
 func (w *world) event() {
-	switch w.r.IntN(29) {
+	switch w.r.IntN(55) {
 	case 0, 1: // a ClusterPullSecret is created
 		name := w.pick("a", "b", "c")
 		if _, ok := w.cps[name]; ok {
@@ -168,8 +248,10 @@ func (w *world) event() {
 			RestartPods: w.r.IntN(2) == 0, Source: planner.Source{Hash: "h0", Matches: forRegistry},
 		}
 		w.nsOnly[name], w.appOnly[name] = w.r.IntN(3) == 0, w.r.IntN(4) == 0
+		w.podsMode[name], w.published[name] = w.r.IntN(3) == 0, nil
+		w.srcType[name] = w.pick(secretTypes...)
 		w.selectorFor(name)
-		w.logf("create ClusterPullSecret %s -> %s", name, w.cps[name].SecretName)
+		w.logf("create ClusterPullSecret %s -> %s, Pods mode %v", name, w.cps[name].SecretName, w.podsMode[name])
 	case 2, 3: // renamed
 		if name, ok := pickKey(w, w.cps); ok && !w.cps[name].Deleting {
 			w.cps[name].SecretName = w.pick(secretNames...)
@@ -186,18 +268,25 @@ func (w *world) event() {
 			w.cps[name].Deleting = true
 			w.logf("delete ClusterPullSecret %s", name)
 		}
-	case 6: // source breaks, recovers, rotates
+	case 6, 49, 50: // source breaks, recovers, rotates, changes type
 		if name, ok := pickKey(w, w.cps); ok {
 			c := w.cps[name]
-			switch w.r.IntN(3) {
+			switch w.r.IntN(4) {
 			case 0:
 				c.Source.Problem = v1alpha1.ReasonSourceNotFound
 			case 1:
 				c.Source.Problem = ""
-			default:
+			case 2:
 				c.Source.Hash = w.uid()
+			default:
+				// Replaced by a Secret of the other type, with the same
+				// credential or a new one.
+				w.srcType[name] = w.pick(secretTypes...)
+				if w.r.IntN(2) == 0 {
+					c.Source.Hash = w.uid()
+				}
 			}
-			w.logf("source of %s: problem %q hash %s", name, c.Source.Problem, c.Source.Hash)
+			w.logf("source of %s: problem %q credential %s type %s", name, c.Source.Problem, c.Source.Hash, w.srcType[name])
 		}
 	case 7: // namespace relabelled
 		w.labelled = !w.labelled
@@ -225,16 +314,23 @@ func (w *world) event() {
 			}
 			w.logf("user deletes Secret %s", name)
 		} else {
-			w.secrets[name] = &secret{uid: w.uid()}
+			w.secrets[name] = &secret{uid: w.uid(), typ: w.pick(secretTypes...)}
 			w.logf("user creates Secret %s", name)
 		}
 	case 11: // a tenant forges the controller's labels
 		name := w.pick(secretNames...)
 		if _, ok := w.secrets[name]; !ok {
 			owner, _ := pickKey(w, w.cps)
-			w.secrets[name] = &secret{uid: w.uid(), owner: owner, ownerUID: "forged"}
+			w.secrets[name] = &secret{uid: w.uid(), owner: owner, ownerUID: "forged", typ: w.pick(secretTypes...)}
 			if c, ok := w.cps[owner]; ok && w.r.IntN(2) == 0 {
 				w.secrets[name].ownerUID = c.UID // labels copied exactly, still no proof
+				if w.r.IntN(2) == 0 {
+					// A proof copied too, over the credential the tenant
+					// reads from the copy in its namespace: adoptable, and
+					// adopting it grants nothing.
+					w.secrets[name].unverifiable = true
+					w.secrets[name].hash = w.credIn(owner, w.secrets[name].typ)
+				}
 			}
 			w.logf("tenant forges Secret %s for %q", name, owner)
 		}
@@ -246,7 +342,10 @@ func (w *world) event() {
 				a.version++
 				w.logf("admin clears the record of %s", name)
 			} else if len(a.record) > 0 {
-				a.tampered = true
+				// An entry for a name no ClusterPullSecret attaches.
+				a.tampered, a.restored = true, false
+				a.record = maps.Clone(a.record)
+				a.record["legacy"] = "ghost"
 				a.version++
 				w.logf("tenant tampers with the record of %s", name)
 			}
@@ -258,20 +357,7 @@ func (w *world) event() {
 			w.logf("opt-out of %s: %v", name, w.sas[name].optOut)
 		}
 	case 14, 15: // a workload makes a Pod, as admission would fill it
-		name := w.pick("web", "once")
-		wl := w.work[name]
-		sa := w.pick("default", "app")
-		a, ok := w.sas[sa]
-		if !ok || !wl.active {
-			return
-		}
-		list := slices.Clone(wl.template)
-		if len(list) == 0 {
-			list = slices.Clone(a.list)
-		}
-		id := w.uid()
-		w.pods[id] = &pod{uid: id, sa: sa, owner: name, list: list, stuck: w.r.IntN(2) == 0}
-		w.logf("%s makes Pod %s with %v", name, id, list)
+		w.makePod(w.r.IntN(2) == 0)
 	case 16: // a Pod gets stuck, finishes, terminates or goes
 		if id, ok := pickKey(w, w.pods); ok {
 			switch w.r.IntN(4) {
@@ -311,6 +397,7 @@ func (w *world) event() {
 	case 20: // the controller restarts: its memory is lost, and it plans
 		// once before its index of Pods and templates is listed
 		w.learned = map[string]string{}
+		w.tracker = map[string]map[string][]time.Time{}
 		w.listing = true
 		w.logf("controller restart")
 	case 21: // a Job's budget changes, or it finishes, or runs again
@@ -361,40 +448,275 @@ func (w *world) event() {
 			a.version++
 			w.logf("user removes %s, recorded, from %s", gone, sa)
 		}
-	case 26, 27, 28: // an older ClusterPullSecret, fixed and edited to select
-		// every ServiceAccount, is renamed onto the name a newer one holds and has
-		// attached here; a user deletes that copy, so the older one, first
-		// in line, makes it again while the records still name the newer
-		// one; and the newer one may then let go
-		for _, sa := range slices.Sorted(maps.Keys(w.sas)) {
-			a := w.sas[sa]
-			for _, n := range slices.Sorted(maps.Keys(a.record)) {
-				holder := a.record[n]
-				if a.tampered || w.maker(n) != holder || w.secrets[n].finalizer {
+	case 26, 27, 28: // an older ClusterPullSecret takes over a name a newer one attached
+		w.takeOver()
+	case 29, 30: // attachTo switched between ServiceAccounts and Pods
+		if name, ok := pickKey(w, w.cps); ok && !w.cps[name].Deleting {
+			w.podsMode[name] = !w.podsMode[name]
+			w.logf("%s switched to Pods mode %v", name, w.podsMode[name])
+
+		}
+	case 31, 32: // the ClusterPullSecret reconciler writes status.injection
+		for _, name := range slices.Sorted(maps.Keys(w.cps)) {
+			if w.r.IntN(4) != 0 {
+				w.publish(name)
+			}
+		}
+	case 33: // the pod-injection policy is installed or removed
+		if w.r.IntN(2) == 0 {
+			w.policy = !w.policy
+			w.logf("pod-injection policy available %v", w.policy)
+		}
+	case 34, 35, 36, 40, 41: // time passes; GitOps writers apply their lists again
+		w.now = w.now.Add([]time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 6 * time.Second, 30 * time.Second, 2 * time.Minute, 20 * time.Minute}[w.r.IntN(7)])
+		w.logf("now %s", w.now.Sub(epoch))
+		for _, sa := range slices.Sorted(maps.Keys(w.gitops)) {
+			w.gitopsApply(sa)
+		}
+	case 37, 38: // a GitOps writer starts or stops rendering a list
+		name := w.pick("default", "app")
+		if _, ok := w.gitops[name]; ok && w.r.IntN(3) == 0 {
+			delete(w.gitops, name)
+			w.logf("GitOps writer leaves %s", name)
+		} else if ok {
+			w.gitopsApply(name)
+		} else if _, ok := w.sas[name]; ok {
+			w.gitops[name] = [][]string{nil, {"legacy"}}[w.r.IntN(2)]
+			w.logf("GitOps writer renders %s: %v", name, w.gitops[name])
+			w.gitopsApply(name)
+		}
+	case 42, 43: // a workload makes a Pod that fails to pull
+		w.makePod(true)
+	case 44, 45, 47, 48: // again, as in 26-28
+		w.takeOver()
+	case 46: // a Pod fails to pull; a ClusterPullSecret, fixed and set to
+		// restart Pods, switches to Pods mode, the switch is published and
+		// the API server reads it
+		if name, ok := pickKey(w, w.cps); ok && !w.cps[name].Deleting && !w.podsMode[name] {
+			if w.r.IntN(2) == 0 {
+				// Its own list hides the ServiceAccount's; the policy appends.
+				w.work["web"].template, w.work["once"].template = []string{"legacy"}, []string{"legacy"}
+				w.logf("templates of web and once list [legacy]")
+			}
+			w.makePod(true)
+			c := w.cps[name]
+			w.podsMode[name], c.RestartPods, c.Invalid, c.Source.Problem, w.nsOnly[name] = true, true, "", "", false
+			w.selectorFor(name)
+			w.logf("%s fixed, selecting namespaces by name only, switched to Pods mode, restarting Pods", name)
+			w.publish(name)
+			w.now = w.now.Add(grace)
+			w.logf("now %s", w.now.Sub(epoch))
+		}
+	case 51, 52: // a restore recreates a ServiceAccount with its list and
+		// annotations: a new UID, which its record's proof binds
+		if name, ok := pickKey(w, w.sas); ok && len(w.sas[name].record) > 0 && !w.sas[name].tampered {
+			a := w.sas[name]
+			a.uid, a.restored, a.signedOld = w.uid(), true, false
+			a.version++
+			w.logf("restore recreates ServiceAccount %s with its record %v", name, a.record)
+		}
+	case 53: // the key Secret replaced while the controller is down: no
+		// proof checks any more; the controller starts again
+		for name, k := range w.secrets {
+			if k.byController {
+				k.byController, k.unverifiable, k.signedOld = false, true, false
+				w.logf("copy %s: its proof no longer checks", name)
+			}
+		}
+		for _, a := range w.sas {
+			if len(a.record) > 0 && !a.tampered {
+				a.restored, a.signedOld = true, false
+			}
+		}
+		w.learned = map[string]string{}
+		w.tracker = map[string]map[string][]time.Time{}
+		w.listing = true
+		w.logf("key replaced, controller restart")
+	case 54: // a rotation: every proof is an older key's
+		for _, k := range w.secrets {
+			if k.byController {
+				k.signedOld = true
+			}
+		}
+		for _, a := range w.sas {
+			if len(a.record) > 0 && !a.alone() {
+				a.signedOld = true
+			}
+		}
+		w.logf("key rotated")
+	case 39: // enforce-mountable-secrets toggled
+		if name, ok := pickKey(w, w.sas); ok {
+			w.sas[name].enforcing = !w.sas[name].enforcing
+			w.sas[name].version++
+			w.logf("%s enforces mountable secrets: %v", name, w.sas[name].enforcing)
+		}
+	}
+}
+
+// makePod: a workload makes a Pod, as admission fills it.
+func (w *world) makePod(stuck bool) {
+	name := w.pick("web", "once")
+	wl := w.work[name]
+	sa := w.pick("default", "app")
+	if _, ok := w.sas[sa]; !ok || !wl.active {
+		return
+	}
+	list := w.admit(wl.template, sa)
+	id := w.uid()
+	w.pods[id] = &pod{uid: id, sa: sa, owner: name, list: list, stuck: stuck}
+	w.logf("%s makes Pod %s with %v, stuck %v", name, id, list, stuck)
+}
+
+// takeOver: an older ClusterPullSecret, fixed and edited to select
+// every ServiceAccount, is renamed onto the name a newer one holds and has
+// attached here; a user deletes that copy, so the older one, first
+// in line, makes it again while the records still name the newer
+// one; and the newer one may then let go.
+func (w *world) takeOver() {
+	for _, sa := range slices.Sorted(maps.Keys(w.sas)) {
+		a := w.sas[sa]
+		for _, n := range slices.Sorted(maps.Keys(a.record)) {
+			holder := a.record[n]
+			if a.alone() || w.maker(n) != holder || w.secrets[n].finalizer {
+				continue
+			}
+			for _, name := range slices.Sorted(maps.Keys(w.cps)) {
+				c := w.cps[name]
+				if name == holder || c.Deleting || !c.Created.Before(w.cps[holder].Created) {
 					continue
 				}
-				for _, name := range slices.Sorted(maps.Keys(w.cps)) {
-					c := w.cps[name]
-					if name == holder || c.Deleting || !c.Created.Before(w.cps[holder].Created) {
-						continue
-					}
-					c.SecretName, w.nsOnly[name], w.appOnly[name], c.Invalid, c.Source.Problem = n, false, false, "", ""
-					w.selectorFor(name)
-					delete(w.secrets, n)
-					w.logf("rename %s -> %s, selecting all, held by the newer %s; user deletes copy %s", name, n, holder, n)
-					switch w.r.IntN(3) {
-					case 0:
-						w.cps[holder].Deleting = true
-						w.logf("delete ClusterPullSecret %s", holder)
-					case 1:
-						w.cps[holder].SecretName = w.pick(secretNames...)
-						w.logf("rename %s -> %s", holder, w.cps[holder].SecretName)
-					}
-					return
+				c.SecretName, w.nsOnly[name], w.appOnly[name], c.Invalid, c.Source.Problem = n, false, false, "", ""
+				w.selectorFor(name)
+				delete(w.secrets, n)
+				w.logf("rename %s -> %s, selecting all, held by the newer %s; user deletes copy %s", name, n, holder, n)
+				switch w.r.IntN(3) {
+				case 0:
+					w.cps[holder].Deleting = true
+					w.logf("delete ClusterPullSecret %s", holder)
+				case 1:
+					w.cps[holder].SecretName = w.pick(secretNames...)
+					w.logf("rename %s -> %s", holder, w.cps[holder].SecretName)
 				}
+				return
 			}
 		}
 	}
+}
+
+// gitopsApply: a GitOps writer applies its list with server-side apply,
+// owning the atomic list whole: every other name goes.
+func (w *world) gitopsApply(name string) {
+	a := w.sas[name]
+	if a == nil || slices.Equal(a.list, w.gitops[name]) {
+		return
+	}
+	for _, n := range a.list {
+		if !slices.Contains(w.gitops[name], n) {
+			delete(a.added, n)
+		}
+	}
+	a.list = slices.Clone(w.gitops[name])
+	a.version++
+	w.seen["GitOps apply"]++
+	w.logf("GitOps writer sets %s to %v", name, a.list)
+}
+
+// publish is the ClusterPullSecret reconciler writing status.injection as
+// the API reference of status.injection says: published for Pods mode while the policy works (the name, since when it is this name);
+// kept through a broken source, and through a switch back to
+// ServiceAccounts until the namespaces are Ready; dropped when the policy
+// is gone. An invalid spec or a deletion leaves status as it is.
+func (w *world) publish(name string) {
+	c, old := w.cps[name], w.published[name]
+	var next *injection
+	switch {
+	case c.Invalid != "" || c.Deleting:
+		return
+	case !w.podsMode[name]:
+		if old != nil && w.nsSelected(name) && !w.ready(name) {
+			return
+		}
+	case !w.policy:
+	case c.Source.Problem != "":
+		return
+	case old != nil && old.name == c.SecretName:
+		return
+	default:
+		next = &injection{name: c.SecretName, since: w.now}
+		if old != nil {
+			next.prev = old.name
+		}
+	}
+	w.published[name] = next
+	w.logf("status.injection of %s: %+v", name, next)
+}
+
+// injected lists the names the API server may add to a new Pod for c now
+// (nil: none): the published one, and during the grace after a change the
+// one before ("" when there was none).
+func (w *world) injected(c string) []string {
+	inj := w.published[c]
+	if !w.policy || inj == nil {
+		return nil
+	}
+	if w.now.Before(inj.since.Add(grace)) {
+		return []string{inj.name, inj.prev}
+	}
+	return []string{inj.name}
+}
+
+// skipped: the policy does not inject Pods of this ServiceAccount for c:
+// c does not select it (by name and annotations: the policy never sees
+// its labels), or it enforces mountable secrets.
+func (w *world) skipped(c, sa string) bool {
+	a := w.sas[sa]
+	return a == nil || a.enforcing || !w.saSelected(c, sa) || !w.nsSelected(c) || w.cps[c].Invalid != ""
+}
+
+// servedByPolicy: every name the API server may inject into a new Pod of
+// sa for c is a live copy of c's.
+func (w *world) servedByPolicy(c, sa string) bool {
+	names := w.injected(c)
+	if len(names) == 0 || w.skipped(c, sa) {
+		return false
+	}
+	for _, n := range names {
+		if n == "" || !w.liveCopy(c, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// injecting: the policy gives c's current name to new Pods, and has for
+// longer than the API server's lag.
+func (w *world) injecting(c string) bool {
+	inj := w.published[c]
+	return w.policy && inj != nil && inj.name == w.cps[c].SecretName && !w.now.Before(inj.since.Add(grace))
+}
+
+// served: a new Pod of sa that lists no pull secret of its own gets c's
+// credential, from the ServiceAccount's list or from the policy.
+func (w *world) served(c, sa string) bool { return w.carries(c, sa) || w.servedByPolicy(c, sa) }
+
+// admit fills a new Pod's list as admission does: the ServiceAccount's list
+// when it has none, then the policy's names (one of them, during a
+// change's grace).
+func (w *world) admit(own []string, sa string) []string {
+	list := slices.Clone(own)
+	if len(list) == 0 {
+		list = slices.Clone(w.sas[sa].list)
+	}
+	for _, c := range slices.Sorted(maps.Keys(w.cps)) {
+		names := w.injected(c)
+		if len(names) == 0 || w.skipped(c, sa) {
+			continue
+		}
+		if n := names[w.r.IntN(len(names))]; n != "" && !slices.Contains(list, n) {
+			list = append(list, n)
+		}
+	}
+	return list
 }
 
 // userEdit removes a name from a list, or lists one by hand (never a name
@@ -443,7 +765,7 @@ func (w *world) race(a *account, e planner.Edit) {
 }
 
 func (w *world) snapshot() planner.Snapshot {
-	s := planner.Snapshot{Namespace: planner.Namespace{Name: "shop"}, Blocked: maps.Clone(w.learned), UsageUnknown: w.listing}
+	s := planner.Snapshot{Namespace: planner.Namespace{Name: "shop"}, Blocked: maps.Clone(w.learned), UsageUnknown: w.listing, Now: w.now}
 	if w.labelled {
 		s.Namespace.Labels = map[string]string{"team": "shop"}
 	}
@@ -452,6 +774,24 @@ func (w *world) snapshot() planner.Snapshot {
 		if cc.Invalid != "" {
 			cc.Selector = nil
 		}
+		// The source's content, and the credential in each type.
+		cc.Source.Hash, cc.Source.Type = w.credIn(c.Name, w.srcType[c.Name]), w.srcType[c.Name]
+		cc.Source.HashAs = map[string]string{}
+		for _, t := range secretTypes {
+			cc.Source.HashAs[t] = w.credIn(c.Name, t)
+		}
+		// As the reader derives them from the policy's presence and
+		// status.injection.
+		cc.AttachToPods = w.podsMode[c.Name]
+		if cc.AttachToPods && !w.policy {
+			cc.InjectionProblem = "the MutatingAdmissionPolicy pullsecrets-pod-injection is not installed"
+		}
+		if inj := w.published[c.Name]; w.policy && inj != nil {
+			cc.Injected = inj.name
+			if inj.name == c.SecretName {
+				cc.InjectingFrom = inj.since.Add(grace)
+			}
+		}
 		s.ClusterPullSecrets = append(s.ClusterPullSecrets, cc)
 	}
 	for name, k := range w.secrets {
@@ -459,18 +799,34 @@ func (w *world) snapshot() planner.Snapshot {
 			continue // not labelled: invisible to the metadata cache
 		}
 		s.Copies = append(s.Copies, planner.Copy{
-			Name: name, UID: k.uid, Owner: k.owner, OwnerUID: k.ownerUID, Hash: k.hash, Proven: k.byController, Deleting: k.deleting,
+			Name: name, UID: k.uid, Owner: k.owner, OwnerUID: k.ownerUID, Hash: k.hash, Type: k.typ, Proven: k.byController, Deleting: k.deleting,
+			Proof: proofOf(k), Resign: k.byController && k.signedOld,
 		})
 	}
 	for name, a := range w.sas {
 		sa := planner.ServiceAccount{
 			Name: name, UID: a.uid, ResourceVersion: strconv.Itoa(a.version), PullSecrets: slices.Clone(a.list), Record: maps.Clone(a.record),
 		}
-		if a.tampered {
-			sa.RecordProblem = "unproven"
+		if a.alone() {
+			// As the reader does: an unproven record is not trusted, only
+			// offered for adoption.
+			sa.RecordProblem, sa.Record, sa.Unverified = "unproven", nil, maps.Clone(a.record)
+		}
+		sa.RecordResign = a.signedOld && !a.alone()
+		if a.optOut || a.enforcing {
+			sa.Annotations = map[string]string{}
 		}
 		if a.optOut {
-			sa.Annotations = map[string]string{v1alpha1.OptOutAnnotation: "true"}
+			sa.Annotations[v1alpha1.OptOutAnnotation] = "true"
+		}
+		if a.enforcing {
+			sa.Annotations["kubernetes.io/enforce-mountable-secrets"] = "true"
+		}
+		if m := w.tracker[name]; len(m) > 0 {
+			sa.Reattached = map[string][]time.Time{}
+			for n, times := range m {
+				sa.Reattached[n] = slices.Clone(times)
+			}
 		}
 		s.ServiceAccounts = append(s.ServiceAccounts, sa)
 	}
@@ -529,6 +885,46 @@ func (w *world) maker(name string) string {
 	return ""
 }
 
+// adoptableCopy: the Secret carries a proof no key checks, and is exactly
+// what the controller would write there: marked for a live, active
+// ClusterPullSecret by name and UID, at its current name, holding its
+// current credential.
+func (w *world) adoptableCopy(name string) bool {
+	k := w.secrets[name]
+	if k == nil || !k.unverifiable || k.deleting {
+		return false
+	}
+	c := w.cps[k.owner]
+	return c != nil && c.UID == k.ownerUID && w.active(k.owner) && c.SecretName == name && w.current(k.owner, name)
+}
+
+// soundRecord: every entry of a ServiceAccount's record is a name the
+// controller would attach there itself: listed, the current name of the
+// active ServiceAccounts-mode ClusterPullSecret it names, which selects
+// the ServiceAccount and holds the name with a live copy.
+func (w *world) soundRecord(sa string) bool {
+	a := w.sas[sa]
+	if len(a.record) == 0 {
+		return false
+	}
+	for n, by := range a.record {
+		c := w.cps[by]
+		if c == nil || !slices.Contains(a.list, n) || !w.active(by) || w.podsMode[by] || c.SecretName != n || !w.saSelected(by, sa) || !w.liveCopy(by, n) {
+			return false
+		}
+		if _, taken := w.learned[n]; taken {
+			return false
+		}
+	}
+	return true
+}
+
+// current: the Secret name holds c's credential, in its own type.
+func (w *world) current(c, name string) bool {
+	k := w.secrets[name]
+	return k != nil && k.hash == w.credIn(c, k.typ)
+}
+
 // liveCopy: name is a copy of c's that is not being deleted.
 func (w *world) liveCopy(c, name string) bool {
 	return w.maker(name) == c && !w.secrets[name].deleting
@@ -544,14 +940,16 @@ func (w *world) carries(c, sa string) bool {
 // record is intact.
 func (w *world) bound(c, sa string) bool {
 	k, a := w.cps[c], w.sas[sa]
-	if k == nil || a == nil || k.Deleting || a.tampered {
+	if k == nil || a == nil || k.Deleting || a.alone() {
 		return false
 	}
 	return k.Invalid != "" || (w.nsSelected(c) && w.saSelected(c, sa))
 }
 
 // holders lists what uses a Secret: ServiceAccounts listing it, live Pods
-// reading it, templates that can still make Pods reading it.
+// reading it, templates that can still make Pods reading it, the
+// pod-injection policy adding it to new Pods here for the
+// ClusterPullSecret it is a copy of.
 func (w *world) holders(name string) []string {
 	var out []string
 	for n, a := range w.sas {
@@ -569,6 +967,11 @@ func (w *world) holders(name string) []string {
 			out = append(out, wl.kind+" "+n)
 		}
 	}
+	for c := range w.cps {
+		if w.nsSelected(c) && w.maker(name) == c && slices.Contains(w.injected(c), name) {
+			out = append(out, "the pod-injection policy for "+c)
+		}
+	}
 	return out
 }
 
@@ -579,22 +982,119 @@ func (w *world) ready(c string) bool {
 		return false
 	}
 	k := w.cps[c]
-	if !w.liveCopy(c, k.SecretName) || w.secrets[k.SecretName].hash != k.Source.Hash {
+	if !w.liveCopy(c, k.SecretName) || !w.current(c, k.SecretName) {
 		return false
 	}
+	if w.podsMode[c] {
+		// Pods mode: the policy gives the name to new Pods, and no name
+		// attached for it before the switch is left on a ServiceAccount.
+		return w.injecting(c) && len(w.attachedFor(c)) == 0
+	}
 	for name, a := range w.sas {
-		if w.saSelected(c, name) && (a.tampered || !slices.Contains(a.list, k.SecretName)) {
+		if w.saSelected(c, name) && (a.alone() || !slices.Contains(a.list, k.SecretName)) {
 			return false
 		}
 	}
-	return true
+	return len(w.contested(c)) == 0
+}
+
+// attachedFor lists the intact ServiceAccounts that list a name recorded
+// for c, but those whose Pods the policy skips (enforcing mountable
+// secrets), for which the list is the only way.
+func (w *world) attachedFor(c string) []string {
+	var out []string
+	for name, a := range w.sas {
+		for n, by := range a.record {
+			if by == c && !a.alone() && !a.enforcing && slices.Contains(a.list, n) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+// fightPolicy is how the docs say a fight is answered: the first Free
+// re-attachments at once, then each after a wait that starts at Base and
+// doubles up to Max, counting those of the last Memory.
+var fightPolicy = contest.DefaultPolicy()
+
+// remembered lists the re-attachments of n to sa the controller still
+// counts, oldest first.
+func (w *world) remembered(sa, n string) []time.Time {
+	var out []time.Time
+	for _, t := range w.tracker[sa][n] {
+		if w.now.Sub(t) < fightPolicy.Memory && !t.After(w.now) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// due is when a name the controller attached and someone else removed may
+// be put back: at once for the first Free times, then Base after the last
+// re-attachment, doubling with each one remembered, at most Max.
+func (w *world) due(sa, n string) time.Time {
+	r := w.remembered(sa, n)
+	if len(r) < fightPolicy.Free {
+		return time.Time{}
+	}
+	wait := fightPolicy.Base
+	for range len(r) - fightPolicy.Free {
+		wait = min(2*wait, fightPolicy.Max)
+	}
+	return r[len(r)-1].Add(wait)
+}
+
+// wantsOn: c, in ServiceAccounts mode, holds its name here with a live copy
+// and selects the intact ServiceAccount sa, so the name belongs on it.
+func (w *world) wantsOn(c, sa string) bool {
+	k, a := w.cps[c], w.sas[sa]
+	if !w.active(c) || w.podsMode[c] || a == nil || a.alone() || !w.saSelected(c, sa) {
+		return false
+	}
+	_, taken := w.learned[k.SecretName]
+	return !taken && w.liveCopy(c, k.SecretName)
+}
+
+// fight is what a state says of a fight on one ServiceAccount.
+type fight struct {
+	losses int
+	next   time.Time
+}
+
+// contested: the ServiceAccounts where, by the contest policy, a fight
+// over c's name is to be reported: it was put back at least Free times
+// lately and is missing again, or was put back less than Quiet ago.
+func (w *world) contested(c string) map[string]fight {
+	out := map[string]fight{}
+	n := w.cps[c].SecretName
+	for sa, a := range w.sas {
+		if !w.wantsOn(c, sa) {
+			continue
+		}
+		times := w.tracker[sa][n]
+		var d contest.Decision
+		f := fight{losses: len(w.remembered(sa, n))}
+		switch {
+		case slices.Contains(a.list, n):
+			d = fightPolicy.Holding(times, w.now)
+		case a.record[n] == c:
+			d = fightPolicy.Lost(times, w.now)
+			f.next = w.due(sa, n) // when it is put back (zero: it is there)
+		}
+		if d.Contested {
+			out[sa] = f
+		}
+	}
+	return out
 }
 
 // restartable: a stuck Pod c would restart, by the docs: c restarts Pods,
 // holds its name with a live copy, the Pod lacks the name, its owner
 // recreates it from a template that lists the name or nothing (so that
-// admission fills it from the ServiceAccount, which lists it), and a Job
-// can afford a failure.
+// admission fills it from the ServiceAccount, which lists it), or in Pods
+// mode the policy injects the name into its ServiceAccount's Pods, and a
+// Job can afford a failure.
 func (w *world) restartable(c string, p *pod) bool {
 	k := w.cps[c]
 	a := w.sas[p.sa]
@@ -606,6 +1106,10 @@ func (w *world) restartable(c string, p *pod) bool {
 	switch {
 	case !w.liveCopy(c, n) || slices.Contains(p.list, n):
 		return false
+	case w.podsMode[c]:
+		// The policy adds the name to the replacement, whatever its
+		// template lists.
+		return w.injecting(c) && w.servedByPolicy(c, p.sa) && (wl.kind != "Job" || wl.budget != 0)
 	case len(wl.template) > 0 && !slices.Contains(wl.template, n):
 		return false
 	case len(wl.template) == 0 && !slices.Contains(a.list, n):
@@ -631,7 +1135,7 @@ func (w *world) frozenThings() map[string][]string {
 		}
 		for an, a := range w.sas {
 			for _, n := range a.list {
-				if !a.tampered && (a.record[n] == name || w.maker(n) == name) {
+				if (!a.alone() && a.record[n] == name) || w.maker(n) == name {
 					held = append(held, "attached "+n+" to "+an)
 				}
 			}
@@ -644,7 +1148,7 @@ func (w *world) frozenThings() map[string][]string {
 
 func (w *world) fail(format string, args ...any) {
 	w.t.Helper()
-	w.t.Fatalf("seed %d: %s\nhistory:\n  %s", w.seed, fmt.Sprintf(format, args...), strings.Join(w.log, "\n  "))
+	w.t.Fatalf("seed %d: %s\nhistory:\n  %s\nthe plan: %+v", w.seed, fmt.Sprintf(format, args...), strings.Join(w.log, "\n  "), w.plan)
 }
 
 // reconcile plans and writes until a plan writes nothing, as the namespace
@@ -659,6 +1163,7 @@ func (w *world) reconcile() {
 		}
 		s := w.snapshot()
 		p := planner.Compute(s)
+		w.plan = p
 		w.checkDeterministic(s, p)
 		w.checkStates(p)
 		if final && !p.Empty() {
@@ -692,6 +1197,11 @@ func (w *world) count(p planner.Plan) {
 	w.seen["restart"] += len(p.DeletePods)
 	for _, e := range p.ServiceAccounts {
 		w.seen["attach"] += len(e.Attach)
+		for _, a := range e.Attach {
+			if a.Again {
+				w.seen["attach again"]++
+			}
+		}
 		w.seen["hand over"] += len(e.Reassign)
 		w.seen["detach"] += len(e.Detach)
 		w.seen["forget"] += len(e.Forget)
@@ -713,46 +1223,114 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 			return done, false
 		}
 		k := w.cps[c.Owner]
-		if !w.active(c.Owner) || k.UID != c.OwnerUID || k.SecretName != c.Name || k.Source.Hash != c.Hash {
+		if !w.active(c.Owner) || k.UID != c.OwnerUID || k.SecretName != c.Name || w.credIn(c.Owner, w.srcType[c.Owner]) != c.Hash || c.Type != w.srcType[c.Owner] {
 			w.fail("created Secret %s for %s, which does not want it here: %+v", c.Name, c.Owner, c)
 		}
 		w.write(func() {
-			w.secrets[c.Name] = &secret{uid: w.uid(), owner: c.Owner, ownerUID: c.OwnerUID, hash: c.Hash, byController: true}
+			w.secrets[c.Name] = &secret{uid: w.uid(), owner: c.Owner, ownerUID: c.OwnerUID, hash: c.Hash, typ: w.srcType[c.Owner], byController: true}
 		})
 		c.UID = w.secrets[c.Name].uid
 		done.CreateCopies = append(done.CreateCopies, c)
 	}
 	for _, u := range p.UpdateCopies {
 		k := w.secrets[u.Name]
-		if k == nil || k.uid != u.UID || !k.byController || k.deleting {
-			w.fail("update of Secret %s (%s), which is not a live copy the controller made", u.Name, u.UID)
+		adopted := k != nil && !k.byController && w.adoptableCopy(u.Name)
+		if k == nil || k.uid != u.UID || !(k.byController || adopted) || k.deleting {
+			w.fail("update of Secret %s (%s), which is not a live copy the controller made, nor one it may adopt", u.Name, u.UID)
 		}
-		if c := w.cps[u.Owner]; !w.active(u.Owner) || w.maker(u.Name) != u.Owner || c.SecretName != u.Name || c.Source.Hash != u.Hash {
+		if u.Proof != proofOf(k) {
+			w.fail("update of Secret %s tests the proof %q, it has %q", u.Name, u.Proof, proofOf(k))
+		}
+		if adopted {
+			w.seen["copy adopted"]++
+		}
+		if c := w.cps[u.Owner]; !w.active(u.Owner) || (w.maker(u.Name) != u.Owner && !adopted) || c.SecretName != u.Name || (w.current(u.Owner, u.Name) && !k.signedOld && !adopted) {
 			w.fail("update of Secret %s to %s for %s, which does not want that", u.Name, u.Hash, u.Owner)
 		}
-		w.write(func() { k.hash = u.Hash })
+		// A Secret's type cannot change: the credential is written in the
+		// copy's.
+		if u.Type != k.typ || u.Hash != w.credIn(u.Owner, k.typ) {
+			w.fail("update of Secret %s of type %s writes %s as %s", u.Name, k.typ, u.Hash, u.Type)
+		}
+		if k.typ != w.srcType[u.Owner] {
+			w.seen["update in the copy's type"]++
+		}
+		w.write(func() { k.hash, k.byController, k.unverifiable, k.signedOld = u.Hash, true, false, false })
 		done.UpdateCopies = append(done.UpdateCopies, u)
 	}
 	for _, e := range p.ServiceAccounts {
 		a := w.sas[e.ServiceAccount]
-		if a == nil || a.uid != e.UID || a.tampered {
+		if a == nil || a.uid != e.UID || a.tampered || (a.restored && e.Adopt == nil) {
 			w.fail("edited ServiceAccount %s, which is gone or whose record was tampered with", e.ServiceAccount)
 		}
+		if e.Adopt != nil {
+			if !a.restored || !maps.Equal(e.Adopt, a.record) || !w.soundRecord(e.ServiceAccount) {
+				w.fail("adopted the record %v of %s, which is not one the controller would write there (restored %v, record %v)", e.Adopt, e.ServiceAccount, a.restored, a.record)
+			}
+			w.seen["record adopted"]++
+		}
+		if e.Resign && !a.signedOld && e.Adopt == nil {
+			w.fail("signed again the record of %s, which the signing key signed", e.ServiceAccount)
+		}
+		// What the plan saw: a name the controller attached (recorded for
+		// the one attaching it again) that someone else removed is put back
+		// in a fight, within the contest policy's bounds.
+		planned, recorded := slices.Clone(a.list), maps.Clone(a.record)
 		if w.r.IntN(8) == 0 {
 			w.race(a, e)
 		}
+		var again []string
 		for _, at := range e.Attach {
 			if !w.active(at.By) || !w.saSelected(at.By, e.ServiceAccount) || w.cps[at.By].SecretName != at.Secret || !w.liveCopy(at.By, at.Secret) {
 				w.fail("attached %s to %s for %s, which does not hold it here with a live copy", at.Secret, e.ServiceAccount, at.By)
+			}
+			if w.podsMode[at.By] {
+				w.fail("attached %s to %s for %s, whose name goes on Pods", at.Secret, e.ServiceAccount, at.By)
+			}
+			lost := recorded[at.Secret] == at.By && !slices.Contains(planned, at.Secret)
+			if at.Again != lost {
+				w.fail("attachment of %s to %s marked as a re-attachment %v, but it is one %v", at.Secret, e.ServiceAccount, at.Again, lost)
+			}
+			if lost {
+				if due := w.due(e.ServiceAccount, at.Secret); w.now.Before(due) {
+					w.fail("put %s back on %s at %s, before the backoff after %d re-attachments ends at %s",
+						at.Secret, e.ServiceAccount, w.now.Sub(epoch), len(w.remembered(e.ServiceAccount, at.Secret)), due.Sub(epoch))
+				}
+				again = append(again, at.Secret)
 			}
 		}
 		for _, at := range e.Reassign {
 			if w.maker(at.Secret) != at.By || w.cps[at.By].Deleting {
 				w.fail("reassigned %s on %s to %s, whose copy it is not", at.Secret, e.ServiceAccount, at.By)
 			}
+			// A Pods-mode ClusterPullSecret may take over a name carrying
+			// its credential only until the policy gives it to new Pods.
+			if w.podsMode[at.By] && w.injecting(at.By) && w.servedByPolicy(at.By, e.ServiceAccount) {
+				w.fail("reassigned %s on %s to %s, whose name the policy injects", at.Secret, e.ServiceAccount, at.By)
+			}
+		}
+		for _, n := range e.Detach {
+			// Pods mode edits no ServiceAccount but to detach its own names
+			// once the policy gives its name to new Pods.
+			if o := recorded[n]; o != "" && w.podsMode[o] && w.active(o) && w.saSelected(o, e.ServiceAccount) {
+				if !(w.injecting(o) && w.servedByPolicy(o, e.ServiceAccount)) {
+					w.fail("detached %s from %s for Pods-mode %s before the policy injects its name", n, e.ServiceAccount, o)
+				}
+				w.seen["detach after a switch to Pods"]++
+			}
 		}
 		newer := strconv.Itoa(a.version) != e.ResourceVersion
 		w.write(func() { w.editServiceAccount(a, e) })
+		for _, n := range again {
+			if slices.Contains(a.list, n) {
+				// The controller remembers it, as its tracker does.
+				if w.tracker[e.ServiceAccount] == nil {
+					w.tracker[e.ServiceAccount] = map[string][]time.Time{}
+				}
+				w.tracker[e.ServiceAccount][n] = append(w.tracker[e.ServiceAccount][n], w.now)
+				w.seen["reattach"]++
+			}
+		}
 		done.ServiceAccounts = append(done.ServiceAccounts, e)
 		if newer {
 			// Applied to another version than planned on: the rest of the
@@ -800,6 +1378,9 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 			w.fail("restarted Pod %s for %s/%s, which the docs do not allow: %+v", r.UID, r.By, r.Secret, old)
 		}
 		wl := w.work[old.owner]
+		if w.podsMode[r.By] {
+			w.seen["restart for the policy"]++
+		}
 		cause := r.By + "/" + r.Secret
 		if old.restartedFor == cause {
 			w.fail("restarted a replacement of %s again for %s", old.owner, cause)
@@ -807,11 +1388,8 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 		w.write(func() {
 			delete(w.pods, r.UID)
 			// The owner replaces it; admission fills an empty template's
-			// list from the ServiceAccount.
-			list := slices.Clone(wl.template)
-			if len(list) == 0 {
-				list = slices.Clone(w.sas[old.sa].list)
-			}
+			// list from the ServiceAccount, and the policy adds its names.
+			list := w.admit(wl.template, old.sa)
 			if !slices.Contains(list, r.Secret) || !w.liveCopy(r.By, r.Secret) {
 				w.fail("restarted Pod %s, whose replacement does not get the credential of %s: %v", r.UID, r.By, list)
 			}
@@ -822,6 +1400,15 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 			}
 		})
 		done.DeletePods = append(done.DeletePods, r)
+	}
+	for _, c := range p.ResignCopies {
+		k := w.secrets[c.Name]
+		if k == nil || k.uid != c.UID || !k.byController || !k.signedOld || k.deleting || c.Proof != proofOf(k) {
+			w.fail("signed again Secret %s, which is not a copy of ours an older key signed: %+v", c.Name, k)
+		}
+		w.write(func() { k.signedOld = false })
+		w.seen["signed again"]++
+		done.ResignCopies = append(done.ResignCopies, c)
 	}
 	return done, complete
 }
@@ -834,7 +1421,7 @@ func (w *world) write(f func()) {
 	var before []pair
 	for c := range w.cps {
 		for sa := range w.sas {
-			if w.bound(c, sa) && w.carries(c, sa) {
+			if w.bound(c, sa) && w.served(c, sa) {
 				before = append(before, pair{c, sa})
 			}
 		}
@@ -842,8 +1429,8 @@ func (w *world) write(f func()) {
 	frozen := w.frozenThings()
 	f()
 	for _, b := range before {
-		if !w.carries(b.cps, b.sa) {
-			w.fail("ServiceAccount %s lost the credential of ClusterPullSecret %s", b.sa, b.cps)
+		if !w.served(b.cps, b.sa) {
+			w.fail("new Pods of ServiceAccount %s would no longer get the credential of ClusterPullSecret %s", b.sa, b.cps)
 		}
 	}
 	if d := cmp.Diff(frozen, w.frozenThings()); d != "" {
@@ -877,6 +1464,8 @@ func (w *world) editServiceAccount(a *account, e planner.Edit) {
 		}
 	}
 	a.list, a.record = list, record
+	// Written with the signing key, and so adopted.
+	a.restored, a.signedOld = false, false
 	a.version++
 }
 
@@ -904,7 +1493,7 @@ func render(s planner.Snapshot) string {
 	fmt.Fprintf(&b, "copies %+v\n", copies)
 	sas := slices.SortedFunc(slices.Values(s.ServiceAccounts), func(a, b planner.ServiceAccount) int { return strings.Compare(a.Name, b.Name) })
 	for _, sa := range sas {
-		fmt.Fprintf(&b, "sa %s %s %v %v %q\n", sa.Name, sa.UID, sa.PullSecrets, sa.Record, sa.RecordProblem)
+		fmt.Fprintf(&b, "sa %s %s %v %v %q %v\n", sa.Name, sa.UID, sa.PullSecrets, sa.Record, sa.RecordProblem, reattached(sa.Reattached))
 	}
 	pods := slices.SortedFunc(slices.Values(s.Pods), func(a, b planner.Pod) int { return strings.Compare(a.UID, b.UID) })
 	for _, p := range pods {
@@ -942,6 +1531,11 @@ func (w *world) checkFixpoint(p planner.Plan) {
 		if len(st.Retiring) > 0 {
 			w.seen["held"]++
 		}
+		for _, r := range st.Retiring {
+			if slices.Contains(r.HeldBy, "the pod-injection policy") {
+				w.seen["held for the policy"]++
+			}
+		}
 		if len(st.Stuck) > 0 {
 			w.seen["stuck reported"]++
 		}
@@ -975,22 +1569,29 @@ func (w *world) checkFixpoint(p planner.Plan) {
 		if w.active(name) {
 			attached := 0
 			for sa, a := range w.sas {
-				if w.saSelected(name, sa) && !a.tampered && slices.Contains(a.list, c.SecretName) {
+				// In Pods mode the name goes on Pods: nothing counts as attached.
+				if w.saSelected(name, sa) && !a.alone() && slices.Contains(a.list, c.SecretName) && !w.podsMode[name] {
 					attached++
 				}
 			}
 			if st.Attached != attached {
 				w.fail("%s: %d ServiceAccounts attached, but %d selected ones list %s", name, st.Attached, attached, c.SecretName)
 			}
+			if st.Ready && w.podsMode[name] {
+				w.seen["Pods mode ready"]++
+			}
 		}
+		w.checkContested(name, st)
 		if c.Deleting {
 			if st.Leftovers != 0 || w.leftovers(name) != "" {
 				w.fail("deleted %s is done here, but %d leftovers are reported and the world holds %s", name, st.Leftovers, w.leftovers(name))
 			}
 			delete(w.cps, name) // the finalizer goes
+			delete(w.podsMode, name)
+			delete(w.published, name)
 			continue
 		}
-		w.checkCopyAndAttachments(name)
+		w.checkCopyAndAttachments(name, p)
 	}
 	w.checkRetired()
 	w.checkRecords()
@@ -1004,7 +1605,12 @@ func (w *world) checkFixpoint(p planner.Plan) {
 			continue
 		}
 		for c, k := range w.cps {
-			if w.active(c) && w.saSelected(c, pd.sa) && w.liveCopy(c, k.SecretName) && slices.Contains(w.sas[pd.sa].list, k.SecretName) {
+			if !w.active(c) || !w.saSelected(c, pd.sa) || !w.liveCopy(c, k.SecretName) {
+				continue
+			}
+			// Its replacement would get the name: from the ServiceAccount's
+			// list, or from the policy.
+			if (!w.podsMode[c] && slices.Contains(w.sas[pd.sa].list, k.SecretName)) || (w.podsMode[c] && w.injecting(c) && w.servedByPolicy(c, pd.sa)) {
 				w.fail("Pod %s is stuck on %s's registry and not restarted, but no state reports it", id, c)
 			}
 		}
@@ -1022,7 +1628,7 @@ func (w *world) leftovers(c string) string {
 	}
 	for sa, a := range w.sas {
 		for n, by := range a.record {
-			if by == c && !a.tampered && slices.Contains(a.list, n) {
+			if by == c && !a.alone() && slices.Contains(a.list, n) {
 				out = append(out, n+" on "+sa)
 			}
 		}
@@ -1031,9 +1637,11 @@ func (w *world) leftovers(c string) string {
 }
 
 // checkCopyAndAttachments: an active ClusterPullSecret whose name is free
-// or its own has a live, current copy attached to every selected intact
-// ServiceAccount.
-func (w *world) checkCopyAndAttachments(c string) {
+// or its own has a live, current copy, in ServiceAccounts mode attached to
+// every selected intact ServiceAccount, but where another writer removed
+// it and the contest policy's backoff has not ended: there the namespace
+// is planned again by the time it does.
+func (w *world) checkCopyAndAttachments(c string, p planner.Plan) {
 	if !w.active(c) {
 		return
 	}
@@ -1044,14 +1652,64 @@ func (w *world) checkCopyAndAttachments(c string) {
 			w.fail("%s: no copy %s, and nothing holds the name", c, n)
 		}
 		return
+	case w.adoptableCopy(n) && w.secrets[n].owner == c:
+		w.fail("%s: copy %s is exactly what it would write there, but was not adopted", c, n)
 	case w.maker(n) != c || w.secrets[n].deleting:
 		return // someone else's, or ours being deleted: a conflict or a wait
-	case w.secrets[n].hash != w.cps[c].Source.Hash:
+	case !w.current(c, n):
 		w.fail("%s: copy %s is not current", c, n)
+	case w.secrets[n].typ != w.srcType[c]:
+		w.seen["copy of another type kept"]++
+	}
+	if w.podsMode[c] {
+		// Planned again once the API server has read the publication.
+		if inj := w.published[c]; w.policy && inj != nil && inj.name == n && w.now.Before(inj.since.Add(grace)) {
+			if p.RecheckAfter <= 0 || w.now.Add(p.RecheckAfter).After(inj.since.Add(grace)) {
+				w.fail("%s: the policy injects %s from %s, but the namespace is planned again only after %s", c, n, inj.since.Add(grace).Sub(epoch), p.RecheckAfter)
+			}
+			w.seen["waits for injection"]++
+		}
+		return
 	}
 	for sa, a := range w.sas {
-		if w.saSelected(c, sa) && !a.tampered && !slices.Contains(a.list, n) {
+		if !w.saSelected(c, sa) || a.alone() || slices.Contains(a.list, n) {
+			continue
+		}
+		if a.record[n] != c {
 			w.fail("%s: selected ServiceAccount %s does not list %s", c, sa, n)
+		}
+		due := w.due(sa, n)
+		if !w.now.Before(due) {
+			w.fail("%s: %s, removed from %s by someone else, is not put back although its backoff ended at %s (now %s)", c, n, sa, due.Sub(epoch), w.now.Sub(epoch))
+		}
+		if p.RecheckAfter <= 0 || w.now.Add(p.RecheckAfter).After(due) {
+			w.fail("%s: %s is put back on %s at %s, but the namespace is planned again only after %s", c, n, sa, due.Sub(epoch), p.RecheckAfter)
+		}
+		w.seen["backed off"]++
+	}
+}
+
+// checkContested: the fights a state reports are those the contest policy
+// says to report, with the re-attachments the controller remembers.
+func (w *world) checkContested(c string, st planner.State) {
+	want := map[string]fight{}
+	if w.cps[c] != nil && !w.cps[c].Deleting {
+		want = w.contested(c)
+	}
+	got := map[string]fight{}
+	for _, f := range st.Contested {
+		if f.Secret != w.cps[c].SecretName {
+			w.fail("%s: a fight reported over %s, not its name", c, f.Secret)
+		}
+		got[f.ServiceAccount] = fight{losses: f.Losses, next: f.Next}
+	}
+	if !maps.Equal(want, got) {
+		w.fail("%s: fights reported %v, the contest policy says %v (remembered %v)", c, got, want, w.tracker)
+	}
+	if len(want) > 0 {
+		w.seen["contested"]++
+		if st.Reason != v1alpha1.ReasonContested && st.Reason != v1alpha1.ReasonRecordInvalid {
+			w.fail("%s: fights %v, but reason %s", c, want, st.Reason)
 		}
 	}
 }
@@ -1067,6 +1725,12 @@ func (w *world) checkRetired() {
 		if o := w.maker(n); o != "" && (w.frozen(o) || (w.active(o) && w.cps[o].SecretName == n)) {
 			continue
 		}
+		if o := w.maker(n); o != "" && w.active(o) && w.policy && w.published[o] != nil && !w.injecting(o) {
+			// The planner cannot tell which old name the policy may still
+			// inject until it injects the current one: every copy of o's
+			// is kept till then.
+			continue
+		}
 		if len(w.holders(n)) == 0 {
 			w.fail("copy %s is neither wanted nor used, and not retired", n)
 		}
@@ -1078,24 +1742,53 @@ func (w *world) checkRetired() {
 // wanted there by whoever it is recorded for: its current name, or an old
 // name kept until the ServiceAccount carries the new one.
 func (w *world) checkRecords() {
+	for name, k := range w.secrets {
+		if k.byController && k.signedOld && !k.deleting {
+			w.fail("copy %s is still signed by an older key", name)
+		}
+	}
 	for sa, a := range w.sas {
-		if a.tampered {
+		if a.restored && w.soundRecord(sa) {
+			w.fail("%s: its restored record %v is one the controller would write, but was not adopted", sa, a.record)
+		}
+		if a.signedOld && !a.alone() {
+			w.fail("%s: its record is still signed by an older key", sa)
+		}
+		if a.alone() {
 			continue
 		}
 		for n, by := range a.record {
+			c := w.cps[by]
 			if !slices.Contains(a.list, n) {
+				if w.wantsOn(by, sa) && c.SecretName == n && w.now.Before(w.due(sa, n)) {
+					continue // removed by someone else; put back when the backoff ends
+				}
 				w.fail("%s: record holds %s, which is not listed", sa, n)
 			}
-			c := w.cps[by]
 			switch {
 			case w.frozen(by):
 			case c == nil || c.Deleting || !w.nsSelected(by) || !w.saSelected(by, sa):
 				w.fail("%s lists %s for %s, which does not want it there", sa, n, by)
+			case w.podsMode[by] && w.injecting(by) && w.servedByPolicy(by, sa):
+				w.fail("%s lists %s for %s, whose name the pod-injection policy gives to new Pods", sa, n, by)
+			case w.podsMode[by]:
+				// Everything attached before the switch stays until then.
 			case n != c.SecretName && slices.Contains(a.list, c.SecretName) && w.liveCopy(by, c.SecretName):
 				w.fail("%s: the rename of %s to %s did not complete: %s is still attached", sa, by, c.SecretName, n)
 			}
 		}
 	}
+}
+
+// reattached prints a fight's history in a canonical order.
+func reattached(m map[string][]time.Time) string {
+	var b strings.Builder
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		if len(m[n]) > 0 {
+			fmt.Fprintf(&b, "%s:%v ", n, m[n])
+		}
+	}
+	return b.String()
 }
 
 func (w *world) checkDeterministic(s planner.Snapshot, p planner.Plan) {
@@ -1116,13 +1809,31 @@ func shuffle[T any](r *rand.Rand, in []T) []T {
 	return out
 }
 
+// modelSequences runs the model longer, to search deeper:
+// go test ./internal/planner -run TestInvariantsRandomized -model.sequences=100000
+var modelSequences = flag.Int("model.sequences", 0, "sequences of the randomized model (0: the default)")
+
+// modelSeed runs one sequence of the model, to debug a failure.
+var modelSeed = flag.Int("model.seed", -1, "run only this sequence of the randomized model")
+
 func TestInvariantsRandomized(t *testing.T) {
 	t.Parallel()
-	sequences, steps := 3000, 40
+	sequences, steps := 3000, 70
 	if testing.Short() {
 		sequences = 1500
 	}
+	if *modelSequences > 0 {
+		sequences = *modelSequences
+	}
 	seen := map[string]int{}
+	if *modelSeed >= 0 {
+		w := newWorld(t, uint64(*modelSeed), seen)
+		for range steps {
+			w.event()
+			w.reconcile()
+		}
+		return
+	}
 	for seed := range uint64(sequences) {
 		w := newWorld(t, seed, seen)
 		for range steps {
@@ -1137,7 +1848,11 @@ func TestInvariantsRandomized(t *testing.T) {
 		"create failed", "raced edit", "edit of a newer version", "held", "stuck reported", "held copy checked", "After checked", "fixpoints",
 		"state " + v1alpha1.ReasonConflict, "state " + v1alpha1.ReasonRecordInvalid, "state " + v1alpha1.ReasonDeleting,
 		"state " + v1alpha1.ReasonSourceNotFound, "state " + v1alpha1.ReasonInvalidSpec, "state " + v1alpha1.ReasonReady,
-		"state " + v1alpha1.ReasonNoNamespaces, "state " + v1alpha1.ReasonProgressing} {
+		"state " + v1alpha1.ReasonNoNamespaces, "state " + v1alpha1.ReasonProgressing,
+		"state " + v1alpha1.ReasonContested, "state " + v1alpha1.ReasonPodInjectionUnavailable, "Pods mode ready",
+		"GitOps apply", "reattach", "attach again", "backed off", "contested", "waits for injection",
+		"detach after a switch to Pods", "restart for the policy", "held for the policy", "update in the copy's type", "copy of another type kept",
+		"copy adopted", "record adopted", "signed again"} {
 		if seen[kind] < 100 {
 			t.Errorf("only %d %q in the whole run", seen[kind], kind)
 		}

@@ -20,6 +20,10 @@ type Plan struct {
 	ServiceAccounts []Edit
 	DeleteCopies    []CopyDelete
 	DeletePods      []PodRestart
+	// ResignCopies are copies of ours, kept as they are (old ones still
+	// used, a frozen ClusterPullSecret's), whose proof is written again
+	// with the signing key.
+	ResignCopies []CopyWrite
 	// States has one entry per ClusterPullSecret.
 	States map[string]State
 	// RecheckAfter, when positive, is when the namespace must be planned
@@ -30,12 +34,12 @@ type Plan struct {
 
 // Empty reports whether the plan writes nothing.
 func (p Plan) Empty() bool {
-	return len(p.CreateCopies)+len(p.UpdateCopies)+len(p.ServiceAccounts)+len(p.DeleteCopies)+len(p.DeletePods) == 0
+	return p.Writes() == 0
 }
 
 // Writes counts the plan's writes.
 func (p Plan) Writes() int {
-	return len(p.CreateCopies) + len(p.UpdateCopies) + len(p.ServiceAccounts) + len(p.DeleteCopies) + len(p.DeletePods)
+	return len(p.CreateCopies) + len(p.UpdateCopies) + len(p.ServiceAccounts) + len(p.DeleteCopies) + len(p.DeletePods) + len(p.ResignCopies)
 }
 
 // CopyWrite creates or updates the copy Name for ClusterPullSecret Owner.
@@ -44,7 +48,15 @@ type CopyWrite struct {
 	UID      string // of the copy updated; set by the writer after a create
 	Owner    string
 	OwnerUID string
-	Hash     string
+	// Hash is what the copy holds once written: the credential in Type.
+	Hash string
+	// Type is the copy's type: the source's for a create; for an update
+	// the copy's own, in which its credential is written.
+	Type string
+	// Proof is the copy's proof as planned on, which the write tests (""
+	// for a create, or when the copy is ours and signed with the signing
+	// key already).
+	Proof string
 }
 
 // CopyDelete deletes a copy of the controller's.
@@ -79,6 +91,12 @@ type Edit struct {
 	Replacements map[string]string
 	// Forget drops record entries whose name is no longer listed.
 	Forget []string
+	// Adopt, when set, is the unverified record the edit takes as the
+	// controller's; the writer checks that the object still holds it.
+	Adopt map[string]string
+	// Resign: the record is written with the signing key even when the
+	// edit changes nothing else.
+	Resign bool
 }
 
 // Attachment is a name and the ClusterPullSecret attaching it.
@@ -124,6 +142,26 @@ func (e Edit) Apply(list []string, record map[string]string) ([]string, map[stri
 		}
 	}
 	return out, rec, !slices.Equal(out, list) || !maps.Equal(rec, record)
+}
+
+// Affects lists the ClusterPullSecrets whose attachments the edit changes,
+// given the ServiceAccount's record when planned: those attaching or
+// taking over a name, and those a name handed over or detached is recorded
+// for. A failed edit is reported against each.
+func (e Edit) Affects(record map[string]string) []string {
+	var out []string
+	for _, a := range append(slices.Clone(e.Attach), e.Reassign...) {
+		out = append(out, a.By)
+	}
+	for _, a := range e.Reassign {
+		out = append(out, record[a.Secret])
+	}
+	for _, name := range e.Detach {
+		out = append(out, record[name])
+	}
+	out = slices.DeleteFunc(out, func(s string) bool { return s == "" })
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // PodRestart deletes a Pod so that its owner recreates it with the secret.

@@ -202,3 +202,33 @@ func applyAsDocumented(list []string, record map[string]string, e planner.Edit) 
 	}
 	return list, rec
 }
+
+// A failed edit is reported against every ClusterPullSecret whose
+// attachments it changes, once each, and no one else.
+func TestEditAffects(t *testing.T) {
+	t.Parallel()
+	record := map[string]string{"old": "a", "shared": "b", "kept": "c", "theirs-too": ""}
+	for _, tt := range []struct {
+		name string
+		e    planner.Edit
+		want []string
+	}{
+		{"nothing", planner.Edit{}, nil},
+		{"attaching", planner.Edit{Attach: []planner.Attachment{{Secret: "new", By: "d"}, {Secret: "other", By: "d"}}}, []string{"d"}},
+		{"detaching", planner.Edit{Detach: []string{"old"}}, []string{"a"}},
+		{"handing over: both sides", planner.Edit{Reassign: []planner.Attachment{{Secret: "shared", By: "d"}}}, []string{"b", "d"}},
+		{"a rename: the old name's and the new name's", planner.Edit{
+			Attach: []planner.Attachment{{Secret: "new", By: "a"}}, Detach: []string{"old"}, Replacements: map[string]string{"old": "new"},
+		}, []string{"a"}},
+		{"a name nobody is recorded for", planner.Edit{Detach: []string{"unknown", "theirs-too"}}, nil},
+		{"forgetting changes no one's attachments", planner.Edit{Forget: []string{"kept"}}, nil},
+		{"everything", planner.Edit{
+			Attach: []planner.Attachment{{Secret: "new", By: "e"}}, Reassign: []planner.Attachment{{Secret: "shared", By: "d"}},
+			Detach: []string{"old"}, Forget: []string{"kept"},
+		}, []string{"a", "b", "d", "e"}},
+	} {
+		if got := tt.e.Affects(record); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

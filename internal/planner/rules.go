@@ -52,6 +52,9 @@ type saPlan struct {
 	*ServiceAccount
 	list   []string
 	record map[string]string
+	// problem is why its record cannot be trusted ("" once adopted).
+	problem string
+	adopted bool
 }
 
 // Compute plans the writes and states for the snapshot's namespace.
@@ -65,9 +68,11 @@ func Compute(s Snapshot) Plan {
 		return p.out
 	}
 	p.claim()
+	p.adoptRecords()
 	p.writeCopies()
 	p.editServiceAccounts()
 	p.retire()
+	p.resign()
 	p.restart()
 	p.report()
 	return p.out
@@ -98,18 +103,94 @@ func newPlanner(s Snapshot) *planner {
 	}
 	for i := range s.Copies {
 		k := &s.Copies[i]
-		if !k.Proven {
-			p.blocked[k.Name] = fmt.Sprintf("Secret %s wears pullsecrets' labels but was not made by pullsecrets (no valid ownership proof); it is left alone", k.Name)
+		switch {
+		case k.Proven:
+		case p.adoptable(k):
+			adopted := *k
+			adopted.Proven, adopted.Resign = true, true
+			k = &adopted
+		default:
+			p.blocked[k.Name] = fmt.Sprintf("Secret %s wears pullsecrets' labels but was not made by pullsecrets (no valid ownership proof); it is left alone%s", k.Name, s.UnprovenNote)
 			continue
 		}
 		p.copies[k.Name] = k
 	}
 	for i := range s.ServiceAccounts {
 		sa := &s.ServiceAccounts[i]
-		p.sas = append(p.sas, &saPlan{ServiceAccount: sa, list: slices.Clone(sa.PullSecrets), record: maps.Clone(sa.Record)})
+		p.sas = append(p.sas, &saPlan{ServiceAccount: sa, list: slices.Clone(sa.PullSecrets), record: maps.Clone(sa.Record), problem: sa.RecordProblem})
 	}
 	slices.SortFunc(p.sas, func(a, b *saPlan) int { return cmp.Compare(a.Name, b.Name) })
 	return p
+}
+
+// adoptable reports whether an unproven copy is taken as the controller's
+// (docs/controller.md, "The ownership key"): its marks name a live
+// ClusterPullSecret by name and UID, it has a proof (made with a key the
+// controller no longer holds), and it is at that one's current name in a
+// namespace it serves, holding its current credential: the very Secret the
+// controller would write there, so adopting it grants nothing its holder
+// did not have. AdoptMarked (the operator's recovery) adopts every marked
+// copy of a live ClusterPullSecret.
+func (p *planner) adoptable(k *Copy) bool {
+	c := p.byName[k.Owner]
+	switch {
+	case c == nil || c.UID != k.OwnerUID || k.Proof == "" || k.Deleting:
+		return false
+	case p.s.AdoptMarked:
+		return true
+	}
+	return c.role == roleActive && c.SecretName == k.Name && k.Hash == c.Source.HashIn(k.Type)
+}
+
+// adoptRecords takes as the controller's the unverified record of a
+// ServiceAccount when every entry is a name the controller would attach
+// there itself: listed, the current name of the active ClusterPullSecret
+// it names, which holds it here with its copy in place and selects the
+// ServiceAccount in ServiceAccounts mode (under AdoptMarked: any listed
+// name of a live one). A record with any other entry stays unproven.
+func (p *planner) adoptRecords() {
+	for _, sa := range p.sas {
+		if sa.problem == "" || len(sa.Unverified) == 0 || sa.Deleting {
+			continue
+		}
+		if !p.recordAdoptable(sa) {
+			continue
+		}
+		sa.record, sa.problem, sa.adopted = maps.Clone(sa.Unverified), "", true
+	}
+}
+
+func (p *planner) recordAdoptable(sa *saPlan) bool {
+	for name, by := range sa.Unverified {
+		c := p.byName[by]
+		switch {
+		case c == nil || !slices.Contains(sa.list, name):
+			return false
+		case p.s.AdoptMarked:
+		case !p.wants(c, sa, name):
+			return false
+		}
+	}
+	return true
+}
+
+// resign writes again, with the signing key, the proofs of copies kept as
+// they are that an older key made.
+func (p *planner) resign() {
+	written := map[string]bool{}
+	for _, w := range p.out.UpdateCopies {
+		written[w.Name] = true
+	}
+	for _, d := range p.out.DeleteCopies {
+		written[d.Name] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.copies)) {
+		k := p.copies[name]
+		if !k.Resign || k.Deleting || written[name] {
+			continue
+		}
+		p.out.ResignCopies = append(p.out.ResignCopies, CopyWrite{Name: name, UID: k.UID, Owner: k.Owner, OwnerUID: k.OwnerUID, Hash: k.Hash, Type: k.Type, Proof: k.Proof})
+	}
 }
 
 func (p *planner) roleOf(c *cps) role {
@@ -149,7 +230,9 @@ func (p *planner) claim() {
 		}
 		n := c.SecretName
 		k := p.copies[n]
-		if why, ok := p.blocked[n]; ok {
+		// A name found taken by a Secret that is c's own copy after all
+		// (adopted since) is c's.
+		if why, ok := p.blocked[n]; ok && !p.owns(c, k) {
 			c.conflict = why
 			continue
 		}
@@ -187,16 +270,25 @@ func (p *planner) writeCopies() {
 		if !c.claimed {
 			continue
 		}
-		w := CopyWrite{Name: c.SecretName, Owner: c.Name, OwnerUID: c.UID, Hash: c.Source.Hash}
+		w := CopyWrite{Name: c.SecretName, Owner: c.Name, OwnerUID: c.UID, Hash: c.Source.Hash, Type: c.Source.Type}
 		k := p.copies[c.SecretName]
 		switch {
 		case k == nil:
 			p.out.CreateCopies = append(p.out.CreateCopies, w)
-		case !k.Deleting && k.Hash != c.Source.Hash:
-			w.UID = k.UID
+		case !k.Deleting && (k.Hash != c.Source.HashIn(k.Type) || k.Resign):
+			// The copy keeps its type: its credential is written in it.
+			w.UID, w.Type, w.Hash, w.Proof = k.UID, k.Type, c.Source.HashIn(k.Type), k.Proof
 			p.out.UpdateCopies = append(p.out.UpdateCopies, w)
 		}
 	}
+}
+
+// HashIn is the content a copy of type t must have.
+func (s Source) HashIn(t string) string {
+	if h, ok := s.HashAs[t]; ok {
+		return h
+	}
+	return s.Hash
 }
 
 // wants reports whether c keeps name attached to sa: its current name, on a
@@ -215,13 +307,26 @@ func (p *planner) serves(c *cps, sa *saPlan) bool {
 		return p.wants(c, sa, c.SecretName)
 	}
 	return c.role == roleActive && c.claimed && c.ready && p.injecting(c) && c.Selector != nil &&
-		c.Selector.ServiceAccountMeta(sa.Name, nil, sa.Annotations) && sa.Annotations[enforceMountableSecrets] != "true"
+		c.Selector.ServiceAccountMeta(sa.Name, nil, sa.Annotations) && !skipsPods(sa)
 }
+
+// skipsPods reports whether the pod-injection policy skips the Pods of sa
+// for every ClusterPullSecret: it enforces mountable secrets, so the API
+// server would refuse a Pod with a name it does not list.
+func skipsPods(sa *saPlan) bool { return sa.Annotations[enforceMountableSecrets] == "true" }
 
 // injecting reports whether the pod-injection policy gives c's name to new
 // Pods now.
 func (p *planner) injecting(c *cps) bool {
 	return !c.InjectingFrom.IsZero() && !p.s.Now.Before(c.InjectingFrom)
+}
+
+// mayInjectOld reports whether the pod-injection policy may still add
+// another name of c's than its current one to new Pods: it injects one,
+// and not yet the current one (a rename not republished or still within
+// the API server's lag, a switch back not settled).
+func (p *planner) mayInjectOld(c *cps) bool {
+	return c.Injected != "" && !p.injecting(c)
 }
 
 // recheck asks to plan the namespace again after wait.
@@ -241,23 +346,26 @@ func (p *planner) selects(c *cps, sa *saPlan) bool {
 
 func (p *planner) editServiceAccounts() {
 	for _, sa := range p.sas {
-		if sa.Deleting || sa.RecordProblem != "" {
+		if sa.Deleting || sa.problem != "" {
 			continue
 		}
-		e := Edit{ServiceAccount: sa.Name, UID: sa.UID, ResourceVersion: sa.ResourceVersion}
+		e := Edit{ServiceAccount: sa.Name, UID: sa.UID, ResourceVersion: sa.ResourceVersion, Resign: sa.RecordResign || sa.adopted}
+		if sa.adopted {
+			e.Adopt = maps.Clone(sa.Unverified)
+		}
 		for _, c := range p.ordered {
 			if !p.wants(c, sa, c.SecretName) {
 				continue
 			}
 			if slices.Contains(sa.list, c.SecretName) {
-				p.contest(c, sa, fights.Holding(sa.Reattached[c.SecretName], p.s.Now))
+				p.contest(c, sa, fights.Holding(sa.Reattached[c.SecretName], p.s.Now), false)
 				continue
 			}
 			a := Attachment{Secret: c.SecretName, By: c.Name}
 			if sa.record[a.Secret] == c.Name {
 				// Attached before, removed by someone else: a fight.
 				d := fights.Lost(sa.Reattached[a.Secret], p.s.Now)
-				p.contest(c, sa, d)
+				p.contest(c, sa, d, true)
 				if !d.Attach {
 					continue
 				}
@@ -292,7 +400,7 @@ func (p *planner) editServiceAccounts() {
 			}
 		}
 		list, record, changed := e.Apply(sa.list, sa.record)
-		if !changed {
+		if !changed && !e.Resign {
 			continue
 		}
 		sa.list, sa.record = list, record
@@ -303,14 +411,15 @@ func (p *planner) editServiceAccounts() {
 // fights is how the controller answers another writer of a list.
 var fights = contest.DefaultPolicy()
 
-// contest reports a fight over c's name on sa, and when to look again.
-func (p *planner) contest(c *cps, sa *saPlan, d contest.Decision) {
+// contest reports a fight over c's name on sa (missing from its list, or
+// there again), and when to look again.
+func (p *planner) contest(c *cps, sa *saPlan, d contest.Decision, missing bool) {
 	if !d.Contested {
 		return
 	}
 	st := p.out.States[c.Name]
 	next := time.Time{}
-	if !d.Attach {
+	if missing && !d.Attach {
 		next = d.Next
 	}
 	st.Contested = append(st.Contested, Contest{ServiceAccount: sa.Name, Secret: c.SecretName, Losses: d.Losses, Next: next})
@@ -319,11 +428,12 @@ func (p *planner) contest(c *cps, sa *saPlan, d contest.Decision) {
 }
 
 // heir is who takes over a listed name that the ClusterPullSecret it is
-// recorded for lets go: the one that wants it on sa, else the maker of its
+// recorded for lets go: the one that wants it on sa (or holds it in Pods
+// mode, until the policy gives it to new Pods), else the maker of its
 // copy if that one keeps it (an old name not replaced yet, a frozen one's).
 func (p *planner) heir(sa *saPlan, name string) *cps {
 	for _, c := range p.ordered {
-		if p.wants(c, sa, name) {
+		if p.wants(c, sa, name) || (c.AttachToPods && c.role == roleActive && c.claimed && c.ready && c.SecretName == name && p.keeps(c, sa, name)) {
 			return c
 		}
 	}
@@ -365,8 +475,10 @@ func (p *planner) keeps(c *cps, sa *saPlan, name string) bool {
 		return false
 	case c.AttachToPods:
 		// Switched to Pods mode: the ServiceAccount keeps the name until
-		// the policy gives it to new Pods, then nothing needs it there.
-		return !p.injecting(c)
+		// the policy gives new Pods of its the name of a copy in place,
+		// then nothing needs it there (the policy skips some Pods, and
+		// injects a name held by someone else's Secret in vain).
+		return !p.serves(c, sa)
 	case c.SecretName == name:
 		return true // still its name; if its copy is missing, it is being recreated or in conflict
 	}
@@ -395,7 +507,11 @@ func (p *planner) retire() {
 		if p.s.UsageUnknown {
 			continue // who uses it is not known yet: keep it
 		}
-		if held := p.holders(name); len(held) > 0 {
+		held := p.holders(name)
+		if o != nil && o.role == roleActive && p.mayInjectOld(o) {
+			held = append(held, "the pod-injection policy")
+		}
+		if len(held) > 0 {
 			if o != nil {
 				st := p.out.States[o.Name]
 				st.Retiring = append(st.Retiring, Retiring{Secret: name, HeldBy: held})
@@ -541,8 +657,17 @@ func (p *planner) report() {
 		for _, a := range append(slices.Clone(e.Attach), e.Reassign...) {
 			pending[a.By] = true
 		}
+		// A name handed over or detached is still its recorded owner's
+		// until the write is made.
+		for _, a := range e.Reassign {
+			pending[p.recordOwner(e.ServiceAccount, a.Secret)] = true
+		}
 		for _, name := range e.Detach {
 			pending[p.recordOwner(e.ServiceAccount, name)] = true
+		}
+		// An adopted record is the controller's once written.
+		for _, by := range e.Adopt {
+			pending[by] = true
 		}
 	}
 	for _, c := range p.ordered {
@@ -574,12 +699,13 @@ func (p *planner) reportActive(c *cps, st *State, pending bool) {
 		p.reportPods(c, st, pending)
 		return
 	}
-	missing, invalid := 0, []string{}
+	missing, invalid, adopting := 0, []string{}, false
 	for _, sa := range p.sas {
 		if sa.Deleting || !p.selects(c, sa) {
 			continue
 		}
-		if sa.RecordProblem != "" {
+		adopting = adopting || sa.adopted
+		if sa.problem != "" {
 			invalid = append(invalid, sa.Name)
 			continue
 		}
@@ -600,6 +726,8 @@ func (p *planner) reportActive(c *cps, st *State, pending bool) {
 			strings.Join(invalid, ", "), v1alpha1.AttachedAnnotation, v1alpha1.AttachedAnnotation, v1alpha1.AttachedProofAnnotation)
 	case len(st.Contested) > 0:
 		st.Reason, st.Message = v1alpha1.ReasonContested, contestMessage(st.Contested)
+	case adopting:
+		st.Reason, st.Message = v1alpha1.ReasonProgressing, "records of restored ServiceAccounts are being taken over"
 	case pending || missing > 0:
 		st.Reason, st.Message = v1alpha1.ReasonProgressing, fmt.Sprintf("Secret %s is being copied and attached", n)
 	default:
@@ -623,11 +751,15 @@ func contestMessage(cs []Contest) string {
 
 // reportPods is the state of a Pods-mode ClusterPullSecret: Ready once its
 // copy is current and the policy gives its name to new Pods, and no
-// attachment of its is left on a ServiceAccount.
+// attachment of its is left on a ServiceAccount whose Pods the policy
+// serves.
 func (p *planner) reportPods(c *cps, st *State, pending bool) {
 	n := c.SecretName
 	attached := 0
 	for _, sa := range p.sas {
+		if sa.Deleting || sa.problem != "" || skipsPods(sa) {
+			continue // going, left alone, or kept: the policy skips its Pods
+		}
 		for name, by := range sa.record {
 			if by == c.Name && slices.Contains(sa.list, name) {
 				attached++
@@ -675,7 +807,7 @@ func (p *planner) leftovers(c *cps) int {
 		}
 	}
 	for _, sa := range p.sas {
-		if sa.Deleting || sa.RecordProblem != "" {
+		if sa.Deleting || sa.problem != "" {
 			continue
 		}
 		for name, by := range sa.record {

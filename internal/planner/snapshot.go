@@ -29,6 +29,15 @@ type Snapshot struct {
 	// Now is when the snapshot was read: the planner's only clock, for
 	// the backoff of fights over a ServiceAccount's list.
 	Now time.Time
+	// AdoptMarked: the operator who lost the ownership key asked to adopt
+	// every copy marked for a live ClusterPullSecret (by name and UID),
+	// whatever it holds, and the records naming them (docs/controller.md,
+	// "The ownership key").
+	AdoptMarked bool
+	// UnprovenNote is added to what is said of a Secret wearing the
+	// controller's marks without a valid proof (how to recover a lost
+	// key).
+	UnprovenNote string
 }
 
 // Namespace is the namespace planned for.
@@ -60,8 +69,13 @@ type ClusterPullSecret struct {
 	// InjectingFrom is when the pod-injection policy adds SecretName to new
 	// Pods: its params were published long enough before for the API
 	// server to have read them, and the policy is installed. Zero: it does
-	// not (yet).
+	// not (yet), or Injected is another name.
 	InjectingFrom time.Time
+	// Injected is the name the pod-injection policy adds to new Pods for
+	// it (status.injection, while the policy is installed), whatever the
+	// mode: an old name for a moment after a rename, and through a switch
+	// back to ServiceAccounts until its namespaces are Ready. "" when none.
+	Injected string
 	// InjectionProblem, in Pods mode, says why the API server cannot
 	// inject (no MutatingAdmissionPolicy, the policy not installed).
 	InjectionProblem string
@@ -74,8 +88,16 @@ type Source struct {
 	// are.
 	Problem string
 	Message string
-	// Hash identifies the content the copies must have.
+	// Hash identifies the content a new copy gets: the source's type and
+	// data.
 	Hash string
+	// Type is the source's Secret type, which a new copy takes.
+	Type string
+	// HashAs identifies, per Secret type, the content a copy of that type
+	// must have: the same credential written in that type (a Secret's type
+	// cannot change; dockercfg and dockerconfigjson hold the same
+	// credential). A copy of a type not listed must have Hash.
+	HashAs map[string]string `json:"-"`
 	// Matches reports whether the credential is one the kubelet would use
 	// for an image; nil matches nothing.
 	Matches func(image string) bool `json:"-"`
@@ -88,10 +110,21 @@ type Copy struct {
 	// Owner and OwnerUID name the ClusterPullSecret the marks claim.
 	Owner    string
 	OwnerUID string
-	Hash     string
+	// Hash identifies the type and data the copy holds.
+	Hash string
+	// Type is the copy's Secret type, which cannot change.
+	Type string
 	// Proven: the marks carry a valid ownership proof. An unproven Secret is
-	// never modified nor deleted.
-	Proven   bool
+	// never modified nor deleted, unless adopted (docs/controller.md, "The
+	// ownership key"): marked for a live ClusterPullSecret at its current
+	// name and holding its current credential, or AdoptMarked.
+	Proven bool
+	// Proof is the proof annotation as read ("": none); a write of the copy
+	// tests it, so that a copy whose marks changed since is not written.
+	Proof string
+	// Resign: proven by an older key of the ring; written again with the
+	// signing key.
+	Resign   bool
 	Deleting bool
 }
 
@@ -110,9 +143,16 @@ type ServiceAccount struct {
 	// someone else removed it: the history of a fight over the list.
 	Reattached map[string][]time.Time
 	// RecordProblem, when set, says why the record cannot be trusted; the
-	// ServiceAccount is then left alone.
+	// ServiceAccount is then left alone, unless its record is adopted.
 	RecordProblem string
-	Deleting      bool
+	// Unverified is the record as read when its proof does not check (a
+	// ServiceAccount restored with a new UID, a lost key): adopted when
+	// every entry is a name the controller would attach there itself.
+	Unverified map[string]string
+	// RecordResign: the record's proof was made by an older key of the
+	// ring; it is written again with the signing key.
+	RecordResign bool
+	Deleting     bool
 }
 
 // Owner identifies a Pod's or workload's controller.
