@@ -84,11 +84,49 @@ type Options struct {
 	RBAC string
 	// Timeout bounds each wait for a goal.
 	Timeout time.Duration
+	// AttachTo is the ClusterPullSecret's spec.attachTo: ServiceAccounts,
+	// or Pods, where the policy of PodInjection is installed, no
+	// ServiceAccount is written, and the admission cost of a Pod create is
+	// measured.
+	AttachTo string
+	// PodInjection is the MutatingAdmissionPolicy and its binding that
+	// Pods mode installs.
+	PodInjection string
+	// AdmissionPods is how many Pod creates (server-side dry runs) are
+	// timed for each admission configuration, in Pods mode.
+	AdmissionPods int
+	// AdmissionParams is the larger number of ClusterPullSecrets the
+	// policy is evaluated with (the smaller is 1).
+	AdmissionParams int
+	// Baseline measures the controller's memory on the empty cluster,
+	// before the fleet exists: the peak RSS per namespace is counted above
+	// it.
+	Baseline time.Duration
 	// Quiet is how long the controller must make no request (but watches
 	// and leases) for a phase to count as settled. Longer than client-go's
 	// Event retry (a series patch that races the Event's create is retried
 	// after up to 10 s), so that a phase's Events count with it.
 	Quiet time.Duration
+}
+
+// The values of --attach-to.
+const (
+	attachServiceAccounts = "serviceaccounts"
+	attachPods            = "pods"
+)
+
+// podsMode reports whether the run is in Pods mode.
+func (o *Options) podsMode() bool { return o.AttachTo == attachPods }
+
+// namespacesOf is how many namespaces get a new copy in a phase.
+func (o *Options) namespacesOf(phase string, f Fleet) int {
+	switch phase {
+	case "new-namespaces":
+		return o.NewNamespaces
+	case "rename":
+		return f.Namespaces + o.NewNamespaces
+	}
+	return f.Namespaces
 }
 
 // DefaultOptions are the flag defaults.
@@ -113,6 +151,11 @@ func DefaultOptions() Options {
 		RBAC:                 "config/rbac/role.yaml",
 		Timeout:              15 * time.Minute,
 		Quiet:                12 * time.Second,
+		AttachTo:             attachServiceAccounts,
+		PodInjection:         "config/pod-injection/policy.yaml",
+		AdmissionPods:        2000,
+		AdmissionParams:      20,
+		Baseline:             20 * time.Second,
 	}
 }
 
@@ -143,6 +186,14 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.CRDs, "crds", o.CRDs, "CustomResourceDefinitions to install.")
 	fs.StringVar(&o.RBAC, "rbac", o.RBAC, "The controller's generated ClusterRole and Role.")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Longest wait for any one goal.")
+	fs.StringVar(&o.AttachTo, "attach-to", o.AttachTo,
+		"The ClusterPullSecret's spec.attachTo: serviceaccounts, or pods (installs --pod-injection, writes no ServiceAccount, and measures the admission cost of Pod creates).")
+	fs.StringVar(&o.PodInjection, "pod-injection", o.PodInjection, "The MutatingAdmissionPolicy and binding of Pods mode.")
+	fs.IntVar(&o.AdmissionPods, "admission-pods", o.AdmissionPods,
+		"Pods mode: Pod creates (server-side dry runs) timed without the policy, with 1 ClusterPullSecret and with --admission-params; 0 skips it.")
+	fs.IntVar(&o.AdmissionParams, "admission-params", o.AdmissionParams, "Pods mode: ClusterPullSecrets the policy is evaluated with in the larger admission run.")
+	fs.DurationVar(&o.Baseline, "baseline", o.Baseline,
+		"Run the controller this long on the empty cluster, before the fleet, for its baseline memory (0: skip).")
 	fs.DurationVar(&o.Quiet, "quiet", o.Quiet, "Time without controller requests (but watches and leases) after which a phase is settled.")
 }
 
@@ -168,6 +219,21 @@ func (o *Options) Validate() error {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			errs = append(errs, fmt.Errorf("--controller-env %q: not NAME=VALUE", kv))
 		}
+	}
+	switch o.AttachTo {
+	case attachServiceAccounts:
+	case attachPods:
+		if _, err := os.Stat(o.PodInjection); err != nil {
+			errs = append(errs, fmt.Errorf("--pod-injection: %w (run from the repository root)", err))
+		}
+		if o.AdmissionPods < 0 || o.AdmissionParams < 1 {
+			errs = append(errs, errors.New("--admission-pods: not negative; --admission-params: at least 1"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--attach-to %q: serviceaccounts or pods", o.AttachTo))
+	}
+	if o.Baseline < 0 {
+		errs = append(errs, errors.New("--baseline: not negative"))
 	}
 	if o.Namespaces > 99999 {
 		errs = append(errs, errors.New("--namespaces: at most 99999"))
