@@ -224,7 +224,7 @@ func (b *bench) coldStart(ctx context.Context, name, log string) (*controllerPro
 	defer waitProfiles()
 	var peak HeapStats
 	stopPeak, peakDone := make(chan struct{}), make(chan struct{})
-	if ctrl.pprofAddr != "" {
+	if ctrl.pprofAddr != "" && b.opts.PeakHeap {
 		go func() {
 			defer close(peakDone)
 			peak = peakHeap(gctx, ctrl.pprofAddr, filepath.Join(b.logDir, "heap-"+name+"-peak.pb.gz"), 250*time.Millisecond, stopPeak)

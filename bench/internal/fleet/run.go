@@ -437,6 +437,7 @@ func (b *bench) end(ctx context.Context, p *phaseRun, ph Phase) (Phase, error) {
 		u, peak := p.ctrl.usage()
 		ph.PeakRSSBytes = peak
 		ph.HWMBytes = u.HWM
+		ph.PeakAnonBytes, ph.PeakFileBytes = p.ctrl.peaks()
 	}
 	b.result.Phases = append(b.result.Phases, ph)
 	return ph, nil
