@@ -107,6 +107,9 @@ type Options struct {
 	// before the fleet exists: the peak RSS per namespace is counted above
 	// it.
 	Baseline time.Duration
+	// Peer is another controller's binary (tamcore/imagepullsecret-patcher)
+	// run on the same fleet after the measured phases, for its memory.
+	Peer string
 	// Quiet is how long the controller must make no request (but watches
 	// and leases) for a phase to count as settled. Longer than client-go's
 	// Event retry (a series patch that races the Event's create is retried
@@ -201,6 +204,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.AdmissionParams, "admission-params", o.AdmissionParams, "Pods mode: ClusterPullSecrets the policy is evaluated with in the larger admission run.")
 	fs.DurationVar(&o.Baseline, "baseline", o.Baseline,
 		"Run the controller this long on the empty cluster, before the fleet, for its baseline memory (0: skip).")
+	fs.StringVar(&o.Peer, "peer", o.Peer,
+		"A tamcore/imagepullsecret-patcher binary, built from its repository, to run on the same fleet after the phases, for its peak RSS.")
 	fs.DurationVar(&o.Quiet, "quiet", o.Quiet, "Time without controller requests (but watches and leases) after which a phase is settled.")
 }
 
@@ -241,6 +246,11 @@ func (o *Options) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("--attach-to %q: serviceaccounts or pods", o.AttachTo))
+	}
+	if o.Peer != "" {
+		if fi, err := os.Stat(o.Peer); err != nil || fi.IsDir() {
+			errs = append(errs, fmt.Errorf("--peer %s: not a file", o.Peer))
+		}
 	}
 	if o.Baseline < 0 {
 		errs = append(errs, errors.New("--baseline: not negative"))

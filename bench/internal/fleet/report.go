@@ -41,6 +41,8 @@ type Result struct {
 	// Admission is the latency of Pod creates under each admission
 	// configuration, in Pods mode.
 	Admission []AdmissionCost `json:"admission,omitempty"`
+	// Peer is the peer controller's run on the same fleet (--peer).
+	Peer *Peer `json:"peer,omitempty"`
 	// LoadAverageEnd is /proc/loadavg when the run finished.
 	LoadAverageEnd string   `json:"loadAverageEnd,omitempty"`
 	Figures        []Figure `json:"figures"`
@@ -459,6 +461,13 @@ func (r *Result) evaluateMemory(add func(name, value, target string, ok *bool)) 
 	var anon, file int64
 	for _, p := range r.Phases {
 		anon, file = max(anon, p.PeakAnonBytes), max(file, p.PeakFileBytes)
+	}
+	if pr := r.Peer; pr != nil {
+		add("peer's peak RSS on the same fleet, after the phases ("+filepath.Base(pr.Binary)+")",
+			fmt.Sprintf("%s (anonymous %s, file pages %s), converged in %.1f s; pullsecrets' peak over every phase: %s (anonymous %s, file pages %s)",
+				mib(pr.HWMBytes), mib(pr.PeakAnonBytes), mib(pr.PeakFileBytes), pr.ConvergedSeconds,
+				mib(hwm), mib(anon), mib(file)),
+			"pullsecrets no higher", met(hwm <= pr.HWMBytes))
 	}
 	add("peak RSS per namespace"+with+", every phase and the start-up included",
 		fmt.Sprintf("%s = %.1f KiB a namespace above the baseline (peak anonymous %s vs %s on the empty cluster, binary's file pages %s vs %s); at that rate 100,000 namespaces take %s",

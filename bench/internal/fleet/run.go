@@ -116,6 +116,9 @@ func Run(ctx context.Context, opts Options, out, progress io.Writer) (err error)
 	if err := b.measureController(ctx); err != nil {
 		return err
 	}
+	if err := b.runPeer(ctx); err != nil {
+		return err
+	}
 
 	b.result.Finished = time.Now().UTC()
 	b.result.LoadAverageEnd = readMachine().LoadAverage
