@@ -229,7 +229,7 @@ func TestWorkloadRecordOwner(t *testing.T) {
 	if got := a.workload().Owner; got != want {
 		t.Fatalf("owner %+v, want %+v", got, want)
 	}
-	if b.workload().Owner.UID != "u2" || a.kind != b.kind || a.equal(b) {
+	if b.workload().UID != "u2" || a.kind != b.kind || a.equal(b) {
 		t.Fatalf("records %+v and %+v", a, b)
 	}
 	cron := workloadRecord(&batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "report", UID: "u3"},
