@@ -33,7 +33,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
@@ -275,7 +274,7 @@ func metricsOptions(opts Options) metricsserver.Options {
 		o.BindAddress = ":8443"
 	}
 	o.CertDir = opts.MetricsCertDir
-	o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	o.FilterProvider = metricsAuthFilter
 	// HTTP/2 off: its stream reset flood (CVE-2023-44487, CVE-2023-39325) needs no authentication.
 	o.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	return o
