@@ -70,15 +70,16 @@ func TestFightsAreBounded(t *testing.T) {
 	t.Parallel()
 	p := contest.DefaultPolicy()
 	rng := rand.New(rand.NewPCG(3, 5))
-	for range 500 {
+	const step = 200 * time.Millisecond
+	for range 200 {
 		period := time.Duration(200+rng.IntN(5000)) * time.Millisecond
-		fight := time.Duration(10+rng.IntN(1800)) * time.Second
+		fight := time.Duration(10+rng.IntN(900)) * time.Second
 		var reattached []time.Time
 		present := true
 		reportedAt := time.Time{}
-		for now := t0; now.Before(t0.Add(fight + 20*time.Minute)); now = now.Add(100 * time.Millisecond) {
+		for now := t0; now.Before(t0.Add(fight + 6*time.Minute)); now = now.Add(step) {
 			stripping := now.Before(t0.Add(fight))
-			if stripping && present && now.Sub(t0)%period < 100*time.Millisecond {
+			if stripping && present && now.Sub(t0)%period < step {
 				present = false
 			}
 			if present {

@@ -47,8 +47,6 @@ type cpsReconciler struct {
 	refresher      *refresher
 	providers      *providerConfig
 	policy         *injectionPolicy
-	// wakeNamespaces plans every namespace again after a delay.
-	wakeNamespaces func(after time.Duration)
 
 	mu        sync.Mutex
 	lastWrite map[string]time.Time
@@ -192,12 +190,9 @@ func (r *cpsReconciler) observeInjection(ctx context.Context, d decodedCPS, src 
 			return err
 		}
 	}
+	// Its publication wakes every namespace through the watch
+	// (injectionPublished).
 	status.Injection = desiredInjection(d.obj, src, available, skipped, settled, time.Now())
-	if inj, old := status.Injection, d.obj.Status.Injection; inj != nil && (old == nil || !old.Since.Equal(inj.Since)) {
-		// Newly published: once the API server has read it, the
-		// namespaces may count on it (and detach what it replaces).
-		r.wakeNamespaces(injectionGrace + time.Second)
-	}
 	return nil
 }
 

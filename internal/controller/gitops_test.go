@@ -46,7 +46,7 @@ func (a *applier) sync(ctx context.Context) error {
 		u.Object["imagePullSecrets"] = refs
 	}
 	a.syncs++
-	return a.e.client.Patch(ctx, u, client.Apply, client.FieldOwner(a.manager), client.ForceOwnership)
+	return a.e.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(a.manager), client.ForceOwnership)
 }
 
 // every syncs each period until ctx ends.

@@ -167,7 +167,7 @@ func (r *namespaceReconciler) listManagers(ctx context.Context, ns, name string)
 	}
 	var out []string
 	for _, m := range sa.ManagedFields {
-		if m.FieldsV1 == nil || m.Manager == ownManager || !strings.Contains(string(m.FieldsV1.Raw), `"f:imagePullSecrets"`) {
+		if m.FieldsV1 == nil || m.Manager == ownManager || !strings.Contains(m.FieldsV1.GetRawString(), `"f:imagePullSecrets"`) {
 			continue
 		}
 		if !slices.Contains(out, m.Manager) {

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -87,8 +88,16 @@ func TestRestartOfConvergedControllerWritesNothing(t *testing.T) {
 	before := e.status(name)
 
 	second := e.startController(func(o *manager.Options) { o.Controller.Workers = 1 })
-	// Caches started (client-go lists through watches), then quiet.
-	eventually(g, second.requests).Should(And(HaveKey("watch clusterpullsecrets"), HaveKey("watch namespaces"), HaveKey("watch serviceaccounts")))
+	// Caches started (client-go lists through watches) and the pod-injection
+	// policy looked up (its binding too, when another test installed it),
+	// then quiet.
+	eventually(g, second.requests).Should(And(HaveKey("watch clusterpullsecrets"), HaveKey("watch namespaces"), HaveKey("watch serviceaccounts"),
+		HaveKey("get mutatingadmissionpolicies")))
+	eventually(g, func() bool {
+		before := second.requests()
+		time.Sleep(500 * time.Millisecond)
+		return reflect.DeepEqual(before, second.requests())
+	}).Should(BeTrue())
 	consistently(g, second.requests).Should(Equal(second.requests()))
 	g.Expect(writes(second.requests())).To(BeEmpty(), "a warm restart writes nothing")
 	g.Expect(e.status(name)).To(Equal(before))

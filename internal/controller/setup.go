@@ -10,7 +10,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -272,7 +274,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: e.Object.GetNamespace()}})
 			},
 		}).
-		Watches(newUnstructuredCPS(), allNamespaces, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(newUnstructuredCPS(), allNamespaces, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, injectionPublished()))).
 		WatchesRawSource(source.Kind(sourceCache, &corev1.Secret{}, sourceToNamespaces)).
 		WatchesRawSource(nsQueue.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers}).
@@ -293,11 +295,6 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	srcs.pending = cpsr.refresher.pendingNote
 	cpsr.providers = providers
 	cpsr.policy = policy
-	cpsr.wakeNamespaces = func(after time.Duration) {
-		for _, req := range listNamespaceRequests(context.Background(), mgr.GetClient()) {
-			nsQueue.add(req.Name, after)
-		}
-	}
 	read.policy = policy
 	policy.changed = func() {
 		// Pods mode works, or stopped working: every namespace's state of
@@ -391,6 +388,24 @@ func (r *queueRef) add(name string, after time.Duration) {
 		return
 	}
 	q.Add(req)
+}
+
+// injectionPublished passes updates that publish, change or withdraw a
+// ClusterPullSecret's status.injection: every namespace's plan depends on
+// it, and the planner asks for its own re-plan when the injection takes
+// effect (Plan.RecheckAfter).
+func injectionPublished() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		injection := func(o client.Object) any {
+			u, ok := o.(*unstructured.Unstructured)
+			if !ok {
+				return nil
+			}
+			v, _, _ := unstructured.NestedFieldNoCopy(u.Object, "status", "injection")
+			return v
+		}
+		return !equality.Semantic.DeepEqual(injection(e.ObjectOld), injection(e.ObjectNew))
+	}}
 }
 
 // finalizersChanged passes updates that add or remove finalizers: the

@@ -56,6 +56,11 @@ func digestCopy(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
+	if _, done := s.Annotations[observedDigestKey]; done && s.Data == nil {
+		// client-go may hand an object to the transform again (a relist, a
+		// resync): its data is gone, its digest is already there.
+		return s, nil
+	}
 	annotations := make(map[string]string, len(s.Annotations)+1)
 	for k, v := range s.Annotations {
 		annotations[k] = v
@@ -70,8 +75,7 @@ func digestCopy(obj any) (any, error) {
 // may have edited (the admission policy keeps them from doing so, but the
 // controller repairs without it too).
 func copyDrift(m *copyMeta) string {
-	switch {
-	case m.Annotations[v1alpha1.DataHashAnnotation] != m.Digest:
+	if m.Annotations[v1alpha1.DataHashAnnotation] != m.Digest {
 		return "its data was changed"
 	}
 	return ""
