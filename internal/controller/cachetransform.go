@@ -107,9 +107,9 @@ func (in *interner) serviceAccount(obj any) (any, error) {
 	return obj, nil
 }
 
-// copyMeta is the cache's transform of a copy: digestCopy, then shared
+// secretCopy is the cache's transform of a copy: digestCopy, then shared
 // strings.
-func (in *interner) copy(obj any) (any, error) {
+func (in *interner) secretCopy(obj any) (any, error) {
 	obj, err := digestCopy(obj)
 	if s, ok := obj.(*corev1.Secret); ok && err == nil {
 		in.meta(s)

@@ -99,7 +99,7 @@ func TestCacheTransformsKeepWhatIsReadAndShareStrings(t *testing.T) {
 		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)},
 	}
 	wantCopy, _ := digestCopy(secret.DeepCopy())
-	gotCopy, _ := in.copy(secret)
+	gotCopy, _ := in.secretCopy(secret)
 	if !equality.Semantic.DeepEqual(gotCopy, wantCopy) {
 		t.Fatalf("copy:\n%+v\nwant\n%+v", gotCopy, wantCopy)
 	}

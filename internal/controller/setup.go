@@ -111,7 +111,7 @@ func CacheOptions() cache.Options {
 	in := newInterner()
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:         {Label: managed, Transform: in.copy},
+			&corev1.Secret{}:         {Label: managed, Transform: in.secretCopy},
 			&corev1.ServiceAccount{}: {Transform: in.serviceAccount},
 			&corev1.Namespace{}:      {Transform: in.namespace},
 			newUnstructuredCPS():     {Transform: stripManagedFields},
