@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 )
@@ -137,5 +139,100 @@ func TestInterningNeverChangesContent(t *testing.T) {
 	}
 	if len(in.m) > internMaxEntries {
 		t.Fatalf("interner grew to %d entries", len(in.m))
+	}
+}
+
+// BenchmarkCachedBytes reports what the cache keeps per object decoded
+// from protobuf, as the informers decode them: a ServiceAccount carrying
+// an attachment, a Namespace and a copy, with the transforms and with
+// managed fields dropped only.
+func BenchmarkCachedBytes(b *testing.B) {
+	const n = 10000
+	objs := func(i int) []any {
+		ns := fmt.Sprintf("fleet-%05d", i)
+		return []any{
+			&corev1.ServiceAccount{
+				ObjectMeta: metav1.ObjectMeta{
+					Namespace: ns, Name: "app-1", UID: types.UID(fmt.Sprintf("4f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(100000 + i),
+					Annotations: map[string]string{v1alpha1.AttachedAnnotation: `{"regcred":"fleet"}`, v1alpha1.AttachedProofAnnotation: fmt.Sprintf("%064d", i)},
+				},
+				ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}},
+			},
+			&corev1.Namespace{
+				ObjectMeta: metav1.ObjectMeta{
+					Name: ns, UID: types.UID(fmt.Sprintf("5f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(200000 + i),
+					Labels: map[string]string{corev1.LabelMetadataName: ns, "bench.pullsecrets.dev/fleet": "true"},
+				},
+				Spec:   corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{corev1.FinalizerKubernetes}},
+				Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive},
+			},
+			&corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{
+					Namespace: ns, Name: "regcred", UID: types.UID(fmt.Sprintf("6f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(300000 + i),
+					Labels: map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: "fleet"},
+					Annotations: map[string]string{
+						v1alpha1.SourceAnnotation: "pullsecrets-system/registry-credentials", v1alpha1.DataHashAnnotation: "sha256-" + fmt.Sprintf("%064d", 7),
+						v1alpha1.OwnerUIDAnnotation: "7f1c2a3e-0000-4000-8000-000000000001", v1alpha1.ProofAnnotation: fmt.Sprintf("%064d", i),
+					},
+				},
+				Type: corev1.SecretTypeDockerConfigJson,
+				Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"registry.example.com":{"auth":"Zm9vOmJhcg=="}}}`)},
+			},
+		}
+	}
+	var raw [][]byte
+	for i := range n {
+		for _, o := range objs(i) {
+			data, err := o.(interface{ Marshal() ([]byte, error) }).Marshal()
+			if err != nil {
+				b.Fatal(err)
+			}
+			raw = append(raw, data)
+		}
+	}
+	decode := func(i int, data []byte) any {
+		var o interface{ Unmarshal([]byte) error }
+		switch i % 3 {
+		case 0:
+			o = &corev1.ServiceAccount{}
+		case 1:
+			o = &corev1.Namespace{}
+		default:
+			o = &corev1.Secret{}
+		}
+		if err := o.Unmarshal(data); err != nil {
+			b.Fatal(err)
+		}
+		return o
+	}
+	for _, c := range []struct {
+		name string
+		tr   func() [3]func(any) (any, error)
+	}{
+		{"managed fields dropped", func() [3]func(any) (any, error) {
+			return [3]func(any) (any, error){stripManagedFields, stripManagedFields, digestCopy}
+		}},
+		{"transforms", func() [3]func(any) (any, error) {
+			in := newInterner()
+			return [3]func(any) (any, error){in.serviceAccount, in.namespace, in.secretCopy}
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				tr := c.tr()
+				kept := make([]any, 0, len(raw))
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				for i, data := range raw {
+					o, _ := tr[i%3](decode(i, data))
+					kept = append(kept, o)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				runtime.KeepAlive(kept)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/namespace")
+			}
+		})
 	}
 }
