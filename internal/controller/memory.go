@@ -1,11 +1,17 @@
 package controller
 
 import (
+	"crypto/sha256"
+	"encoding/json"
+	"maps"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 )
 
 // The controller's only memory is below: caches of facts the informers
@@ -36,10 +42,47 @@ type copyWrite struct {
 	result  *copyMeta // nil for a delete
 }
 
+// saWrite is a ServiceAccount we updated, kept as what the write changed
+// over the version it replaced (its list, its attachment record and
+// proof, its new resourceVersion), not as a second copy of the object:
+// laid over the cached version, it gives back the object the write made.
 type saWrite struct {
-	at      time.Time
-	basedOn string
-	result  *corev1.ServiceAccount
+	at              time.Time
+	basedOn         string
+	uid             types.UID
+	resourceVersion string
+	pullSecrets     []string
+	record, proof   *string // nil: absent
+	// rest digests everything else of the result: laid over a cached
+	// version that differs there (a write that re-read a newer version
+	// after a conflict), the delta would not give back the result.
+	rest [sha256.Size]byte
+}
+
+// saRest digests a ServiceAccount but for what a write of ours changes
+// (the list, the record and its proof), its resourceVersion and its
+// managed fields.
+func saRest(sa *corev1.ServiceAccount) [sha256.Size]byte {
+	meta := sa.ObjectMeta
+	meta.ResourceVersion, meta.ManagedFields = "", nil
+	if _, ok := meta.Annotations[v1alpha1.AttachedAnnotation]; ok || meta.Annotations[v1alpha1.AttachedProofAnnotation] != "" {
+		meta.Annotations = maps.Clone(meta.Annotations)
+		delete(meta.Annotations, v1alpha1.AttachedAnnotation)
+		delete(meta.Annotations, v1alpha1.AttachedProofAnnotation)
+	}
+	raw, _ := json.Marshal(struct {
+		Meta      metav1.ObjectMeta
+		Secrets   []corev1.ObjectReference
+		Automount *bool
+	}{meta, sa.Secrets, sa.AutomountServiceAccountToken}) // cannot fail: plain data
+	return sha256.Sum256(raw)
+}
+
+func annotation(m map[string]string, k string) *string {
+	if v, ok := m[k]; ok {
+		return &v
+	}
+	return nil
 }
 
 func newOverlay(now func() time.Time) *overlay {
@@ -83,7 +126,8 @@ func (o *overlay) observedCopy(key types.NamespacedName, uid types.UID, resource
 }
 
 // serviceAccount returns our last write of a ServiceAccount while the cache
-// still shows the version that write replaced.
+// still shows the version that write replaced: the cached object (never
+// modified) with the write's changes laid over it.
 func (o *overlay) serviceAccount(cached *corev1.ServiceAccount) *corev1.ServiceAccount {
 	key := types.NamespacedName{Namespace: cached.Namespace, Name: cached.Name}
 	o.mu.Lock()
@@ -92,17 +136,42 @@ func (o *overlay) serviceAccount(cached *corev1.ServiceAccount) *corev1.ServiceA
 	if !ok {
 		return cached
 	}
-	if cached.ResourceVersion != w.basedOn || cached.UID != w.result.UID || o.now().Sub(w.at) > overlayTTL {
+	if cached.ResourceVersion != w.basedOn || cached.UID != w.uid || o.now().Sub(w.at) > overlayTTL || saRest(cached) != w.rest {
 		delete(o.sas, key)
 		return cached
 	}
-	return w.result
+	sa := *cached
+	sa.ResourceVersion = w.resourceVersion
+	sa.ImagePullSecrets = make([]corev1.LocalObjectReference, len(w.pullSecrets))
+	for i, n := range w.pullSecrets {
+		sa.ImagePullSecrets[i].Name = n
+	}
+	sa.Annotations = maps.Clone(cached.Annotations)
+	for k, v := range map[string]*string{v1alpha1.AttachedAnnotation: w.record, v1alpha1.AttachedProofAnnotation: w.proof} {
+		switch {
+		case v != nil && sa.Annotations == nil:
+			sa.Annotations = map[string]string{k: *v}
+		case v != nil:
+			sa.Annotations[k] = *v
+		default:
+			delete(sa.Annotations, k)
+		}
+	}
+	return &sa
 }
 
 func (o *overlay) wroteServiceAccount(basedOn string, result *corev1.ServiceAccount) {
+	w := saWrite{
+		at: o.now(), basedOn: basedOn, uid: result.UID, resourceVersion: result.ResourceVersion,
+		record: annotation(result.Annotations, v1alpha1.AttachedAnnotation), proof: annotation(result.Annotations, v1alpha1.AttachedProofAnnotation),
+		rest: saRest(result),
+	}
+	for _, r := range result.ImagePullSecrets {
+		w.pullSecrets = append(w.pullSecrets, r.Name)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.sas[types.NamespacedName{Namespace: result.Namespace, Name: result.Name}] = saWrite{at: o.now(), basedOn: basedOn, result: result}
+	o.sas[types.NamespacedName{Namespace: result.Namespace, Name: result.Name}] = w
 }
 
 // sweep drops expired entries; called now and then so that writes whose

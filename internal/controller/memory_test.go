@@ -5,8 +5,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 )
 
 type clock struct{ t time.Time }
@@ -127,5 +130,72 @@ func TestConflictsBackOffAndForget(t *testing.T) {
 	k.forget("gone", "")
 	if len(k.by) != 0 {
 		t.Fatalf("a deleted namespace kept: %v", k.by)
+	}
+}
+
+// The overlay keeps what a write changed, not the object it returned: laid
+// over the version the cache shows, it gives back the write's result
+// (managed fields aside, which the cache drops too), and changing the
+// result afterwards changes nothing.
+func TestOverlayKeepsWhatTheWriteChangedNotTheObject(t *testing.T) {
+	t.Parallel()
+	o := newOverlay((&clock{t: time.Unix(0, 0)}).now)
+	cached := &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: "shop", Name: "app", UID: "s", ResourceVersion: "1",
+			Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"note": "x"},
+		},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "own"}},
+	}
+	result := cached.DeepCopy()
+	result.ResourceVersion = "2"
+	result.ImagePullSecrets = append(result.ImagePullSecrets, corev1.LocalObjectReference{Name: "regcred"})
+	result.Annotations[v1alpha1.AttachedAnnotation] = `{"regcred":"fleet"}`
+	result.Annotations[v1alpha1.AttachedProofAnnotation] = "proof"
+	result.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "pullsecrets-controller"}}
+	o.wroteServiceAccount("1", result)
+	want := result.DeepCopy()
+	want.ManagedFields = nil
+	result.ImagePullSecrets[1].Name = "changed-after"
+	result.Annotations[v1alpha1.AttachedProofAnnotation] = "changed-after"
+
+	got := o.serviceAccount(cached)
+	if !equality.Semantic.DeepEqual(got, want) {
+		t.Fatalf("overlaid:\n%+v\nwant\n%+v", got, want)
+	}
+	if len(cached.ImagePullSecrets) != 1 || cached.Annotations[v1alpha1.AttachedAnnotation] != "" || cached.ResourceVersion != "1" {
+		t.Fatalf("the cached object was modified: %+v", cached)
+	}
+
+	// A detach: the record and proof removed.
+	detached := want.DeepCopy()
+	detached.ResourceVersion = "3"
+	detached.ImagePullSecrets = detached.ImagePullSecrets[:1]
+	delete(detached.Annotations, v1alpha1.AttachedAnnotation)
+	delete(detached.Annotations, v1alpha1.AttachedProofAnnotation)
+	o.wroteServiceAccount("2", detached)
+	if got := o.serviceAccount(want); !equality.Semantic.DeepEqual(got, detached) {
+		t.Fatalf("after the detach:\n%+v\nwant\n%+v", got, detached)
+	}
+}
+
+// A write that re-read a newer version after a conflict changed more than
+// the cached version shows: the overlay does not pretend to know the
+// result, and leaves the cache's answer (a write from it conflicts and
+// re-reads).
+func TestOverlayIgnoresAWriteBasedOnAnotherVersion(t *testing.T) {
+	t.Parallel()
+	o := newOverlay((&clock{t: time.Unix(0, 0)}).now)
+	cached := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "app", UID: "s", ResourceVersion: "1"}}
+	result := cached.DeepCopy()
+	result.ResourceVersion = "3"
+	result.Labels = map[string]string{"added-by": "someone else, at version 2"}
+	result.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
+	o.wroteServiceAccount("1", result)
+	if got := o.serviceAccount(cached); got != cached {
+		t.Fatalf("overlaid a write based on another version: %+v", got)
+	}
+	if len(o.sas) != 0 {
+		t.Fatal("entry kept")
 	}
 }

@@ -102,15 +102,18 @@ func DefaultOptions() Options {
 // CacheOptions configure the manager's cache: Secrets are cached only when
 // labelled as copies, as metadata, type and a digest of their data
 // (digestCopy); ServiceAccounts, Namespaces and ClusterPullSecrets without
-// managed fields. Pods and workloads are not in this cache at all: package
-// usage keeps a few words of each.
+// managed fields, and Namespaces without what the controller never reads;
+// the label and annotation strings many objects share are kept once
+// (cachetransform.go). Pods and workloads are not in this cache at all:
+// package usage keeps a few words of each.
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue})
+	in := newInterner()
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:         {Label: managed, Transform: digestCopy},
-			&corev1.ServiceAccount{}: {Transform: stripManagedFields},
-			&corev1.Namespace{}:      {Transform: stripManagedFields},
+			&corev1.Secret{}:         {Label: managed, Transform: in.secretCopy},
+			&corev1.ServiceAccount{}: {Transform: in.serviceAccount},
+			&corev1.Namespace{}:      {Transform: in.namespace},
 			newUnstructuredCPS():     {Transform: stripManagedFields},
 		},
 	}

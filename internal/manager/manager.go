@@ -11,12 +11,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -30,7 +33,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
@@ -58,6 +60,11 @@ type Options struct {
 	ProbeAddr      string
 	// PprofAddr serves net/http/pprof (heap and CPU profiles); "0" is off.
 	PprofAddr string
+	// MemoryLimitRatio sets GOMEMLIMIT to this share of the container's
+	// memory limit (its cgroup's), so that the collector works harder
+	// before the container would be killed; 0 leaves GOMEMLIMIT alone, and
+	// so does a GOMEMLIMIT set in the environment.
+	MemoryLimitRatio float64
 
 	LeaderElect             bool
 	LeaderElectionNamespace string
@@ -92,6 +99,7 @@ func DefaultOptions() Options {
 		MetricsSecure:           true,
 		ProbeAddr:               ":8081",
 		PprofAddr:               "0",
+		MemoryLimitRatio:        0.9,
 		LeaderElect:             true,
 		LeaderElectionNamespace: ns,
 		LeaderElectionID:        "pullsecrets-controller",
@@ -137,6 +145,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Folder with tls.crt and tls.key for the metrics server (reloaded when they change); empty means a self-signed certificate.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of the /healthz and /readyz endpoints; 0 turns them off.")
 	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr, "Address of the /debug/pprof endpoints (heap and CPU profiles); 0 turns them off. Unauthenticated: bind it to loopback.")
+	fs.Float64Var(&o.MemoryLimitRatio, "memory-limit-ratio", o.MemoryLimitRatio,
+		"Set GOMEMLIMIT to this share of the container's memory limit (read from its cgroup); 0 turns it off, and a GOMEMLIMIT environment variable wins.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader among replicas; only the leader writes.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election Lease.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
@@ -172,6 +182,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Controller.PodRestartsPerSecond <= 0 {
 		errs = append(errs, errors.New("--pod-restarts-per-second: must be positive"))
+	}
+	if o.MemoryLimitRatio < 0 || o.MemoryLimitRatio > 1 {
+		errs = append(errs, errors.New("--memory-limit-ratio: between 0 (off) and 1"))
 	}
 	if o.MetricsCertDir != "" {
 		if !o.MetricsSecure {
@@ -262,7 +275,7 @@ func metricsOptions(opts Options) metricsserver.Options {
 		o.BindAddress = ":8443"
 	}
 	o.CertDir = opts.MetricsCertDir
-	o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	o.FilterProvider = metricsAuthFilter
 	// HTTP/2 off: its stream reset flood (CVE-2023-44487, CVE-2023-39325) needs no authentication.
 	o.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	return o
@@ -298,6 +311,7 @@ func NewCommand() *cobra.Command {
 // Run runs the controller until ctx ends.
 func Run(ctx context.Context, opts Options) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.Zap)))
+	setMemoryLimit(opts.MemoryLimitRatio, memlimit.FromCgroup)
 	cfg, err := restConfig(opts.Kubeconfig)
 	if err != nil {
 		return err
@@ -314,6 +328,26 @@ func Run(ctx context.Context, opts Options) error {
 	ctrl.Log.WithName("setup").Info("starting", "version", version.Get().Version, "commit", version.Get().Commit, "sourceNamespaces", opts.Controller.SourceNamespaces,
 		"workers", opts.Controller.Workers, "leaderElect", opts.LeaderElect)
 	return mgr.Start(ctx)
+}
+
+// setMemoryLimit sets GOMEMLIMIT to ratio of the limit the provider reads
+// (the container's), unless ratio is 0 or GOMEMLIMIT is set in the
+// environment, and logs the limit in force. Without a limit, or where none
+// can be read, the runtime's default (no limit) stays.
+func setMemoryLimit(ratio float64, provider memlimit.Provider) int64 {
+	log := ctrl.Log.WithName("setup")
+	if ratio <= 0 {
+		return debug.SetMemoryLimit(-1)
+	}
+	limit, err := memlimit.Set(memlimit.WithRatio(ratio), memlimit.WithProvider(provider))
+	if err != nil {
+		log.Info("GOMEMLIMIT not set from the container's memory limit", "reason", err.Error())
+		return limit
+	}
+	if limit < math.MaxInt64 {
+		log.Info("memory limit", "GOMEMLIMIT", limit, "ratio", ratio)
+	}
+	return limit
 }
 
 // loadCAs returns the system's certificate pool plus the CAs in file.

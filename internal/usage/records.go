@@ -34,17 +34,28 @@ func (r *record) split(h names) []string {
 type record struct {
 	namespace unique.Handle[string]
 	name      string
-	// uid is kept only where a write needs it (a stuck Pod's restart).
-	uid         string
-	owner       unique.Handle[planner.Owner]
-	hasOwner    bool
+	// uid is a stuck Pod's (a restart needs it) or a workload's own.
+	uid string
+	// owner is a stuck Pod's controller, interned: the Pods of one
+	// template share it.
+	owner    unique.Handle[planner.Owner]
+	hasOwner bool
+	// kind is a workload's group and kind, interned (a few values in all).
+	// The workload is its own owner, from kind, name and uid: interning
+	// the whole owner would share nothing, each has its own UID.
+	kind        unique.Handle[groupKind]
 	sa          unique.Handle[string]
 	pullSecrets names
 	refs        names
-	stuck       []string
+	// stuck are a stuck Pod's images, interned as one string: the Pods of
+	// one template share it.
+	stuck names
 	// budget is a Job's affordable failures, -1 for anything else.
 	budget int32
 }
+
+// groupKind is a workload's API group and kind.
+type groupKind struct{ group, kind string }
 
 // GetObjectMeta returns the record's name, for client-go's key functions.
 func (r *record) GetObjectMeta() metav1.Object {
@@ -55,8 +66,7 @@ func (r *record) equal(o *record) bool {
 	if r == nil || o == nil {
 		return r == o
 	}
-	return r.namespace == o.namespace && r.name == o.name && r.uid == o.uid && r.owner == o.owner && r.hasOwner == o.hasOwner &&
-		r.sa == o.sa && r.pullSecrets == o.pullSecrets && r.refs == o.refs && r.budget == o.budget && strings.Join(r.stuck, "\x00") == strings.Join(o.stuck, "\x00")
+	return *r == *o
 }
 
 // podRecord returns what the planner needs of a Pod, or nil when the Pod
@@ -76,7 +86,7 @@ func podRecord(pod *corev1.Pod) *record {
 	}
 	r := &record{
 		namespace: unique.Make(pod.Namespace), name: pod.Name, sa: unique.Make(pullfailure.ServiceAccountName(pod)),
-		pullSecrets: internNames(PullSecrets(&pod.Spec)), refs: internNames(refs), stuck: stuck, budget: -1,
+		pullSecrets: internNames(PullSecrets(&pod.Spec)), refs: internNames(refs), stuck: internNames(stuck), budget: -1,
 	}
 	if len(stuck) > 0 {
 		r.uid = string(pod.UID)
@@ -95,7 +105,7 @@ func ownerOf(ref *metav1.OwnerReference) planner.Owner {
 func (r *record) pod() planner.Pod {
 	p := planner.Pod{
 		Name: r.name, UID: r.uid, ServiceAccount: r.sa.Value(),
-		PullSecrets: r.split(r.pullSecrets), SecretRefs: r.split(r.refs), StuckImages: r.stuck,
+		PullSecrets: r.split(r.pullSecrets), SecretRefs: r.split(r.refs), StuckImages: r.split(r.stuck),
 	}
 	if r.hasOwner {
 		o := r.owner.Value()
@@ -105,8 +115,10 @@ func (r *record) pod() planner.Pod {
 }
 
 func (r *record) workload() planner.Workload {
+	k := r.kind.Value()
 	return planner.Workload{
-		Owner: r.owner.Value(), PullSecrets: r.split(r.pullSecrets), SecretRefs: r.split(r.refs), Active: true, FailureBudget: int(r.budget),
+		Owner:       planner.Owner{Group: k.group, Kind: k.kind, Name: r.name, UID: r.uid},
+		PullSecrets: r.split(r.pullSecrets), SecretRefs: r.split(r.refs), Active: true, FailureBudget: int(r.budget),
 	}
 }
 
@@ -130,8 +142,7 @@ func workloadRecord(obj any) *record {
 		return nil // not a Pod's owner, and reads no Secret: never in a plan
 	}
 	return &record{
-		namespace: unique.Make(t.Namespace), name: t.Name,
-		owner: unique.Make(planner.Owner{Group: t.Group, Kind: t.Kind, Name: t.Name, UID: t.UID}), hasOwner: true,
+		namespace: unique.Make(t.Namespace), name: t.Name, uid: t.UID, kind: unique.Make(groupKind{t.Group, t.Kind}),
 		pullSecrets: internNames(PullSecrets(t.Spec)), refs: internNames(refs), budget: budget,
 	}
 }

@@ -213,3 +213,60 @@ func BenchmarkRecordBytes(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/pod")
 	}
 }
+
+// A workload is its own owner: the record gives back its group, kind,
+// name and UID, and two workloads of one kind share nothing but the kind.
+func TestWorkloadRecordOwner(t *testing.T) {
+	t.Parallel()
+	rs := func(name, uid string) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, UID: types.UID(uid)},
+			Spec:       appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](1)},
+		}
+	}
+	a, b := workloadRecord(rs("web-1", "u1")), workloadRecord(rs("web-2", "u2"))
+	want := planner.Owner{Group: "apps", Kind: "ReplicaSet", Name: "web-1", UID: "u1"}
+	if got := a.workload().Owner; got != want {
+		t.Fatalf("owner %+v, want %+v", got, want)
+	}
+	if b.workload().UID != "u2" || a.kind != b.kind || a.equal(b) {
+		t.Fatalf("records %+v and %+v", a, b)
+	}
+	cron := workloadRecord(&batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "report", UID: "u3"},
+		Spec: batchv1.CronJobSpec{JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{ImagePullSecrets: []corev1.LocalObjectReference{{Name: "reg"}}}}}}}})
+	if got := cron.workload().Owner; got != (planner.Owner{Group: "batch", Kind: "CronJob", Name: "report", UID: "u3"}) {
+		t.Fatalf("CronJob owner %+v", got)
+	}
+}
+
+// BenchmarkWorkloadRecordBytes reports the memory the index keeps per
+// workload record: a ReplicaSet with Pods, each with its own UID.
+func BenchmarkWorkloadRecordBytes(b *testing.B) {
+	const n = 20000
+	for range b.N {
+		ix := New(nil, nil)
+		s := &kindStore{ix: ix, kind: kinds()[2]}
+		objs := make([]*appsv1.ReplicaSet, n)
+		for i := range objs {
+			objs[i] = &appsv1.ReplicaSet{
+				ObjectMeta: metav1.ObjectMeta{
+					Namespace: fmt.Sprintf("ns-%d", i%1000), Name: fmt.Sprintf("web-7d9f8b%05d", i),
+					UID: types.UID(fmt.Sprintf("4f1c2a3e-0000-4000-8000-%012d", i)),
+				},
+				Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](3)},
+			}
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for _, o := range objs {
+			_ = s.Add(o)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(objs)
+		runtime.KeepAlive(ix)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/workload")
+	}
+}

@@ -140,7 +140,12 @@ func unrelatedPayloads(n, size int) [][]byte {
 
 // dockerConfig returns the source's .dockerconfigjson for a password.
 func dockerConfig(password string) (map[string][]byte, error) {
-	data, err := credentials.Build(registry, "fleet-bench", password, "")
+	return dockerConfigFor(registry, password)
+}
+
+// dockerConfigFor returns a .dockerconfigjson for a registry and password.
+func dockerConfigFor(reg, password string) (map[string][]byte, error) {
+	data, err := credentials.Build(reg, "fleet-bench", password, "")
 	if err != nil {
 		return nil, fmt.Errorf("build docker config: %w", err)
 	}

@@ -25,7 +25,10 @@ type controllerProcess struct {
 
 	mu      sync.Mutex
 	peakRSS int64 // since the last resetPeak
-	last    procUsage
+	// peakAnon and peakFile are the highest sampled RssAnon and RssFile
+	// since the process started.
+	peakAnon, peakFile int64
+	last               procUsage
 }
 
 // sampleEvery is how often RSS is read: often enough to catch the peak of a
@@ -65,8 +68,7 @@ func (p *controllerProcess) sample() {
 	for {
 		if u, err := readProcUsage(p.cmd.Process.Pid); err == nil {
 			p.mu.Lock()
-			p.last = u
-			p.peakRSS = max(p.peakRSS, u.RSS)
+			p.record(u)
 			p.mu.Unlock()
 		}
 		select {
@@ -84,10 +86,23 @@ func (p *controllerProcess) usage() (procUsage, int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err == nil {
-		p.last = u
-		p.peakRSS = max(p.peakRSS, u.RSS)
+		p.record(u)
 	}
 	return p.last, p.peakRSS
+}
+
+// record keeps a sample; the caller holds mu.
+func (p *controllerProcess) record(u procUsage) {
+	p.last = u
+	p.peakRSS = max(p.peakRSS, u.RSS)
+	p.peakAnon, p.peakFile = max(p.peakAnon, u.Anon), max(p.peakFile, u.File)
+}
+
+// peaks returns the highest sampled RssAnon and RssFile since the start.
+func (p *controllerProcess) peaks() (anon, file int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peakAnon, p.peakFile
 }
 
 func (p *controllerProcess) resetPeak() {

@@ -41,7 +41,8 @@ func floorCopy(namespace string, data map[string][]byte, key *ownership.Key, cps
 }
 
 // measureFloor times the minimal writes of a cold rollout, one Secret
-// create per namespace and one ServiceAccount update per ServiceAccount,
+// create per namespace and one ServiceAccount update per ServiceAccount
+// (none in Pods mode),
 // issued by a tuned client under the controller's RBAC, then undoes them.
 // The fastest of the runs, named name-1, name-2..., is the floor.
 func (b *bench) measureFloor(ctx context.Context, name string) (*Phase, error) {
@@ -66,7 +67,10 @@ func (b *bench) measureFloor(ctx context.Context, name string) (*Phase, error) {
 func (b *bench) floorRun(ctx context.Context, name string, data map[string][]byte) (Phase, error) {
 	// Not timed: the floor is given what the controller reads from its
 	// caches.
-	sas := b.tracker.serviceAccounts(b.namespaces)
+	var sas []*corev1.ServiceAccount
+	if !b.opts.podsMode() {
+		sas = b.tracker.serviceAccounts(b.namespaces)
+	}
 	n := len(b.namespaces)
 
 	p, err := b.begin(ctx, name, floorIdentity, nil)
@@ -103,7 +107,7 @@ func (b *bench) floorRun(ctx context.Context, name string, data map[string][]byt
 	client := time.Since(start)
 	done, err := b.tracker.wait(ctx, "the floor's writes", b.opts.Timeout, both(
 		allCopies(b.namespaces, secretName, func(*corev1.Secret) bool { return true }),
-		allServiceAccounts(b.namespaces, b.opts.ServiceAccounts, carries(secretName)),
+		b.attached(b.namespaces, carries(secretName)),
 	))
 	if err != nil {
 		return Phase{}, err

@@ -48,6 +48,11 @@ type Options struct {
 	// takes a heap profile (after a forced collection) at the end of the
 	// cold starts and of the rename.
 	Pprof bool
+	// PeakHeap polls the controller's heap profile every 250 ms of the
+	// cold starts and keeps the one at the highest HeapInuse. Off by
+	// default: symbolizing profiles touches the binary's tables, whose
+	// file pages then count in the RSS being measured.
+	PeakHeap bool
 	// CPUProfile, when positive, also records CPU profiles of the
 	// controller and of kube-apiserver over the first CPUProfile of each
 	// cold start.
@@ -84,11 +89,52 @@ type Options struct {
 	RBAC string
 	// Timeout bounds each wait for a goal.
 	Timeout time.Duration
+	// AttachTo is the ClusterPullSecret's spec.attachTo: ServiceAccounts,
+	// or Pods, where the policy of PodInjection is installed, no
+	// ServiceAccount is written, and the admission cost of a Pod create is
+	// measured.
+	AttachTo string
+	// PodInjection is the MutatingAdmissionPolicy and its binding that
+	// Pods mode installs.
+	PodInjection string
+	// AdmissionPods is how many Pod creates (server-side dry runs) are
+	// timed for each admission configuration, in Pods mode.
+	AdmissionPods int
+	// AdmissionParams is the larger number of ClusterPullSecrets the
+	// policy is evaluated with (the smaller is 1).
+	AdmissionParams int
+	// Baseline measures the controller's memory on the empty cluster,
+	// before the fleet exists: the peak RSS per namespace is counted above
+	// it.
+	Baseline time.Duration
+	// Peer is another controller's binary (tamcore/imagepullsecret-patcher)
+	// run on the same fleet after the measured phases, for its memory.
+	Peer string
 	// Quiet is how long the controller must make no request (but watches
 	// and leases) for a phase to count as settled. Longer than client-go's
 	// Event retry (a series patch that races the Event's create is retried
 	// after up to 10 s), so that a phase's Events count with it.
 	Quiet time.Duration
+}
+
+// The values of --attach-to.
+const (
+	attachServiceAccounts = "serviceaccounts"
+	attachPods            = "pods"
+)
+
+// podsMode reports whether the run is in Pods mode.
+func (o *Options) podsMode() bool { return o.AttachTo == attachPods }
+
+// namespacesOf is how many namespaces get a new copy in a phase.
+func (o *Options) namespacesOf(phase string, f Fleet) int {
+	switch phase {
+	case "new-namespaces":
+		return o.NewNamespaces
+	case "rename":
+		return f.Namespaces + o.NewNamespaces
+	}
+	return f.Namespaces
 }
 
 // DefaultOptions are the flag defaults.
@@ -113,6 +159,11 @@ func DefaultOptions() Options {
 		RBAC:                 "config/rbac/role.yaml",
 		Timeout:              15 * time.Minute,
 		Quiet:                12 * time.Second,
+		AttachTo:             attachServiceAccounts,
+		PodInjection:         "config/pod-injection/policy.yaml",
+		AdmissionPods:        2000,
+		AdmissionParams:      20,
+		Baseline:             20 * time.Second,
 	}
 }
 
@@ -126,6 +177,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.StuckPods, "stuck-pods", o.StuckPods, "Of each namespace's Pods, how many wait on a failed image pull (ErrImagePull, ImagePullBackOff).")
 	fs.BoolVar(&o.BareCold, "bare-cold", o.BareCold, "Before adding Pods and workloads, measure a floor and a cold start without them, on the same cluster.")
 	fs.BoolVar(&o.Pprof, "pprof", o.Pprof, "Run the controller with --pprof-bind-address on loopback and save heap profiles at the end of the cold starts and the rename.")
+	fs.BoolVar(&o.PeakHeap, "peak-heap", o.PeakHeap,
+		"With --pprof, poll the controller's heap profile every 250 ms of the cold starts and keep the one at the highest HeapInuse (it adds the binary's symbol tables to the RSS measured).")
 	fs.DurationVar(&o.CPUProfile, "cpu-profile", o.CPUProfile, "Record CPU profiles of the controller and kube-apiserver over this much of each cold start (0: none).")
 	fs.BoolVar(&o.ControllerNoCompression, "controller-disable-compression", o.ControllerNoCompression,
 		"Set disable-compression in the controller's kubeconfig: responses and watch streams without gzip.")
@@ -143,6 +196,16 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.CRDs, "crds", o.CRDs, "CustomResourceDefinitions to install.")
 	fs.StringVar(&o.RBAC, "rbac", o.RBAC, "The controller's generated ClusterRole and Role.")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "Longest wait for any one goal.")
+	fs.StringVar(&o.AttachTo, "attach-to", o.AttachTo,
+		"The ClusterPullSecret's spec.attachTo: serviceaccounts, or pods (installs --pod-injection, writes no ServiceAccount, and measures the admission cost of Pod creates).")
+	fs.StringVar(&o.PodInjection, "pod-injection", o.PodInjection, "The MutatingAdmissionPolicy and binding of Pods mode.")
+	fs.IntVar(&o.AdmissionPods, "admission-pods", o.AdmissionPods,
+		"Pods mode: Pod creates (server-side dry runs) timed without the policy, with 1 ClusterPullSecret and with --admission-params; 0 skips it.")
+	fs.IntVar(&o.AdmissionParams, "admission-params", o.AdmissionParams, "Pods mode: ClusterPullSecrets the policy is evaluated with in the larger admission run.")
+	fs.DurationVar(&o.Baseline, "baseline", o.Baseline,
+		"Run the controller this long on the empty cluster, before the fleet, for its baseline memory (0: skip).")
+	fs.StringVar(&o.Peer, "peer", o.Peer,
+		"A tamcore/imagepullsecret-patcher binary, built from its repository, to run on the same fleet after the phases, for its peak RSS.")
 	fs.DurationVar(&o.Quiet, "quiet", o.Quiet, "Time without controller requests (but watches and leases) after which a phase is settled.")
 }
 
@@ -161,6 +224,9 @@ func (o *Options) Validate() error {
 	if o.UnrelatedSecrets < 0 || o.UnrelatedSecretBytes < 0 || o.NewNamespaces < 0 || o.Pods < 0 || o.StuckPods < 0 {
 		errs = append(errs, errors.New("--unrelated-secrets, --unrelated-secret-bytes, --new-namespaces, --pods and --stuck-pods: not negative"))
 	}
+	if o.PeakHeap && !o.Pprof {
+		errs = append(errs, errors.New("--peak-heap: needs --pprof"))
+	}
 	if o.CPUProfile > 0 && (!o.Pprof || o.CPUProfile < time.Second) {
 		errs = append(errs, errors.New("--cpu-profile: needs --pprof, and at least 1s"))
 	}
@@ -168,6 +234,26 @@ func (o *Options) Validate() error {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			errs = append(errs, fmt.Errorf("--controller-env %q: not NAME=VALUE", kv))
 		}
+	}
+	switch o.AttachTo {
+	case attachServiceAccounts:
+	case attachPods:
+		if _, err := os.Stat(o.PodInjection); err != nil {
+			errs = append(errs, fmt.Errorf("--pod-injection: %w (run from the repository root)", err))
+		}
+		if o.AdmissionPods < 0 || o.AdmissionParams < 1 {
+			errs = append(errs, errors.New("--admission-pods: not negative; --admission-params: at least 1"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--attach-to %q: serviceaccounts or pods", o.AttachTo))
+	}
+	if o.Peer != "" {
+		if fi, err := os.Stat(o.Peer); err != nil || fi.IsDir() {
+			errs = append(errs, fmt.Errorf("--peer %s: not a file", o.Peer))
+		}
+	}
+	if o.Baseline < 0 {
+		errs = append(errs, errors.New("--baseline: not negative"))
 	}
 	if o.Namespaces > 99999 {
 		errs = append(errs, errors.New("--namespaces: at most 99999"))

@@ -32,6 +32,7 @@ func (b *bench) createCPS(ctx context.Context) error {
 		Spec: v1alpha1.ClusterPullSecretSpec{
 			Source:     v1alpha1.SourceReference{Namespace: sourceNamespace, Name: sourceName},
 			SecretName: secretName,
+			AttachTo:   b.attachTarget(),
 			Namespaces: v1alpha1.NamespaceSelector{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{fleetLabel: "true"}}},
 		},
 	}
@@ -223,7 +224,7 @@ func (b *bench) coldStart(ctx context.Context, name, log string) (*controllerPro
 	defer waitProfiles()
 	var peak HeapStats
 	stopPeak, peakDone := make(chan struct{}), make(chan struct{})
-	if ctrl.pprofAddr != "" {
+	if ctrl.pprofAddr != "" && b.opts.PeakHeap {
 		go func() {
 			defer close(peakDone)
 			peak = peakHeap(gctx, ctrl.pprofAddr, filepath.Join(b.logDir, "heap-"+name+"-peak.pb.gz"), 250*time.Millisecond, stopPeak)
@@ -242,10 +243,18 @@ func (b *bench) coldStart(ctx context.Context, name, log string) (*controllerPro
 	defer stopPeakHeap()
 	done, err := b.tracker.wait(gctx, name+" convergence", b.opts.Timeout, both(
 		allCopies(b.namespaces, secretName, func(*corev1.Secret) bool { return true }),
-		allServiceAccounts(b.namespaces, b.opts.ServiceAccounts, carries(secretName)),
+		b.attached(b.namespaces, carries(secretName)),
 	))
 	if err != nil {
 		return ctrl, err
+	}
+	if b.opts.podsMode() {
+		// New Pods get the name once the policy's params say it.
+		published, err := b.waitInjection(gctx, cpsName, secretName)
+		if err != nil {
+			return ctrl, err
+		}
+		done = latest(done, published)
 	}
 	p.reached()
 	b.logf("converged %.2f s after the controller started", done.Sub(ctrl.started).Seconds())
@@ -256,7 +265,7 @@ func (b *bench) coldStart(ctx context.Context, name, log string) (*controllerPro
 	_, err = b.end(ctx, p, Phase{
 		GoalSeconds:   done.Sub(ctrl.started).Seconds(),
 		Settled:       settled,
-		MinimalWrites: len(b.namespaces) + b.serviceAccountCount(),
+		MinimalWrites: len(b.namespaces) + b.attachWrites(len(b.namespaces)),
 	})
 	stopPeakHeap()
 	if ph := b.result.phase(name); ph != nil {
@@ -288,7 +297,10 @@ func (b *bench) runPhases(ctx context.Context, ctrl *controllerProcess) error {
 	if err := b.rename(gctx, ctrl); err != nil {
 		return err
 	}
-	return b.holdersGone(gctx, ctrl)
+	if err := b.holdersGone(gctx, ctrl); err != nil {
+		return err
+	}
+	return b.admission(gctx, ctrl)
 }
 
 // steady counts the requests of a converged controller over a window.
@@ -330,8 +342,9 @@ func (b *bench) newNamespaces(ctx context.Context, ctrl *controllerProcess) erro
 		if err := createNamespace(ctx, b.admin, name, b.opts.ServiceAccounts, payloads, false); err != nil {
 			return err
 		}
-		done, err := b.tracker.wait(ctx, "new namespace "+name, b.opts.Timeout,
-			allServiceAccounts([]string{name}, b.opts.ServiceAccounts, carries(secretName)))
+		done, err := b.tracker.wait(ctx, "new namespace "+name, b.opts.Timeout, both(
+			allCopies([]string{name}, secretName, func(*corev1.Secret) bool { return true }),
+			b.attached([]string{name}, carries(secretName))))
 		if err != nil {
 			return err
 		}
@@ -346,7 +359,7 @@ func (b *bench) newNamespaces(ctx context.Context, ctrl *controllerProcess) erro
 	_, err = b.end(ctx, p, Phase{
 		GoalSeconds:   percentile(samples, 99).Seconds(),
 		Settled:       settled,
-		MinimalWrites: b.opts.NewNamespaces * (1 + b.opts.ServiceAccounts),
+		MinimalWrites: b.opts.NewNamespaces + b.attachWrites(b.opts.NewNamespaces),
 	})
 	return err
 }
@@ -424,8 +437,14 @@ func (b *bench) rename(ctx context.Context, ctrl *controllerProcess) error {
 	done, err := b.tracker.wait(ctx, "rename", b.opts.Timeout, both(
 		allCopies(b.namespaces, renamedSecret, func(*corev1.Secret) bool { return true }),
 		noCopies(free, secretName),
-		allServiceAccounts(b.namespaces, b.opts.ServiceAccounts, carriesOnly(renamedSecret)),
+		b.attached(b.namespaces, carriesOnly(renamedSecret)),
 	))
+	if err == nil && b.opts.podsMode() {
+		var published time.Time
+		if published, err = b.waitInjection(ctx, cpsName, renamedSecret); err == nil {
+			done = latest(done, published)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -439,10 +458,11 @@ func (b *bench) rename(ctx context.Context, ctrl *controllerProcess) error {
 	if _, err = b.end(ctx, p, Phase{
 		GoalSeconds:   done.Sub(start).Seconds(),
 		Settled:       settled,
-		MinimalWrites: n + b.serviceAccountCount() + len(free),
+		MinimalWrites: n + b.attachWrites(n) + len(free),
 	}); err != nil {
 		return err
 	}
+	b.currentName = renamedSecret
 	r := &Retirement{OldCopies: n, HeldBy: map[string]int{}}
 	for _, ns := range b.namespaces {
 		i, isHeld := held[ns]

@@ -35,6 +35,14 @@ type Result struct {
 	// RestartStatuses are the ClusterPullSecret's status, as it changed
 	// during the warm restart (polled every 100 ms).
 	RestartStatuses []string `json:"restartStatuses,omitempty"`
+	// Baseline is the controller on the empty cluster, before the fleet
+	// (--baseline): what memory per namespace is counted above.
+	Baseline *Phase `json:"baseline,omitempty"`
+	// Admission is the latency of Pod creates under each admission
+	// configuration, in Pods mode.
+	Admission []AdmissionCost `json:"admission,omitempty"`
+	// Peer is the peer controller's run on the same fleet (--peer).
+	Peer *Peer `json:"peer,omitempty"`
 	// LoadAverageEnd is /proc/loadavg when the run finished.
 	LoadAverageEnd string   `json:"loadAverageEnd,omitempty"`
 	Figures        []Figure `json:"figures"`
@@ -121,11 +129,16 @@ type Phase struct {
 	Writes int `json:"writes"`
 	// CopyAndSAWrites counts successful writes of Secrets and
 	// ServiceAccounts, the ones MinimalWrites counts.
-	CopyAndSAWrites  int `json:"copyAndServiceAccountWrites"`
-	FailedRequests   int `json:"failedRequests"`
-	NonWatchRequests int `json:"nonWatchRequests"` // leases aside
-	LeaseRequests    int `json:"leaseRequests"`
-	Watches          int `json:"watches"`
+	CopyAndSAWrites int `json:"copyAndServiceAccountWrites"`
+	// SecretCreates and ServiceAccountWrites split them: in Pods mode a
+	// cold start is one Secret create per namespace and no ServiceAccount
+	// write.
+	SecretCreates        int `json:"secretCreates"`
+	ServiceAccountWrites int `json:"serviceAccountWrites"`
+	FailedRequests       int `json:"failedRequests"`
+	NonWatchRequests     int `json:"nonWatchRequests"` // leases aside
+	LeaseRequests        int `json:"leaseRequests"`
+	Watches              int `json:"watches"`
 	// Requests by verb, resource and, for failures, code.
 	Requests []RequestCount `json:"requests"`
 	// ControllerCountedRequests are the API requests the controller
@@ -144,6 +157,11 @@ type Phase struct {
 	CPU          CPUUse `json:"cpu"`
 	PeakRSSBytes int64  `json:"peakRSSBytes,omitempty"`
 	HWMBytes     int64  `json:"hwmBytes,omitempty"`
+	// PeakAnonBytes and PeakFileBytes split the process's peak RSS, as
+	// sampled every 100 ms since it started: anonymous memory (heap,
+	// stacks, runtime) and the binary's file pages.
+	PeakAnonBytes int64 `json:"peakAnonBytes,omitempty"`
+	PeakFileBytes int64 `json:"peakFileBytes,omitempty"`
 	// Heap is the controller's heap after a forced collection at the end
 	// of the phase (--pprof).
 	Heap *HeapStats `json:"heap,omitempty"`
@@ -330,6 +348,8 @@ func (r *Result) evaluate() {
 		}
 		add("controller live heap after the cold start (forced GC), with Pods vs without", v, "", nil)
 	}
+	r.evaluateMemory(add)
+	r.evaluatePodsMode(add)
 	if s := r.phase("steady"); s != nil {
 		add(fmt.Sprintf("steady state, %.0f s, no leader election", s.WindowSeconds),
 			fmt.Sprintf("%d non-watch requests, %d watches started", s.NonWatchRequests, s.Watches), "0 non-watch", met(s.NonWatchRequests == 0))
@@ -397,6 +417,96 @@ func (r *Result) evaluate() {
 		add("controller peak RSS (VmHWM)", v, "flat in unrelated Secrets (compare --unrelated-secrets 0)", nil)
 	}
 	add("machine load (1, 5, 15 min)", fmt.Sprintf("%s at the start, %s at the end", r.Machine.LoadAverage, r.LoadAverageEnd), "", nil)
+}
+
+// kibPerNamespace is how far hwm is above the baseline, per namespace.
+func kibPerNamespace(hwm, baseline int64, namespaces int) float64 {
+	return float64(hwm-baseline) / 1024 / float64(max(namespaces, 1))
+}
+
+// evaluateMemory adds the peak RSS per namespace above the empty
+// cluster's, start-up included, and the projection it gives.
+func (r *Result) evaluateMemory(add func(name, value, target string, ok *bool)) {
+	bl := r.Baseline
+	if bl == nil || bl.HWMBytes == 0 {
+		return
+	}
+	n := r.Setup.Namespaces
+	v := fmt.Sprintf("%s after %.0f s with no fleet and no ClusterPullSecret", mib(bl.HWMBytes), bl.WindowSeconds)
+	if bl.Heap != nil {
+		v += fmt.Sprintf("; live heap %s", mib(bl.Heap.HeapAlloc))
+	}
+	add("controller baseline: peak RSS on the empty cluster", v, "", nil)
+	if bare := r.phase("cold-bare"); bare != nil && bare.HWMBytes > 0 {
+		add("start-up peak without Pods (VmHWM of the cold start, from the process's start)",
+			fmt.Sprintf("%s = %.1f KiB a namespace above the baseline", mib(bare.HWMBytes), kibPerNamespace(bare.HWMBytes, bl.HWMBytes, n)), "", nil)
+	}
+	cold := r.phase("cold")
+	if cold == nil || cold.HWMBytes == 0 {
+		return
+	}
+	var hwm int64
+	for _, p := range r.Phases {
+		if p.Name != "cold-bare" {
+			hwm = max(hwm, p.HWMBytes)
+		}
+	}
+	with := ""
+	if r.Setup.Pods > 0 {
+		with = fmt.Sprintf(" with %d Pods", r.Setup.Pods)
+	}
+	x := kibPerNamespace(hwm, bl.HWMBytes, n)
+	add("start-up peak"+with+" (VmHWM of the cold start, from the process's start)",
+		fmt.Sprintf("%s = %.1f KiB a namespace above the baseline", mib(cold.HWMBytes), kibPerNamespace(cold.HWMBytes, bl.HWMBytes, n)), "", nil)
+	var anon, file int64
+	for _, p := range r.Phases {
+		anon, file = max(anon, p.PeakAnonBytes), max(file, p.PeakFileBytes)
+	}
+	if pr := r.Peer; pr != nil {
+		add("peer's peak RSS on the same fleet, after the phases ("+filepath.Base(pr.Binary)+")",
+			fmt.Sprintf("%s (anonymous %s, file pages %s), converged in %.1f s; pullsecrets' peak over every phase: %s (anonymous %s, file pages %s)",
+				mib(pr.HWMBytes), mib(pr.PeakAnonBytes), mib(pr.PeakFileBytes), pr.ConvergedSeconds,
+				mib(hwm), mib(anon), mib(file)),
+			"pullsecrets no higher", met(hwm <= pr.HWMBytes))
+	}
+	add("peak RSS per namespace"+with+", every phase and the start-up included",
+		fmt.Sprintf("%s = %.1f KiB a namespace above the baseline (peak anonymous %s vs %s on the empty cluster, binary's file pages %s vs %s); at that rate 100,000 namespaces take %s",
+			mib(hwm), x, mib(anon), mib(bl.PeakAnonBytes), mib(file), mib(bl.PeakFileBytes), mib(bl.HWMBytes+int64(x*1024*100000))),
+		"<= 10 KiB a namespace", met(x <= 10))
+}
+
+// evaluatePodsMode adds Pods mode's writes and the admission cost of a
+// Pod create.
+func (r *Result) evaluatePodsMode(add func(name, value, target string, ok *bool)) {
+	if r.Options.AttachTo != attachPods {
+		return
+	}
+	for _, name := range []string{"cold-bare", "cold", "new-namespaces", "rename"} {
+		p := r.phase(name)
+		if p == nil {
+			continue
+		}
+		creates := r.Options.namespacesOf(name, r.Setup)
+		add("Pods mode, "+name+": Secret creates, ServiceAccount writes",
+			fmt.Sprintf("%d Secret creates for %d namespaces, %d ServiceAccount writes", p.SecretCreates, creates, p.ServiceAccountWrites),
+			"1 a namespace, 0", met(p.SecretCreates == creates && p.ServiceAccountWrites == 0))
+	}
+	if len(r.Admission) == 0 {
+		return
+	}
+	base := r.Admission[0]
+	for _, c := range r.Admission {
+		v := fmt.Sprintf("p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.1f ms, mean %.2f ms over %d dry-run creates; %d injected; load %s",
+			c.P50Millis, c.P90Millis, c.P99Millis, c.MaxMillis, c.MeanMillis, c.Samples, c.Injected, c.LoadAverage)
+		if c.Params > 0 {
+			v += fmt.Sprintf("; added: p50 %+.2f ms, p99 %+.2f ms", c.P50Millis-base.P50Millis, c.P99Millis-base.P99Millis)
+		}
+		ok := c.Injected == 0
+		if c.Params > 0 {
+			ok = c.Injected == c.Samples
+		}
+		add("Pod create, "+c.Name, v, "all injected with the policy, none without", met(ok))
+	}
 }
 
 // leaderElectionWrites counts the writes of leader election itself: the

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -45,6 +46,11 @@ type bench struct {
 	// both, so that it writes the controller's bytes.
 	key    *ownership.Key
 	cpsUID types.UID
+	// currentName is the copies' name: secretName, renamedSecret after
+	// the rename.
+	currentName string
+	// binding is the pod-injection policy's binding, in Pods mode.
+	binding *admissionv1.MutatingAdmissionPolicyBinding
 
 	// namespaces are the fleet's, new ones included once created.
 	namespaces []string
@@ -62,6 +68,8 @@ func Run(ctx context.Context, opts Options, out, progress io.Writer) (err error)
 		progress: progress,
 		logDir:   filepath.Join(opts.Out, stamp+"-logs"),
 		result:   &Result{Started: time.Now().UTC(), Options: opts, Machine: readMachine()},
+
+		currentName: secretName,
 	}
 	if err := os.MkdirAll(b.logDir, 0o755); err != nil {
 		return fmt.Errorf("create log folder: %w", err)
@@ -106,6 +114,9 @@ func Run(ctx context.Context, opts Options, out, progress io.Writer) (err error)
 		return err
 	}
 	if err := b.measureController(ctx); err != nil {
+		return err
+	}
+	if err := b.runPeer(ctx); err != nil {
 		return err
 	}
 
@@ -244,6 +255,15 @@ func (b *bench) setup(ctx context.Context) error {
 		return err
 	}
 
+	if err := b.measureBaseline(ctx); err != nil {
+		return err
+	}
+	if b.opts.podsMode() {
+		if err := b.installPolicy(ctx); err != nil {
+			return err
+		}
+	}
+
 	n := b.opts.Namespaces
 	b.logf("creating %d namespaces with %d ServiceAccounts and %d unrelated Secrets of %d bytes each",
 		n, b.opts.ServiceAccounts, b.opts.UnrelatedSecrets, b.opts.UnrelatedSecretBytes)
@@ -278,6 +298,46 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	b.logf("fleet ready in %.0f s", time.Since(start).Seconds())
 	return nil
+}
+
+// measureBaseline runs the controller on the empty cluster (no fleet, no
+// ClusterPullSecret) for opts.Baseline and records its memory: the peak
+// RSS per namespace is counted above it.
+func (b *bench) measureBaseline(ctx context.Context) error {
+	if b.opts.Baseline <= 0 {
+		return nil
+	}
+	p, err := b.begin(ctx, "baseline", controllerIdentity, nil)
+	if err != nil {
+		return err
+	}
+	ctrl, err := b.start(false, "controller-baseline.log")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ctrl.stop(stopGrace) }()
+	p.ctrl = ctrl
+	gctx, cancel := ctrl.guard(ctx)
+	defer cancel()
+	select {
+	case <-gctx.Done():
+		return fmt.Errorf("phase baseline: %w", context.Cause(gctx))
+	case <-time.After(b.opts.Baseline):
+	}
+	ph, err := b.end(gctx, p, Phase{Settled: true})
+	if err != nil {
+		return err
+	}
+	if ctrl.pprofAddr != "" {
+		if h, err := heapSnapshot(gctx, ctrl.pprofAddr, filepath.Join(b.logDir, "heap-baseline.pb.gz")); err == nil {
+			ph.Heap = &h
+		}
+	}
+	// Not a phase of the fleet: kept apart.
+	b.result.Phases = b.result.Phases[:len(b.result.Phases)-1]
+	b.result.Baseline = &ph
+	b.logf("baseline: controller peak RSS %s on the empty cluster", mib(ph.HWMBytes))
+	return b.stopController(ctrl)
 }
 
 // phaseRun is a phase being measured: the requests of one identity, read
@@ -361,6 +421,8 @@ func (b *bench) end(ctx context.Context, p *phaseRun, ph Phase) (Phase, error) {
 	ph.CopyAndSAWrites = p.tally.sum(func(r Request) bool {
 		return r.IsWrite() && r.Code == 0 && (r.Resource == "secrets" || r.Resource == "serviceaccounts")
 	})
+	ph.SecretCreates = p.tally.sum(func(r Request) bool { return r.Verb == "create" && r.Code == 0 && r.Resource == "secrets" })
+	ph.ServiceAccountWrites = p.tally.sum(func(r Request) bool { return r.IsWrite() && r.Code == 0 && r.Resource == "serviceaccounts" })
 	w := b.watchTraffic(ctx)
 	ph.WatchEventsSent, ph.WatchBytesSent = int(w.Events-p.watch.Events), int64(w.Bytes-p.watch.Bytes)
 	until := sampleCPU()
@@ -378,6 +440,7 @@ func (b *bench) end(ctx context.Context, p *phaseRun, ph Phase) (Phase, error) {
 		u, peak := p.ctrl.usage()
 		ph.PeakRSSBytes = peak
 		ph.HWMBytes = u.HWM
+		ph.PeakAnonBytes, ph.PeakFileBytes = p.ctrl.peaks()
 	}
 	b.result.Phases = append(b.result.Phases, ph)
 	return ph, nil
@@ -393,10 +456,6 @@ func (b *bench) watchTraffic(ctx context.Context) watchTraffic {
 	}
 	return parseWatchTraffic(bytes.NewReader(raw))
 }
-
-// serviceAccountCount is the fleet's ServiceAccounts, counting the
-// namespaces created so far.
-func (b *bench) serviceAccountCount() int { return len(b.namespaces) * b.opts.ServiceAccounts }
 
 // disableCompression sets disable-compression on every cluster of a
 // kubeconfig: the client then asks for responses (watch streams included)

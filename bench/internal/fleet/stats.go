@@ -85,7 +85,11 @@ func procField(raw []byte, name, sep string) string {
 // procUsage is a process's memory and CPU time from /proc.
 type procUsage struct {
 	RSS, HWM int64 // bytes
-	CPU      time.Duration
+	// Anon and File split RSS: anonymous memory (the Go heap, stacks,
+	// the runtime) and file pages (the binary's text and tables, touched
+	// by running, unwinding and symbolizing profiles).
+	Anon, File int64
+	CPU        time.Duration
 }
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
@@ -105,6 +109,9 @@ func readProcUsage(pid int) (procUsage, error) {
 	if u.HWM, err = kib(procField(status, "VmHWM", ":")); err != nil {
 		return u, fmt.Errorf("process %d VmHWM: %w", pid, err)
 	}
+	// Absent before Linux 4.5: left at 0.
+	u.Anon, _ = kib(procField(status, "RssAnon", ":"))
+	u.File, _ = kib(procField(status, "RssFile", ":"))
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return u, fmt.Errorf("read CPU time of process %d: %w", pid, err)

@@ -1,0 +1,238 @@
+package controller
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"unsafe"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+)
+
+func sameString(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+
+// A cached Namespace keeps what the controller reads of it (name, labels,
+// annotations, terminating or not) and nothing else; a ServiceAccount
+// keeps every field but its managed fields, since the writer updates from
+// it; a copy is digestCopy's. Keys, and values many objects share, are
+// one string in all of them.
+func TestCacheTransformsKeepWhatIsReadAndShareStrings(t *testing.T) {
+	t.Parallel()
+	in := newInterner()
+	now := metav1.Now()
+	ns := func(name string) *corev1.Namespace {
+		return &corev1.Namespace{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: name, UID: "u", ResourceVersion: "7", DeletionTimestamp: &now,
+				Labels:        map[string]string{corev1.LabelMetadataName: name, "team": "shop"},
+				Annotations:   map[string]string{v1alpha1.OptOutAnnotation: "true", lastApplied: `{"kind":"Namespace"}`},
+				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+			},
+			Spec:   corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{corev1.FinalizerKubernetes}},
+			Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating, Conditions: []corev1.NamespaceCondition{{Type: "NamespaceDeletionContentFailure"}}},
+		}
+	}
+	got1, _ := in.namespace(ns("shop-1"))
+	got2, _ := in.namespace(ns("shop-2"))
+	a, b := got1.(*corev1.Namespace), got2.(*corev1.Namespace)
+	want := &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "shop-1", UID: "u", ResourceVersion: "7", DeletionTimestamp: &now,
+			Labels:      map[string]string{corev1.LabelMetadataName: "shop-1", "team": "shop"},
+			Annotations: map[string]string{v1alpha1.OptOutAnnotation: "true"},
+		},
+		Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating},
+	}
+	if !equality.Semantic.DeepEqual(a, want) {
+		t.Fatalf("Namespace:\n%+v\nwant\n%+v", a, want)
+	}
+	if !sameString(a.Labels["team"], b.Labels["team"]) || !sameString(a.Labels[corev1.LabelMetadataName], a.Name) {
+		t.Error("Namespace label values not shared")
+	}
+
+	sa := func(name string) *corev1.ServiceAccount {
+		return &corev1.ServiceAccount{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: "shop", Name: name, UID: "s", ResourceVersion: "3",
+				Annotations: map[string]string{
+					v1alpha1.AttachedAnnotation: `{"regcred":"fleet"}`, v1alpha1.AttachedProofAnnotation: "proof-" + name,
+				},
+				OwnerReferences: []metav1.OwnerReference{{Name: "o"}}, Finalizers: []string{"f"},
+				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "pullsecrets-controller"}},
+			},
+			Secrets:                      []corev1.ObjectReference{{Name: "token"}},
+			ImagePullSecrets:             []corev1.LocalObjectReference{{Name: "regcred"}},
+			AutomountServiceAccountToken: new(false),
+		}
+	}
+	gotA, _ := in.serviceAccount(sa("a"))
+	gotB, _ := in.serviceAccount(sa("b"))
+	wantA := sa("a")
+	wantA.ManagedFields = nil
+	if !equality.Semantic.DeepEqual(gotA, wantA) {
+		t.Fatalf("ServiceAccount:\n%+v\nwant\n%+v", gotA, wantA)
+	}
+	x, y := gotA.(*corev1.ServiceAccount).Annotations, gotB.(*corev1.ServiceAccount).Annotations
+	if !sameString(x[v1alpha1.AttachedAnnotation], y[v1alpha1.AttachedAnnotation]) {
+		t.Error("the shared record is not one string")
+	}
+	for k := range x {
+		for k2 := range y {
+			if k == k2 && !sameString(k, k2) {
+				t.Errorf("key %s not shared", k)
+			}
+		}
+	}
+
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: "shop", Name: "regcred",
+			Labels:      map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: "fleet"},
+			Annotations: map[string]string{v1alpha1.SourceAnnotation: "pullsecrets-system/reg", v1alpha1.ProofAnnotation: "p"},
+		},
+		Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)},
+	}
+	wantCopy, _ := digestCopy(secret.DeepCopy())
+	gotCopy, _ := in.secretCopy(secret)
+	if !equality.Semantic.DeepEqual(gotCopy, wantCopy) {
+		t.Fatalf("copy:\n%+v\nwant\n%+v", gotCopy, wantCopy)
+	}
+}
+
+// Whatever the labels and annotations, a ServiceAccount comes out of the
+// cache with the same ones: interning changes where strings live, never
+// what they say. The interner stays bounded.
+func TestInterningNeverChangesContent(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(22, 1))
+	in := newInterner()
+	word := func() string {
+		n := rng.IntN(200)
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('a' + rng.IntN(3))
+		}
+		return string(b)
+	}
+	for i := range 5000 {
+		m := map[string]string{}
+		for range rng.IntN(6) {
+			m[word()] = word()
+		}
+		if rng.IntN(2) == 0 {
+			m[v1alpha1.AttachedProofAnnotation] = fmt.Sprint(i)
+		}
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint(i), Labels: maps.Clone(m), Annotations: maps.Clone(m)}}
+		got, _ := in.serviceAccount(sa)
+		g := got.(*corev1.ServiceAccount)
+		if !maps.Equal(g.Labels, m) && len(m) > 0 || !maps.Equal(g.Annotations, m) && len(m) > 0 {
+			t.Fatalf("content changed: %v -> %v / %v", m, g.Labels, g.Annotations)
+		}
+	}
+	if len(in.m) > internMaxEntries {
+		t.Fatalf("interner grew to %d entries", len(in.m))
+	}
+}
+
+// BenchmarkCachedBytes reports what the cache keeps per object decoded
+// from protobuf, as the informers decode them: a ServiceAccount carrying
+// an attachment, a Namespace and a copy, with the transforms and with
+// managed fields dropped only.
+func BenchmarkCachedBytes(b *testing.B) {
+	const n = 10000
+	objs := func(i int) []any {
+		ns := fmt.Sprintf("fleet-%05d", i)
+		return []any{
+			&corev1.ServiceAccount{
+				ObjectMeta: metav1.ObjectMeta{
+					Namespace: ns, Name: "app-1", UID: types.UID(fmt.Sprintf("4f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(100000 + i),
+					Annotations: map[string]string{v1alpha1.AttachedAnnotation: `{"regcred":"fleet"}`, v1alpha1.AttachedProofAnnotation: fmt.Sprintf("%064d", i)},
+				},
+				ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}},
+			},
+			&corev1.Namespace{
+				ObjectMeta: metav1.ObjectMeta{
+					Name: ns, UID: types.UID(fmt.Sprintf("5f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(200000 + i),
+					Labels: map[string]string{corev1.LabelMetadataName: ns, "bench.pullsecrets.dev/fleet": "true"},
+				},
+				Spec:   corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{corev1.FinalizerKubernetes}},
+				Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive},
+			},
+			&corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{
+					Namespace: ns, Name: "regcred", UID: types.UID(fmt.Sprintf("6f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(300000 + i),
+					Labels: map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: "fleet"},
+					Annotations: map[string]string{
+						v1alpha1.SourceAnnotation: "pullsecrets-system/registry-credentials", v1alpha1.DataHashAnnotation: "sha256-" + fmt.Sprintf("%064d", 7),
+						v1alpha1.OwnerUIDAnnotation: "7f1c2a3e-0000-4000-8000-000000000001", v1alpha1.ProofAnnotation: fmt.Sprintf("%064d", i),
+					},
+				},
+				Type: corev1.SecretTypeDockerConfigJson,
+				Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"registry.example.com":{"auth":"Zm9vOmJhcg=="}}}`)},
+			},
+		}
+	}
+	var raw [][]byte
+	for i := range n {
+		for _, o := range objs(i) {
+			data, err := o.(interface{ Marshal() ([]byte, error) }).Marshal()
+			if err != nil {
+				b.Fatal(err)
+			}
+			raw = append(raw, data)
+		}
+	}
+	decode := func(i int, data []byte) any {
+		var o interface{ Unmarshal([]byte) error }
+		switch i % 3 {
+		case 0:
+			o = &corev1.ServiceAccount{}
+		case 1:
+			o = &corev1.Namespace{}
+		default:
+			o = &corev1.Secret{}
+		}
+		if err := o.Unmarshal(data); err != nil {
+			b.Fatal(err)
+		}
+		return o
+	}
+	for _, c := range []struct {
+		name string
+		tr   func() [3]func(any) (any, error)
+	}{
+		{"managed fields dropped", func() [3]func(any) (any, error) {
+			return [3]func(any) (any, error){stripManagedFields, stripManagedFields, digestCopy}
+		}},
+		{"transforms", func() [3]func(any) (any, error) {
+			in := newInterner()
+			return [3]func(any) (any, error){in.serviceAccount, in.namespace, in.secretCopy}
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				tr := c.tr()
+				kept := make([]any, 0, len(raw))
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				for i, data := range raw {
+					o, _ := tr[i%3](decode(i, data))
+					kept = append(kept, o)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				runtime.KeepAlive(kept)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/namespace")
+			}
+		})
+	}
+}
