@@ -1235,7 +1235,7 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 	for _, u := range p.UpdateCopies {
 		k := w.secrets[u.Name]
 		adopted := k != nil && !k.byController && w.adoptableCopy(u.Name)
-		if k == nil || k.uid != u.UID || !(k.byController || adopted) || k.deleting {
+		if k == nil || k.uid != u.UID || (!k.byController && !adopted) || k.deleting {
 			w.fail("update of Secret %s (%s), which is not a live copy the controller made, nor one it may adopt", u.Name, u.UID)
 		}
 		if u.Proof != proofOf(k) {
@@ -1313,7 +1313,7 @@ func (w *world) apply(p planner.Plan) (planner.Plan, bool) {
 			// Pods mode edits no ServiceAccount but to detach its own names
 			// once the policy gives its name to new Pods.
 			if o := recorded[n]; o != "" && w.podsMode[o] && w.active(o) && w.saSelected(o, e.ServiceAccount) {
-				if !(w.injecting(o) && w.servedByPolicy(o, e.ServiceAccount)) {
+				if !w.injecting(o) || !w.servedByPolicy(o, e.ServiceAccount) {
 					w.fail("detached %s from %s for Pods-mode %s before the policy injects its name", n, e.ServiceAccount, o)
 				}
 				w.seen["detach after a switch to Pods"]++
