@@ -122,6 +122,23 @@ func (o *Output) PrintTable(t *metav1.Table, w io.Writer) error {
 	return printers.NewTablePrinter(printers.PrintOptions{NoHeaders: o.NoHeaders, Wide: o.Wide()}).PrintObj(t, w)
 }
 
+// PrintReport prints a diagnostic verb's report in the format of -o: its
+// notes to errOut first, then the report as one object, the names of the
+// objects with problems (-o name), or text for people.
+func (o *Output) PrintReport(out, errOut io.Writer, notes []string, report runtime.Object, problems []Ref, text func(io.Writer) error) error {
+	for _, note := range notes {
+		fmt.Fprintln(errOut, note)
+	}
+	switch {
+	case o.Structured():
+		return o.PrintObject(report, out)
+	case o.Name():
+		return PrintNames(problems, out)
+	default:
+		return text(out)
+	}
+}
+
 // Ref names an object for -o name.
 type Ref struct {
 	Group, Kind, Namespace, Name string

@@ -233,18 +233,8 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		status.Verify(ctx, r.Pods, opts)
 	}
-	for _, note := range r.Notes {
-		fmt.Fprintln(o.streams.ErrOut, note)
-	}
-	switch {
-	case o.out.Structured():
-		err = o.out.PrintObject(r, o.streams.Out)
-	case o.out.Name():
-		err = cmdutil.PrintNames(problemRefs(r), o.streams.Out)
-	default:
-		err = printText(o.streams.Out, r)
-	}
-	if err != nil {
+	text := func(w io.Writer) error { return printText(w, r) }
+	if err := o.out.PrintReport(o.streams.Out, o.streams.ErrOut, r.Notes, r, problemRefs(r), text); err != nil {
 		return err
 	}
 	fmt.Fprintln(o.streams.ErrOut, summary(r))

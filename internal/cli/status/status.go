@@ -8,6 +8,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -136,18 +137,8 @@ func (o *Options) Run(ctx context.Context) error {
 		Verify(ctx, r.Pods, opts)
 		r.count()
 	}
-	for _, note := range r.Notes {
-		fmt.Fprintln(o.streams.ErrOut, note)
-	}
-	switch {
-	case o.out.Structured():
-		err = o.out.PrintObject(r, o.streams.Out)
-	case o.out.Name():
-		err = cmdutil.PrintNames(problemRefs(r), o.streams.Out)
-	default:
-		err = o.out.PrintTable(Table(r), o.streams.Out)
-	}
-	if err != nil {
+	table := func(w io.Writer) error { return o.out.PrintTable(Table(r), w) }
+	if err := o.out.PrintReport(o.streams.Out, o.streams.ErrOut, r.Notes, r, problemRefs(r), table); err != nil {
 		return err
 	}
 	fmt.Fprintln(o.streams.ErrOut, r.Summary())
