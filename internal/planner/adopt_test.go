@@ -181,3 +181,33 @@ func TestANameFoundTakenByItsOwnAdoptedCopy(t *testing.T) {
 		t.Fatalf("state %+v", st)
 	}
 }
+
+// A record adopted under AdoptMarked holds back every ClusterPullSecret it
+// names until it is written, also one that does not select the
+// ServiceAccount (its name is then detached) and a Pods-mode one whose
+// injection is not served yet (its name stays).
+func TestAnAdoptedRecordHoldsBackWhomItNames(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		acme planner.ClusterPullSecret
+	}{
+		{"not selecting it", cps(t, "acme", 0, onlyServiceAccounts(t, "other"))},
+		{"in Pods mode, not injecting yet", cps(t, "acme", 0, func(c *planner.ClusterPullSecret) { c.AttachToPods = true })},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			restored := sa("default", []string{"acme"}, nil)
+			restored.RecordProblem, restored.Unverified = "the attachment record was not written by pullsecrets (no valid proof)", map[string]string{"acme": "acme"}
+			s := snapshot([]planner.ClusterPullSecret{tt.acme}, []planner.Copy{copyOf(tt.acme, "acme")}, restored)
+			s.AdoptMarked = true
+			p := planner.Compute(s)
+			if len(p.ServiceAccounts) != 1 || !sameRecord(p.ServiceAccounts[0].Adopt, restored.Unverified) {
+				t.Fatalf("want the record adopted: %+v", p.ServiceAccounts)
+			}
+			if st := p.States["acme"]; st.Ready {
+				t.Fatalf("Ready before the adopted record is written: %+v", st)
+			}
+		})
+	}
+}
