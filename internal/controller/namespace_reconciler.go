@@ -49,6 +49,7 @@ func (r *namespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.client.Get(ctx, types.NamespacedName{Name: req.Name}, &ns); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.read.conflicts.forget(req.Name, "")
+			r.read.own.forgetNamespace(req.Name)
 			for _, cps := range r.board.dropNamespace(req.Name) {
 				r.notify(cps)
 			}

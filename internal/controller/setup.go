@@ -223,6 +223,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			// everything again.
 			nsQueue.add(everything, 0)
 		}), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now), fights: newReattachments(time.Now, contest.DefaultPolicy().Memory),
+		own: newOwnCopies(),
 	}
 	events := newEventSink(mgr.GetEventRecorder("pullsecrets-controller"))
 	b := newBoard()
@@ -247,7 +248,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		enqueue: func(ns string) { nsQueue.add(ns, 0) },
 		write: &writer{
 			client: mgr.GetClient(), reader: mgr.GetAPIReader(), sources: read.sources, cps: cpss, overlay: read.overlay,
-			conflicts: read.conflicts, fights: read.fights, restarter: podrestart.New(mgr.GetClient(), opts.PodRestartsPerSecond), events: events,
+			conflicts: read.conflicts, fights: read.fights, own: read.own, restarter: podrestart.New(mgr.GetClient(), opts.PodRestartsPerSecond), events: events,
 		},
 	}
 	allNamespaces := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {

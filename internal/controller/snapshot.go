@@ -95,9 +95,12 @@ func digestCopy(obj any) (any, error) {
 // ("" when nothing): its data, or its marks, which a person or a restore
 // may have edited (the admission policy keeps them from doing so, but the
 // controller repairs without it too).
-func copyDrift(m *copyMeta) string {
-	if m.Annotations[v1alpha1.DataHashAnnotation] != m.Digest {
+func copyDrift(m *copyMeta, sourceOf map[string]string) string {
+	switch {
+	case m.Annotations[v1alpha1.DataHashAnnotation] != m.Digest:
 		return "its data was changed"
+	case sourceOf[m.Labels[v1alpha1.OwnerLabel]] != "" && m.Annotations[v1alpha1.SourceAnnotation] != sourceOf[m.Labels[v1alpha1.OwnerLabel]]:
+		return "it names another source"
 	}
 	return ""
 }
@@ -115,6 +118,7 @@ type reader struct {
 	fights    *reattachments
 	policy    *injectionPolicy
 	keys      *keyring
+	own       *ownCopies
 }
 
 // ownershipKey is the ring the marks are proven with; nil while there is
@@ -160,10 +164,16 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		return s, err
 	}
 	s.Now = time.Now()
+	// The source each copy names: a copy naming another is rewritten.
+	sourceOf := map[string]string{}
 	for _, c := range all {
 		pc := c.plan
 		if !pc.Deleting && pc.Invalid == "" {
-			pc.Source = r.sources.state(ctx, c.obj)
+			src := r.sources.get(ctx, c.obj)
+			pc.Source = src.Source
+			if src.ok() {
+				sourceOf[c.obj.Name] = src.Secret.Namespace + "/" + src.Secret.Name
+			}
 			r.injection(&pc, c.obj)
 		}
 		s.ClusterPullSecrets = append(s.ClusterPullSecrets, pc)
@@ -180,15 +190,23 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		}
 		seen[m.Name] = true
 		hash := m.Digest
-		if copyDrift(m) != "" {
+		if copyDrift(m, sourceOf) != "" {
 			hash = "" // differs from every source: rewritten whole
 		}
 		proven, current := ownership.CopyProven(key, m.Namespace, m.Name, m.Labels, m.Annotations)
-		s.Copies = append(s.Copies, planner.Copy{
+		k := planner.Copy{
 			Name: m.Name, UID: string(m.UID), Owner: m.Labels[v1alpha1.OwnerLabel], OwnerUID: m.Annotations[v1alpha1.OwnerUIDAnnotation],
 			Hash: hash, Type: string(m.Type), Deleting: m.Deleting,
 			Proven: proven, Resign: proven && !current, Proof: m.Annotations[v1alpha1.ProofAnnotation],
-		})
+		}
+		switch own, ok := r.own.lookup(ns.Name, m.Name); {
+		case proven:
+			r.own.remember(ns.Name, m.Name, ownCopy{uid: m.UID, owner: k.Owner, ownerUID: k.OwnerUID})
+		case ok && own.uid == m.UID && !m.Deleting:
+			// Ours, with marks someone changed: written back whole.
+			k.Owner, k.OwnerUID, k.Proven, k.Restore, k.Hash = own.owner, own.ownerUID, true, true, ""
+		}
+		s.Copies = append(s.Copies, k)
 	}
 	for i := range copies.Items {
 		m := copyMetaFrom(&copies.Items[i])

@@ -51,6 +51,7 @@ type writer struct {
 	overlay   *overlay
 	conflicts *conflicts
 	fights    *reattachments
+	own       *ownCopies
 	restarter *podrestart.Restarter
 	events    *eventSink
 }
@@ -96,19 +97,42 @@ func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.R
 		if c.UID == "" {
 			created, err := w.create(ctx, desired)
 			if apierrors.IsAlreadyExists(err) {
+				// Ours if it is the object the controller made, its marks
+				// (those the copies' cache selects on) removed since.
+				if own, ok := w.own.lookup(ns, c.Name); ok {
+					if err = w.restore(ctx, own.uid, desired); err == nil {
+						c.UID, c.Restore = string(own.uid), true
+						out.done.UpdateCopies = append(out.done.UpdateCopies, c)
+						continue
+					}
+					c.Restore = true
+				}
+			}
+			switch {
+			case apierrors.IsAlreadyExists(err) || errors.Is(err, errNotOurs):
 				out.retry = w.conflicts.learn(ns, c.Name, fmt.Sprintf("Secret %s exists and was not made by pullsecrets; it is left alone", c.Name))
 				out.learned = true
 				return out
-			}
-			if err != nil {
+			case c.Restore && apierrors.IsForbidden(err):
+				return w.cannotRestore(ns, c.Name, err, out)
+			case err != nil:
 				return fail(c.Owner, err, src.Secret.Data)
 			}
 			w.conflicts.forget(ns, c.Name)
+			w.own.remember(ns, c.Name, ownCopy{uid: created, owner: c.Owner, ownerUID: c.OwnerUID})
 			c.UID = string(created)
 			out.done.CreateCopies = append(out.done.CreateCopies, c)
 			continue
 		}
-		if err := w.update(ctx, types.UID(c.UID), c.Proof, desired); err != nil {
+		if c.Restore {
+			err = w.restore(ctx, types.UID(c.UID), desired)
+		} else {
+			err = w.update(ctx, types.UID(c.UID), c.Proof, desired)
+		}
+		switch {
+		case c.Restore && apierrors.IsForbidden(err):
+			return w.cannotRestore(ns, c.Name, err, out)
+		case err != nil:
 			return fail(c.Owner, err, src.Secret.Data)
 		}
 		out.done.UpdateCopies = append(out.done.UpdateCopies, c)
@@ -318,6 +342,67 @@ func (w *writer) update(ctx context.Context, uid types.UID, proof string, desire
 	return nil
 }
 
+// errNotOurs: the Secret at a copy's name is no longer the object the
+// controller made.
+var errNotOurs = errors.New("no longer the copy pullsecrets made")
+
+// restore writes back a copy of ours whose marks someone changed or
+// removed: read live, it must still be the object the controller made (its
+// UID), and the patch tests that UID and the version read. Its data and
+// every mark are put back; other labels and annotations are kept.
+func (w *writer) restore(ctx context.Context, uid types.UID, desired *corev1.Secret) error {
+	ns, name := desired.Namespace, desired.Name
+	// By list, which the controller may do, not get, which it may not.
+	var found corev1.SecretList
+	if err := w.reader.List(ctx, &found, client.InNamespace(ns), client.MatchingFields{"metadata.name": name}); err != nil {
+		return fmt.Errorf("read Secret %s/%s: %w", ns, name, err)
+	}
+	if len(found.Items) != 1 || found.Items[0].UID != uid {
+		w.own.forget(ns, name, uid)
+		return errNotOurs
+	}
+	live := &found.Items[0]
+	labels, annotations := maps.Clone(live.Labels), maps.Clone(live.Annotations)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	maps.Copy(labels, desired.Labels)
+	maps.Copy(annotations, desired.Annotations)
+	ops := []jsonPatchOp{
+		{Op: "test", Path: pointer("metadata", "uid"), Value: string(uid)},
+		{Op: "test", Path: pointer("metadata", "resourceVersion"), Value: live.ResourceVersion},
+		{Op: "test", Path: pointer("type"), Value: desired.Type},
+		{Op: "add", Path: pointer("data"), Value: desired.Data},
+		{Op: "add", Path: pointer("metadata", "labels"), Value: labels},
+		{Op: "add", Path: pointer("metadata", "annotations"), Value: annotations},
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	basedOn := w.cachedVersion(ctx, ns, name)
+	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if err := w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
+		return fmt.Errorf("restore the marks of Secret %s/%s: %w", ns, name, err)
+	}
+	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyMetaFrom(obj))
+	return nil
+}
+
+// cannotRestore reports a copy of ours whose marks admission keeps the
+// controller from putting back (the pullsecrets-controller policy lets it
+// write only Secrets that carry every mark): the name is a conflict whose
+// message says how to have the copy made again.
+func (w *writer) cannotRestore(ns, name string, err error, out outcome) outcome {
+	out.retry = w.conflicts.learn(ns, name, fmt.Sprintf(
+		"Secret %s is a copy pullsecrets made, but its marks were removed and admission refuses to put them back (%v); delete it to have it made again", name, err))
+	out.learned = true
+	return out
+}
+
 // delete deletes a copy of ours, only if it is still the object planned.
 func (w *writer) delete(ctx context.Context, ns string, d planner.CopyDelete) error {
 	basedOn := w.cachedVersion(ctx, ns, d.Name)
@@ -328,6 +413,7 @@ func (w *writer) delete(ctx context.Context, ns string, d planner.CopyDelete) er
 		return fmt.Errorf("delete Secret %s/%s: %w", ns, d.Name, err)
 	}
 	w.overlay.wroteCopy(types.NamespacedName{Namespace: ns, Name: d.Name}, uid, basedOn, nil)
+	w.own.forget(ns, d.Name, uid)
 	return nil
 }
 

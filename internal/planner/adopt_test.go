@@ -211,3 +211,28 @@ func TestAnAdoptedRecordHoldsBackWhomItNames(t *testing.T) {
 		})
 	}
 }
+
+// A copy of ours whose marks someone changed (Restore) is written back
+// whole, even when it holds the current credential, and the write says so;
+// the ClusterPullSecret is not Ready until it is.
+func TestACopyWhoseMarksChangedIsWrittenBack(t *testing.T) {
+	t.Parallel()
+	acme := cps(t, "acme", 0)
+	for _, hash := range []string{"hash-acme", "", "someone-elses"} {
+		k := copyOf(acme, "acme")
+		k.Restore, k.Hash, k.Proof = true, hash, ""
+		s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{k}, sa("default", []string{"acme"}, map[string]string{"acme": "acme"}))
+		p := planner.Compute(s)
+		if len(p.UpdateCopies) != 1 || !p.UpdateCopies[0].Restore || p.UpdateCopies[0].UID != k.UID || p.UpdateCopies[0].Hash != "hash-acme" {
+			t.Fatalf("holding %q: want the copy written back whole: %+v", hash, p.UpdateCopies)
+		}
+		if st := p.States["acme"]; st.Ready {
+			t.Fatalf("holding %q: Ready before the copy is written back: %+v", hash, st)
+		}
+	}
+	// Its marks put back, it is an ordinary copy: nothing more to write.
+	s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{copyOf(acme, "acme")}, sa("default", []string{"acme"}, map[string]string{"acme": "acme"}))
+	if p := planner.Compute(s); p.Writes() != 0 || !p.States["acme"].Ready {
+		t.Fatalf("a current copy: %+v", p)
+	}
+}

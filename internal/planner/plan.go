@@ -57,6 +57,9 @@ type CopyWrite struct {
 	// for a create, or when the copy is ours and signed with the signing
 	// key already).
 	Proof string
+	// Restore: the copy's marks were changed by someone else; the write
+	// tests the copy's UID instead of its proof and puts back every mark.
+	Restore bool
 }
 
 // CopyDelete deletes a copy of the controller's.

@@ -275,9 +275,9 @@ func (p *planner) writeCopies() {
 		switch {
 		case k == nil:
 			p.out.CreateCopies = append(p.out.CreateCopies, w)
-		case !k.Deleting && (k.Hash != c.Source.HashIn(k.Type) || k.Resign):
+		case !k.Deleting && (k.Hash != c.Source.HashIn(k.Type) || k.Resign || k.Restore):
 			// The copy keeps its type: its credential is written in it.
-			w.UID, w.Type, w.Hash, w.Proof = k.UID, k.Type, c.Source.HashIn(k.Type), k.Proof
+			w.UID, w.Type, w.Hash, w.Proof, w.Restore = k.UID, k.Type, c.Source.HashIn(k.Type), k.Proof, k.Restore
 			p.out.UpdateCopies = append(p.out.UpdateCopies, w)
 		}
 	}

@@ -124,7 +124,11 @@ type Copy struct {
 	Proof string
 	// Resign: proven by an older key of the ring; written again with the
 	// signing key.
-	Resign   bool
+	Resign bool
+	// Restore: the controller's own copy (the object it made or proved,
+	// known by its UID) whose marks someone changed. It counts as proven
+	// and is written back whole, marks included (CopyWrite.Restore).
+	Restore  bool
 	Deleting bool
 }
 

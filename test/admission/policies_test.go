@@ -164,6 +164,22 @@ func controllerCases() []policyCase {
 		{name: "controller strips the proof of a copy", as: "controller", deniedBy: denied, prepare: func(t *testing.T, e *env) request {
 			return update(e.copy(t), func(s *corev1.Secret) { delete(s.Annotations, v1alpha1.ProofAnnotation) })
 		}},
+		// An administrator (whom the marks policy lets) changed a copy's
+		// marks: the controller puts them back while the copy still carries
+		// every mark; one removed, the policy keeps it from writing.
+		{name: "controller puts back the marks changed on its copy", as: "controller", prepare: func(t *testing.T, e *env) request {
+			edited := e.copy(t)
+			edited.Labels[v1alpha1.OwnerLabel] = "another"
+			edited.Annotations[v1alpha1.ProofAnnotation] = "hmac-someone-elses"
+			must(t, e.admin.Update(context.Background(), edited), "an administrator changes the marks of a copy")
+			return update(edited, func(s *corev1.Secret) { s.Labels, s.Annotations = copyMarks() })
+		}},
+		{name: "controller puts back the proof removed from its copy", as: "controller", deniedBy: denied, prepare: func(t *testing.T, e *env) request {
+			edited := e.copy(t)
+			delete(edited.Annotations, v1alpha1.ProofAnnotation)
+			must(t, e.admin.Update(context.Background(), edited), "an administrator removes the proof of a copy")
+			return update(edited, func(s *corev1.Secret) { s.Labels, s.Annotations = copyMarks() })
+		}},
 		{name: "controller adopts a pull secret it did not make", as: "controller", deniedBy: denied, prepare: func(t *testing.T, e *env) request {
 			return update(e.foreign(t), func(s *corev1.Secret) { s.Labels, s.Annotations = copyMarks() })
 		}},
