@@ -35,7 +35,9 @@ func TestACopyWhoseMarksChangedIsRestored(t *testing.T) {
 	}{
 		{"the source named changed", func(s *corev1.Secret) { s.Annotations[v1alpha1.SourceAnnotation] = "elsewhere/other" }},
 		{"the proof removed", func(s *corev1.Secret) { delete(s.Annotations, v1alpha1.ProofAnnotation) }},
-		{"the proof of another copy", func(s *corev1.Secret) { s.Annotations[v1alpha1.ProofAnnotation] = "v1.9ewbeqTJV8BIACc9t24J9mataPlPSn0R7Esk_vB_OZA" }},
+		{"the proof of another copy", func(s *corev1.Secret) {
+			s.Annotations[v1alpha1.ProofAnnotation] = "v1.9ewbeqTJV8BIACc9t24J9mataPlPSn0R7Esk_vB_OZA"
+		}},
 		{"the owner's UID changed", func(s *corev1.Secret) { s.Annotations[v1alpha1.OwnerUIDAnnotation] = "another-uid" }},
 		{"claimed for another ClusterPullSecret", func(s *corev1.Secret) { s.Labels[v1alpha1.OwnerLabel] = other }},
 		{"the owner label removed", func(s *corev1.Secret) { delete(s.Labels, v1alpha1.OwnerLabel) }},

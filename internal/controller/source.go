@@ -57,11 +57,6 @@ func newSources(reader client.Reader, allowed []string, keyNamespace string, con
 		pending: func(string) string { return "" }}
 }
 
-// state is the planner's view of the source.
-func (s *sources) state(ctx context.Context, cps *v1alpha1.ClusterPullSecret) planner.Source {
-	return s.get(ctx, cps).Source
-}
-
 func (s *sources) get(ctx context.Context, cps *v1alpha1.ClusterPullSecret) sourceState {
 	ref := cps.Spec.Source
 	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
