@@ -64,7 +64,7 @@ func (w *writerWorld) writer(cl client.Client) *writer {
 	now := time.Now
 	return &writer{
 		client: cl, reader: cl, cps: newCPSCache(cl), overlay: newOverlay(now), conflicts: newConflicts(now),
-		fights: newReattachments(now, time.Hour), restarter: podrestart.New(cl, 100), events: newEventSink(events.NewFakeRecorder(100)),
+		fights: newReattachments(now, time.Hour), own: newOwnCopies(), restarter: podrestart.New(cl, 100), events: newEventSink(events.NewFakeRecorder(100)),
 	}
 }
 
