@@ -75,6 +75,9 @@ type keyring struct {
 	// clean counts the checks in a row that found nothing an older key
 	// signed.
 	clean int
+	// unwritten: keys of a replaced Secret were merged into the ring held
+	// while this replica did not lead; written once it does.
+	unwritten bool
 }
 
 // keySyncInterval bounds how long a change of the key Secret goes unseen
@@ -233,7 +236,7 @@ func (k *keyring) recoveryCommand() string {
 func (k *keyring) present(ctx context.Context, s *corev1.Secret, ring, held *ownership.Ring) error {
 	orig := s.DeepCopy()
 	write, merged := false, false
-	if held != nil && !ring.Has(held.Signing()) {
+	if held != nil && (!ring.Has(held.Signing()) || (k.unwritten && !hasAll(ring, held))) {
 		ring = ring.Merged(held)
 		write, merged = true, true
 	}
@@ -251,10 +254,16 @@ func (k *keyring) present(ctx context.Context, s *corev1.Secret, ring, held *own
 		k.metrics.event("rotated")
 		k.event(s, corev1.EventTypeNormal, "rotated: a new signing key; everything is signed again with it in the background, then the older keys go")
 	}
+	if merged && !k.leading() {
+		// Kept in memory; the Secret may lose them for good if the
+		// leader-to-be read it alone.
+		k.unwritten = true
+	}
 	if write && k.leading() {
 		if err := k.patch(ctx, s, orig, ring); err != nil {
 			return err
 		}
+		k.unwritten = false
 		if merged {
 			k.metrics.event("merged")
 			k.event(s, corev1.EventTypeWarning, "the key Secret was replaced by another key; the keys it replaced are kept for checking, and everything is signed again with the new one")
@@ -467,8 +476,10 @@ func (k *keyring) dropOlderKeys(ctx context.Context) {
 	if err := k.live.Get(ctx, k.ref(), &s); err != nil {
 		return
 	}
+	// Only the ring that was checked: an older key added since (a lost key
+	// put back) has not been.
 	current, err := ownership.RingFromSecret(&s)
-	if err != nil || !current.Signing().Equal(ring.Signing()) {
+	if err != nil || !sameRing(current, ring) {
 		return
 	}
 	if err := k.patch(ctx, &s, s.DeepCopy(), current.Current()); err != nil {
@@ -509,8 +520,12 @@ func (k *keyring) signedByOlder(ctx context.Context, ring *ownership.Ring) (int,
 // changed.
 func (k *keyring) set(ring *ownership.Ring, problem string, adoptUntil time.Time, note string) {
 	k.mu.Lock()
-	moved := !sameRing(k.ring, ring) || k.problem != problem || !k.adoptUntil.Equal(adoptUntil) || k.note != note
+	changedRing := !sameRing(k.ring, ring)
+	moved := changedRing || k.problem != problem || !k.adoptUntil.Equal(adoptUntil) || k.note != note
 	k.ring, k.problem, k.adoptUntil, k.note = ring, problem, adoptUntil, note
+	if changedRing {
+		k.clean = 0 // checks of another ring do not count
+	}
 	k.mu.Unlock()
 	if ring != nil {
 		k.metrics.ready.Set(1)
@@ -524,6 +539,19 @@ func (k *keyring) set(ring *ownership.Ring, problem string, adoptUntil time.Time
 		}
 		k.changed()
 	}
+}
+
+// hasAll reports whether ring holds every key of held.
+func hasAll(ring, held *ownership.Ring) bool {
+	if !ring.Has(held.Signing()) {
+		return false
+	}
+	for _, k := range held.Older() {
+		if !ring.Has(k) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameRing(a, b *ownership.Ring) bool {

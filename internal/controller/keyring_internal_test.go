@@ -89,3 +89,73 @@ func TestOlderKeysGoOnceNothingTheySignedIsLeft(t *testing.T) {
 		t.Fatal("the ring held still has the older key")
 	}
 }
+
+// A standby that sees the key Secret replaced while nobody leads keeps the
+// replaced key in memory, and writes it into the Secret once it leads: the
+// copies that key signed stay proven.
+func TestAStandbyWritesTheKeysItMergedOnceItLeads(t *testing.T) {
+	c := testcluster.Get(t)
+	ctx := testcluster.Context(t)
+	cl, err := client.New(c.Config, client.Options{Scheme: testScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyNS := c.Namespace(t)
+	k1, err := newKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := newKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := types.NamespacedName{Namespace: keyNS, Name: v1alpha1.OwnershipKeySecretName}
+	keySecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: keyNS, Name: v1alpha1.OwnershipKeySecretName},
+		Type: v1alpha1.OwnershipKeySecretType, Data: ownership.NewRing(k1).Data()}
+	if err := cl.Create(ctx, keySecret); err != nil {
+		t.Fatal(err)
+	}
+	metrics := newKeyMetrics(prometheus.NewRegistry())
+	elected := make(chan struct{})
+	k := &keyring{namespace: keyNS, live: cl, cached: cl, client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
+		log: logr.Discard(), kick: make(chan struct{}, 1), elected: elected}
+	if err := k.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Replaced by another key (a restore of another backup) while nobody leads.
+	keySecret.Data = ownership.NewRing(k2).Data()
+	if err := cl.Update(ctx, keySecret); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := k.state(); got == nil || !got.Has(k1) || !got.Signing().Equal(k2) {
+		t.Fatal("the standby does not hold both keys, the new one signing")
+	}
+	stored := func() *ownership.Ring {
+		var s corev1.Secret
+		if err := cl.Get(ctx, ref, &s); err != nil {
+			t.Fatal(err)
+		}
+		r, err := ownership.RingFromSecret(&s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if stored().Has(k1) {
+		t.Fatal("a standby wrote the key Secret")
+	}
+
+	close(elected)
+	if err := k.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := stored(); !r.Has(k1) || !r.Signing().Equal(k2) {
+		t.Fatal("once leading, the keys merged as a standby are not written")
+	}
+	if got, _, _ := k.state(); got == nil || !got.Has(k1) {
+		t.Fatal("the leader forgot the replaced key")
+	}
+}

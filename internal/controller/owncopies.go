@@ -63,6 +63,21 @@ func (o *ownCopies) forget(ns, name string, uid types.UID) {
 	}
 }
 
+// prune drops what is remembered in ns of the names keep refuses.
+func (o *ownCopies) prune(ns string, keep func(name string) bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m := o.byNS[ns]
+	for name := range m {
+		if !keep(name) {
+			delete(m, name)
+		}
+	}
+	if m != nil && len(m) == 0 {
+		delete(o.byNS, ns)
+	}
+}
+
 // forgetNamespace drops everything known of a namespace that is gone.
 func (o *ownCopies) forgetNamespace(ns string) {
 	o.mu.Lock()

@@ -1,6 +1,10 @@
 package controller
 
-import "testing"
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+)
 
 func TestOwnCopiesForgetOnlyTheObjectNamed(t *testing.T) {
 	o := newOwnCopies()
@@ -30,5 +34,22 @@ func TestOwnCopiesForgetOnlyTheObjectNamed(t *testing.T) {
 	o.forget("bank", "acme", "")
 	if len(o.byNS) != 0 {
 		t.Fatalf("empty namespaces are kept: %v", o.byNS)
+	}
+}
+
+func TestOwnCopiesPruneKeepsOnlyWhatIsAsked(t *testing.T) {
+	o := newOwnCopies()
+	for _, name := range []string{"listed", "wanted", "gone"} {
+		o.remember("shop", name, ownCopy{uid: types.UID("uid-" + name)})
+	}
+	o.prune("shop", func(name string) bool { return name != "gone" })
+	for name, want := range map[string]bool{"listed": true, "wanted": true, "gone": false} {
+		if _, ok := o.lookup("shop", name); ok != want {
+			t.Errorf("%s remembered: %v, want %v", name, ok, want)
+		}
+	}
+	o.prune("shop", func(string) bool { return false })
+	if len(o.byNS) != 0 {
+		t.Fatalf("an emptied namespace is kept: %v", o.byNS)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -200,8 +201,9 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 			Proven: proven, Resign: proven && !current, Proof: m.Annotations[v1alpha1.ProofAnnotation],
 		}
 		switch own, ok := r.own.lookup(ns.Name, m.Name); {
-		case proven:
+		case proven && !m.Deleting:
 			r.own.remember(ns.Name, m.Name, ownCopy{uid: m.UID, owner: k.Owner, ownerUID: k.OwnerUID})
+		case proven:
 		case ok && own.uid == m.UID && !m.Deleting:
 			// Ours, with marks someone changed: written back whole.
 			k.Owner, k.OwnerUID, k.Proven, k.Restore, k.Hash = own.owner, own.ownerUID, true, true, ""
@@ -217,6 +219,12 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 			add(r.overlay.copy(types.NamespacedName{Namespace: ns.Name, Name: name}, nil))
 		}
 	}
+	// What is remembered of copies no longer listed stays only for the
+	// names ClusterPullSecrets want (a copy that lost the label it is
+	// listed by is found when its create meets it); the rest were deleted.
+	r.own.prune(ns.Name, func(name string) bool {
+		return seen[name] || slices.ContainsFunc(s.ClusterPullSecrets, func(c planner.ClusterPullSecret) bool { return c.SecretName == name })
+	})
 	s.Blocked, _ = r.conflicts.blocked(ns.Name)
 
 	var sas corev1.ServiceAccountList

@@ -100,7 +100,9 @@ func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.R
 				// Ours if it is the object the controller made, its marks
 				// (those the copies' cache selects on) removed since.
 				if own, ok := w.own.lookup(ns, c.Name); ok {
-					if err = w.restore(ctx, own.uid, desired); err == nil {
+					// In its own type, which may not be the source's.
+					build := func(t corev1.SecretType) (*corev1.Secret, error) { return desiredCopy(ns, c.Name, t, obj, src, key) }
+					if err = w.restore(ctx, own.uid, build); err == nil {
 						c.UID, c.Restore = string(own.uid), true
 						out.done.UpdateCopies = append(out.done.UpdateCopies, c)
 						continue
@@ -125,7 +127,7 @@ func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.R
 			continue
 		}
 		if c.Restore {
-			err = w.restore(ctx, types.UID(c.UID), desired)
+			err = w.restore(ctx, types.UID(c.UID), func(corev1.SecretType) (*corev1.Secret, error) { return desired, nil })
 		} else {
 			err = w.update(ctx, types.UID(c.UID), c.Proof, desired)
 		}
@@ -348,10 +350,15 @@ var errNotOurs = errors.New("no longer the copy pullsecrets made")
 
 // restore writes back a copy of ours whose marks someone changed or
 // removed: read live, it must still be the object the controller made (its
-// UID), and the patch tests that UID and the version read. Its data and
-// every mark are put back; other labels and annotations are kept.
-func (w *writer) restore(ctx context.Context, uid types.UID, desired *corev1.Secret) error {
-	ns, name := desired.Namespace, desired.Name
+// UID), and the patch tests that UID and the version read. Its data (built
+// in its type) and every mark are put back; other labels and annotations
+// are kept.
+func (w *writer) restore(ctx context.Context, uid types.UID, build func(corev1.SecretType) (*corev1.Secret, error)) error {
+	probe, err := build("")
+	if err != nil {
+		return err
+	}
+	ns, name := probe.Namespace, probe.Name
 	// By list, which the controller may do, not get, which it may not.
 	var found corev1.SecretList
 	if err := w.reader.List(ctx, &found, client.InNamespace(ns), client.MatchingFields{"metadata.name": name}); err != nil {
@@ -362,6 +369,10 @@ func (w *writer) restore(ctx context.Context, uid types.UID, desired *corev1.Sec
 		return errNotOurs
 	}
 	live := &found.Items[0]
+	desired, err := build(live.Type)
+	if err != nil {
+		return fmt.Errorf("write Secret %s/%s: its type %s cannot hold the credential (%w); delete it to have it made again", ns, name, live.Type, err)
+	}
 	labels, annotations := maps.Clone(live.Labels), maps.Clone(live.Annotations)
 	if labels == nil {
 		labels = map[string]string{}

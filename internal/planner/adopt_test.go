@@ -236,3 +236,49 @@ func TestACopyWhoseMarksChangedIsWrittenBack(t *testing.T) {
 		t.Fatalf("a current copy: %+v", p)
 	}
 }
+
+// A copy to restore is the controller's only to put back: a name where
+// admission refused that (Blocked) is reported, not written again; an old
+// name is never retired; and once written, the plan is a fixpoint, also
+// for a copy restored through its create (it was not listed).
+func TestACopyToRestoreIsPutBackOnly(t *testing.T) {
+	t.Parallel()
+	acme := cps(t, "acme", 0)
+	restore := func(name string) planner.Copy {
+		k := copyOf(acme, name)
+		k.Restore, k.Hash, k.Proof = true, "", ""
+		return k
+	}
+	record := map[string]string{"acme": "acme"}
+
+	s := snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{restore("acme")}, sa("default", []string{"acme"}, record))
+	s.Blocked = map[string]string{"acme": "Secret acme is a copy pullsecrets made, but its marks were removed; delete it"}
+	p := planner.Compute(s)
+	if p.Writes() != 0 || p.States["acme"].Reason != v1alpha1.ReasonConflict || p.States["acme"].Message != s.Blocked["acme"] {
+		t.Fatalf("a refused restore: want it reported and not written again: %+v", p)
+	}
+
+	s = snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{copyOf(acme, "acme"), restore("old")}, sa("default", []string{"acme"}, record))
+	if p := planner.Compute(s); len(p.DeleteCopies) != 0 {
+		t.Fatalf("an old copy to restore was retired: %+v", p.DeleteCopies)
+	}
+
+	s = snapshot([]planner.ClusterPullSecret{acme}, []planner.Copy{restore("acme")}, sa("default", []string{"acme"}, record))
+	p = planner.Compute(s)
+	if next := planner.Compute(planner.After(s, p)); next.Writes() != 0 || !next.States["acme"].Ready {
+		t.Fatalf("not a fixpoint once restored: %+v", next)
+	}
+
+	// Its create met the copy without its labels: restored, not listed.
+	s = snapshot([]planner.ClusterPullSecret{acme}, nil, sa("default", []string{"acme"}, record))
+	p = planner.Compute(s)
+	if len(p.CreateCopies) != 1 {
+		t.Fatalf("want a create: %+v", p)
+	}
+	w := p.CreateCopies[0]
+	w.UID, w.Restore = "secret-acme", true
+	done := planner.Plan{UpdateCopies: []planner.CopyWrite{w}}
+	if next := planner.Compute(planner.After(s, done)); next.Writes() != 0 || !next.States["acme"].Ready {
+		t.Fatalf("a copy restored through its create is written again: %+v", next)
+	}
+}

@@ -14,12 +14,19 @@ func After(s Snapshot, p Plan) Snapshot {
 	out := s
 	out.Copies = slices.Clone(s.Copies)
 	for _, w := range append(slices.Clone(p.UpdateCopies), p.ResignCopies...) {
-		for i := range out.Copies {
-			if k := &out.Copies[i]; k.Name == w.Name {
-				// Written with the signing key: proven, its proof the
-				// writer's own.
-				k.Hash, k.Proven, k.Resign, k.Proof = w.Hash, true, false, ""
-			}
+		i := slices.IndexFunc(out.Copies, func(k Copy) bool { return k.Name == w.Name })
+		if i < 0 {
+			// Restored when its create found the copy the controller made,
+			// without the label the copies are listed by.
+			i = len(out.Copies)
+			out.Copies = append(out.Copies, Copy{Name: w.Name, UID: w.UID, Type: w.Type})
+		}
+		k := &out.Copies[i]
+		// Written with the signing key: proven, its proof the writer's own.
+		k.Hash, k.Proven, k.Resign, k.Proof = w.Hash, true, false, ""
+		if w.Restore {
+			// Its marks put back: the owner's again.
+			k.Owner, k.OwnerUID, k.Restore = w.Owner, w.OwnerUID, false
 		}
 	}
 	for _, w := range p.CreateCopies {

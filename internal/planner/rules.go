@@ -232,7 +232,7 @@ func (p *planner) claim() {
 		k := p.copies[n]
 		// A name found taken by a Secret that is c's own copy after all
 		// (adopted since) is c's.
-		if why, ok := p.blocked[n]; ok && !p.owns(c, k) {
+		if why, ok := p.blocked[n]; ok && (!p.owns(c, k) || k.Restore) {
 			c.conflict = why
 			continue
 		}
@@ -496,6 +496,9 @@ func (p *planner) retire() {
 		o := p.owner(k)
 		if k.Deleting || (o != nil && o.claimed && o.SecretName == name) {
 			continue
+		}
+		if k.Restore {
+			continue // its marks are someone else's doing: put back, never deleted
 		}
 		if o != nil && o.role == roleFrozen {
 			continue // leave everything of a frozen ClusterPullSecret as it is
