@@ -11,9 +11,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -41,7 +45,7 @@ func podsSkip(obj client.Object) []string {
 }
 
 // injectionCheckInterval is how often the pod-injection policy's presence
-// is checked: two GETs.
+// is checked until it is watched: a discovery request and two GETs.
 const injectionCheckInterval = 30 * time.Second
 
 // injectionGrace is how long an injection must have been published before
@@ -59,12 +63,14 @@ var policyGroups = []schema.GroupVersion{
 // injectionPolicy knows whether the API server injects names into Pods:
 // it serves MutatingAdmissionPolicy, and the policy shipped with
 // pullsecrets and its binding are installed, with ClusterPullSecrets as
-// params. The controller only reads them: it holds no write permission
-// on admission policies.
+// params. The controller only reads them (it holds no write permission on
+// admission policies): by GET until a watch of the two objects has synced,
+// then from the watch alone, so that a steady cluster costs no request.
 type injectionPolicy struct {
 	name      string
 	reader    client.Reader
 	discovery discovery.DiscoveryInterface
+	dynamic   dynamic.Interface // nil: GETs only
 	changed   func()
 
 	mu        sync.Mutex
@@ -74,10 +80,10 @@ type injectionPolicy struct {
 
 // RBAC: read the shipped policy and binding, to say whether Pods mode works.
 //
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingadmissionpolicies;mutatingadmissionpolicybindings,verbs=get
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingadmissionpolicies;mutatingadmissionpolicybindings,verbs=get;list;watch
 
-func newInjectionPolicy(name string, reader client.Reader, d discovery.DiscoveryInterface) *injectionPolicy {
-	return &injectionPolicy{name: name, reader: reader, discovery: d, changed: func() {}, why: "not checked yet"}
+func newInjectionPolicy(name string, reader client.Reader, d discovery.DiscoveryInterface, dyn dynamic.Interface) *injectionPolicy {
+	return &injectionPolicy{name: name, reader: reader, discovery: d, dynamic: dyn, changed: func() {}, why: "not checked yet"}
 }
 
 // state reports whether Pods mode works, and why not.
@@ -90,12 +96,26 @@ func (p *injectionPolicy) state() (bool, string) {
 // NeedLeaderElection: every replica reports the same.
 func (p *injectionPolicy) NeedLeaderElection() bool { return false }
 
-// Start checks now and every injectionCheckInterval until ctx ends.
+// Start checks now, at every change the watch sees once it runs, and every
+// injectionCheckInterval before (discovery and GETs), until ctx ends.
 func (p *injectionPolicy) Start(ctx context.Context) error {
 	ticker := time.NewTicker(injectionCheckInterval)
 	defer ticker.Stop()
+	var w *policyWatch
 	for {
-		ok, why := p.check(ctx)
+		var ok bool
+		var why string
+		switch gv, served := p.discover(w); {
+		case !served:
+			ok, why = false, noPolicyAPI
+		case w != nil && w.synced():
+			ok, why = p.judge(w.get(w.policies), w.get(w.bindings))
+		default:
+			if w == nil && p.dynamic != nil {
+				w = p.watch(ctx, gv)
+			}
+			ok, why = p.check(ctx, gv)
+		}
 		p.mu.Lock()
 		moved := ok != p.available || why != p.why
 		p.available, p.why = ok, why
@@ -104,55 +124,126 @@ func (p *injectionPolicy) Start(ctx context.Context) error {
 			log.FromContext(ctx).Info("pod injection policy", "available", ok, "why", why)
 			p.changed()
 		}
+		var kick <-chan struct{}
+		if w != nil {
+			kick = w.kick
+		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-kick:
 		case <-ticker.C:
 		}
 	}
 }
 
-// check looks for the policy and its binding in the newest version the API
-// server serves.
-func (p *injectionPolicy) check(ctx context.Context) (bool, string) {
-	var gv schema.GroupVersion
+const noPolicyAPI = "this API server serves no MutatingAdmissionPolicy (admissionregistration.k8s.io/v1 from Kubernetes 1.36, v1beta1 behind a feature gate in 1.34-1.35): use attachTo: ServiceAccounts"
+
+// discover finds the newest version of MutatingAdmissionPolicy the API
+// server serves; once watched, the version watched.
+func (p *injectionPolicy) discover(w *policyWatch) (schema.GroupVersion, bool) {
+	if w != nil {
+		return w.gv, true
+	}
 	for _, candidate := range policyGroups {
 		res, err := p.discovery.ServerResourcesForGroupVersion(candidate.String())
 		if err != nil {
 			continue
 		}
 		if slices.ContainsFunc(res.APIResources, func(r metav1.APIResource) bool { return r.Name == "mutatingadmissionpolicies" }) {
-			gv = candidate
-			break
+			return candidate, true
 		}
 	}
-	if gv.Empty() {
-		return false, "this API server serves no MutatingAdmissionPolicy (admissionregistration.k8s.io/v1 from Kubernetes 1.36, v1beta1 behind a feature gate in 1.34-1.35): use attachTo: ServiceAccounts"
-	}
-	policy := &unstructured.Unstructured{}
-	policy.SetGroupVersionKind(gv.WithKind("MutatingAdmissionPolicy"))
-	if err := p.reader.Get(ctx, types.NamespacedName{Name: p.name}, policy); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, fmt.Sprintf("the MutatingAdmissionPolicy %s is not installed (kustomize component config/pod-injection, Helm podInjection.enabled)", p.name)
+	return schema.GroupVersion{}, false
+}
+
+// check reads the policy and its binding with GETs (nil: not installed).
+func (p *injectionPolicy) check(ctx context.Context, gv schema.GroupVersion) (bool, string) {
+	var objs [2]*unstructured.Unstructured
+	for i, kind := range []string{"MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"} {
+		obj := &unstructured.Unstructured{}
+		obj.SetGroupVersionKind(gv.WithKind(kind))
+		err := p.reader.Get(ctx, types.NamespacedName{Name: p.name}, obj)
+		switch {
+		case apierrors.IsNotFound(err):
+			obj = nil
+		case err != nil:
+			return false, fmt.Sprintf("the %s %s cannot be read: %v", kind, p.name, err)
 		}
-		return false, fmt.Sprintf("the MutatingAdmissionPolicy %s cannot be read: %v", p.name, err)
+		objs[i] = obj
 	}
-	kind, _, _ := unstructured.NestedString(policy.Object, "spec", "paramKind", "kind")
-	if kind != cpsGVK.Kind {
+	return p.judge(objs[0], objs[1])
+}
+
+// judge says whether a policy and binding (nil: not installed) inject the
+// names of ClusterPullSecrets. Pure.
+func (p *injectionPolicy) judge(policy, binding *unstructured.Unstructured) (bool, string) {
+	if policy == nil {
+		return false, fmt.Sprintf("the MutatingAdmissionPolicy %s is not installed (kustomize component config/pod-injection, Helm podInjection.enabled)", p.name)
+	}
+	if kind, _, _ := unstructured.NestedString(policy.Object, "spec", "paramKind", "kind"); kind != cpsGVK.Kind {
 		return false, fmt.Sprintf("the MutatingAdmissionPolicy %s does not take ClusterPullSecrets as params", p.name)
 	}
-	binding := &unstructured.Unstructured{}
-	binding.SetGroupVersionKind(gv.WithKind("MutatingAdmissionPolicyBinding"))
-	if err := p.reader.Get(ctx, types.NamespacedName{Name: p.name}, binding); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, fmt.Sprintf("the MutatingAdmissionPolicyBinding %s is not installed", p.name)
-		}
-		return false, fmt.Sprintf("the MutatingAdmissionPolicyBinding %s cannot be read: %v", p.name, err)
+	if binding == nil {
+		return false, fmt.Sprintf("the MutatingAdmissionPolicyBinding %s is not installed", p.name)
 	}
 	if name, _, _ := unstructured.NestedString(binding.Object, "spec", "policyName"); name != p.name {
 		return false, fmt.Sprintf("the MutatingAdmissionPolicyBinding %s binds %q, not %s", p.name, name, p.name)
 	}
 	return true, ""
+}
+
+// policyWatch watches the policy and the binding of one name.
+type policyWatch struct {
+	gv                 schema.GroupVersion
+	name               string
+	policies, bindings toolscache.SharedIndexInformer
+	kick               chan struct{}
+}
+
+// watch starts informers on the policy and binding named p.name.
+func (p *injectionPolicy) watch(ctx context.Context, gv schema.GroupVersion) *policyWatch {
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(p.dynamic, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", p.name).String()
+	})
+	w := &policyWatch{
+		gv: gv, name: p.name, kick: make(chan struct{}, 1),
+		policies: factory.ForResource(gv.WithResource("mutatingadmissionpolicies")).Informer(),
+		bindings: factory.ForResource(gv.WithResource("mutatingadmissionpolicybindings")).Informer(),
+	}
+	kick := func(any) {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	handler := toolscache.ResourceEventHandlerFuncs{AddFunc: kick, UpdateFunc: func(_, obj any) { kick(obj) }, DeleteFunc: kick}
+	for _, inf := range []toolscache.SharedIndexInformer{w.policies, w.bindings} {
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			log.FromContext(ctx).Error(err, "watch the pod injection policy; it is read every 30s instead")
+			return nil
+		}
+	}
+	factory.Start(ctx.Done())
+	go func() {
+		// Synced: judged from the watch from now on.
+		if toolscache.WaitForCacheSync(ctx.Done(), w.policies.HasSynced, w.bindings.HasSynced) {
+			kick(nil)
+		}
+	}()
+	return w
+}
+
+func (w *policyWatch) synced() bool { return w.policies.HasSynced() && w.bindings.HasSynced() }
+
+// get returns the object of the watched name in an informer (nil: none).
+func (w *policyWatch) get(inf toolscache.SharedIndexInformer) *unstructured.Unstructured {
+	obj, ok, err := inf.GetStore().GetByKey(w.name)
+	if err != nil || !ok {
+		return nil
+	}
+	u, _ := obj.(*unstructured.Unstructured)
+	return u
 }
 
 // desiredInjection is what status.injection says: published for attachTo:

@@ -126,9 +126,12 @@ func (k *keyring) ref() types.NamespacedName {
 // Start loads the ring and keeps it: at every change of the key Secret
 // (watched through informer, when there is one) and every keySyncInterval.
 func (k *keyring) Start(ctx context.Context) error {
+	watching := false
 	if k.watched != nil {
 		if err := k.watch(ctx, k.watched); err != nil {
 			k.log.Error(err, "watch the ownership key Secret; it is read every 30s instead")
+		} else {
+			watching = true
 		}
 	}
 	interval := cmp.Or(k.interval, keySyncInterval)
@@ -144,6 +147,11 @@ func (k *keyring) Start(ctx context.Context) error {
 		case <-k.kick:
 		case <-ticker.C:
 			k.dropOlderKeys(ctx)
+			if watching && k.missing() == "" {
+				// Watched and held: every change wakes the ring, so a
+				// steady cluster costs no request.
+				continue
+			}
 		case <-retry.C:
 		case <-k.elected:
 			k.elected = nil // leading now: the writes are ours

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
@@ -206,7 +207,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("discovery client: %w", err)
 	}
-	policy := newInjectionPolicy(opts.PodInjectionPolicy, mgr.GetAPIReader(), disco)
+	dyn, err := dynamic.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("dynamic client: %w", err)
+	}
+	policy := newInjectionPolicy(opts.PodInjectionPolicy, mgr.GetAPIReader(), disco, dyn)
 	if err := mgr.Add(policy); err != nil {
 		return err
 	}
