@@ -27,14 +27,7 @@ func TestOlderKeysGoOnceNothingTheySignedIsLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyNS, ns := c.Namespace(t), c.Namespace(t)
-	k1, err := newKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := newKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k1, k2 := twoKeys(t)
 	ring := ownership.NewRing(k1).Rotated(k2)
 	keySecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: keyNS, Name: v1alpha1.OwnershipKeySecretName},
 		Type: v1alpha1.OwnershipKeySecretType, Data: ring.Data()}
@@ -101,14 +94,7 @@ func TestAStandbyWritesTheKeysItMergedOnceItLeads(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyNS := c.Namespace(t)
-	k1, err := newKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := newKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k1, k2 := twoKeys(t)
 	ref := types.NamespacedName{Namespace: keyNS, Name: v1alpha1.OwnershipKeySecretName}
 	keySecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: keyNS, Name: v1alpha1.OwnershipKeySecretName},
 		Type: v1alpha1.OwnershipKeySecretType, Data: ownership.NewRing(k1).Data()}
@@ -158,4 +144,17 @@ func TestAStandbyWritesTheKeysItMergedOnceItLeads(t *testing.T) {
 	if got, _, _ := k.state(); got == nil || !got.Has(k1) {
 		t.Fatal("the leader forgot the replaced key")
 	}
+}
+
+func twoKeys(t *testing.T) (*ownership.Key, *ownership.Key) {
+	t.Helper()
+	var keys [2]*ownership.Key
+	for i := range keys {
+		k, err := newKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+	}
+	return keys[0], keys[1]
 }
