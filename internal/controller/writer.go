@@ -216,14 +216,20 @@ func (w *writer) resign(ctx context.Context, ns string, ring *ownership.Ring, c 
 		{Op: "test", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: c.Proof},
 		{Op: "replace", Path: pointer("metadata", "annotations", v1alpha1.ProofAnnotation), Value: ring.CopyProof(ns, c.Name, c.Owner, types.UID(c.OwnerUID))},
 	}
+	return w.patchCopy(ctx, ns, c.Name, "sign again", ops)
+}
+
+// patchCopy applies a JSON patch to a copy and records the version it
+// wrote, for the caches to catch up with; what names the write in errors.
+func (w *writer) patchCopy(ctx context.Context, ns, name, what string, ops []jsonPatchOp) error {
 	raw, err := json.Marshal(ops)
 	if err != nil {
 		return err
 	}
-	basedOn := w.cachedVersion(ctx, ns, c.Name)
-	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.Name}}
+	basedOn := w.cachedVersion(ctx, ns, name)
+	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	if err := w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
-		return fmt.Errorf("sign again Secret %s/%s: %w", ns, c.Name, err)
+		return fmt.Errorf("%s Secret %s/%s: %w", what, ns, name, err)
 	}
 	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyMetaFrom(obj))
 	return nil
@@ -330,18 +336,7 @@ func (w *writer) update(ctx context.Context, uid types.UID, proof string, desire
 	if at := desired.Annotations[v1alpha1.ExpiresAtAnnotation]; at != "" {
 		ops = append(ops, jsonPatchOp{Op: "add", Path: pointer("metadata", "annotations", v1alpha1.ExpiresAtAnnotation), Value: at})
 	}
-	raw, err := json.Marshal(ops)
-	if err != nil {
-		return err
-	}
-	basedOn := w.cachedVersion(ctx, desired.Namespace, desired.Name)
-	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: desired.Namespace, Name: desired.Name}}
-	err = w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw))
-	if err != nil {
-		return fmt.Errorf("update Secret %s/%s: %w", desired.Namespace, desired.Name, err)
-	}
-	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyMetaFrom(obj))
-	return nil
+	return w.patchCopy(ctx, desired.Namespace, desired.Name, "update", ops)
 }
 
 // errNotOurs: the Secret at a copy's name is no longer the object the
@@ -390,17 +385,7 @@ func (w *writer) restore(ctx context.Context, uid types.UID, build func(corev1.S
 		{Op: "add", Path: pointer("metadata", "labels"), Value: labels},
 		{Op: "add", Path: pointer("metadata", "annotations"), Value: annotations},
 	}
-	raw, err := json.Marshal(ops)
-	if err != nil {
-		return err
-	}
-	basedOn := w.cachedVersion(ctx, ns, name)
-	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	if err := w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
-		return fmt.Errorf("restore the marks of Secret %s/%s: %w", ns, name, err)
-	}
-	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyMetaFrom(obj))
-	return nil
+	return w.patchCopy(ctx, ns, name, "restore the marks of", ops)
 }
 
 // cannotRestore reports a copy of ours whose marks admission keeps the
