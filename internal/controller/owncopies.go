@@ -50,12 +50,12 @@ func (o *ownCopies) lookup(ns, name string) (ownCopy, bool) {
 	return c, ok
 }
 
-// forget drops ns/name if it is still the copy uid ("": whatever it is).
+// forget drops ns/name if it is still the copy uid.
 func (o *ownCopies) forget(ns, name string, uid types.UID) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	m := o.byNS[ns]
-	if c, ok := m[name]; ok && (uid == "" || c.uid == uid) {
+	if c, ok := m[name]; ok && c.uid == uid {
 		delete(m, name)
 		if len(m) == 0 {
 			delete(o.byNS, ns)

@@ -31,7 +31,7 @@ func TestOwnCopiesForgetOnlyTheObjectNamed(t *testing.T) {
 	if _, ok := o.lookup("bank", "acme"); !ok {
 		t.Fatal("another namespace was forgotten")
 	}
-	o.forget("bank", "acme", "")
+	o.forget("bank", "acme", "uid-c")
 	if len(o.byNS) != 0 {
 		t.Fatalf("empty namespaces are kept: %v", o.byNS)
 	}

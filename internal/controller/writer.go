@@ -102,7 +102,7 @@ func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.R
 				if own, ok := w.own.lookup(ns, c.Name); ok {
 					// In its own type, which may not be the source's.
 					build := func(t corev1.SecretType) (*corev1.Secret, error) { return desiredCopy(ns, c.Name, t, obj, src, key) }
-					if err = w.restore(ctx, own.uid, build); err == nil {
+					if err = w.restore(ctx, ns, c.Name, own.uid, build); err == nil {
 						c.UID, c.Restore = string(own.uid), true
 						out.done.UpdateCopies = append(out.done.UpdateCopies, c)
 						continue
@@ -127,7 +127,7 @@ func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.R
 			continue
 		}
 		if c.Restore {
-			err = w.restore(ctx, types.UID(c.UID), func(corev1.SecretType) (*corev1.Secret, error) { return desired, nil })
+			err = w.restore(ctx, ns, c.Name, types.UID(c.UID), func(corev1.SecretType) (*corev1.Secret, error) { return desired, nil })
 		} else {
 			err = w.update(ctx, types.UID(c.UID), c.Proof, desired)
 		}
@@ -348,12 +348,7 @@ var errNotOurs = errors.New("no longer the copy pullsecrets made")
 // UID), and the patch tests that UID and the version read. Its data (built
 // in its type) and every mark are put back; other labels and annotations
 // are kept.
-func (w *writer) restore(ctx context.Context, uid types.UID, build func(corev1.SecretType) (*corev1.Secret, error)) error {
-	probe, err := build("")
-	if err != nil {
-		return err
-	}
-	ns, name := probe.Namespace, probe.Name
+func (w *writer) restore(ctx context.Context, ns, name string, uid types.UID, build func(corev1.SecretType) (*corev1.Secret, error)) error {
 	// By list, which the controller may do, not get, which it may not.
 	var found corev1.SecretList
 	if err := w.reader.List(ctx, &found, client.InNamespace(ns), client.MatchingFields{"metadata.name": name}); err != nil {
