@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"maps"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,19 +76,17 @@ func (in *interner) meta(o metav1.Object) {
 	o.SetAnnotations(in.internMap(o.GetAnnotations()))
 }
 
-// lastApplied is kubectl's copy of a whole applied object: large, and
-// never read by the controller.
-const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
-
 // namespace is the cache's transform of a Namespace: the controller reads
-// its name, labels, annotations and whether it is terminating, and never
-// writes one, so the rest is dropped.
+// its name, labels, opt-out annotation and whether it is terminating, and
+// never writes one, so the rest is dropped (other tools' annotations,
+// kubectl's last-applied copy of the object, finalizers, conditions).
 func (in *interner) namespace(obj any) (any, error) {
 	ns, ok := obj.(*corev1.Namespace)
 	if !ok {
 		return obj, nil
 	}
-	delete(ns.Annotations, lastApplied)
+	maps.DeleteFunc(ns.Annotations, func(k, _ string) bool { return k != v1alpha1.OptOutAnnotation })
+	ns.OwnerReferences, ns.Finalizers = nil, nil
 	in.meta(ns)
 	if v, ok := ns.Labels[corev1.LabelMetadataName]; ok && v == ns.Name {
 		ns.Labels[corev1.LabelMetadataName] = ns.Name // one string for both
@@ -95,16 +94,6 @@ func (in *interner) namespace(obj any) (any, error) {
 	ns.Spec = corev1.NamespaceSpec{}
 	ns.Status.Conditions = nil
 	return ns, nil
-}
-
-// serviceAccount is the cache's transform of a ServiceAccount. It keeps
-// every field: the writer updates ServiceAccounts from the cached object,
-// and an update without a field would remove it.
-func (in *interner) serviceAccount(obj any) (any, error) {
-	if sa, ok := obj.(*corev1.ServiceAccount); ok {
-		in.meta(sa)
-	}
-	return obj, nil
 }
 
 // secretCopy is the cache's transform of a copy: digestCopy, then shared

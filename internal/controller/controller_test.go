@@ -127,3 +127,60 @@ func TestRotationUpdatesEveryCopy(t *testing.T) {
 		}).Should(Equal(src.Data[corev1.DockerConfigJsonKey]))
 	}
 }
+
+// The controller keeps only what it reads of a ServiceAccount (package
+// accounts) and writes a patch of its own fields on the version it read:
+// everything else others wrote stays, through an attach, a rename and a
+// detach.
+func TestWhatOthersWroteOnAServiceAccountIsKept(t *testing.T) {
+	e := newEnv(t)
+	g := NewWithT(t)
+	e.source("regcred", "registry.example.com", "ci", "pw")
+	ns := e.namespace()
+	theirs := &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: ns, Name: "gitops",
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "argocd", "team": "shop"},
+			Annotations: map[string]string{
+				"argocd.argoproj.io/tracking-id":                   "shop:/ServiceAccount:" + ns + "/gitops",
+				"kubectl.kubernetes.io/last-applied-configuration": `{"apiVersion":"v1","kind":"ServiceAccount"}`,
+			},
+		},
+		Secrets:                      []corev1.ObjectReference{{Name: "gitops-token"}},
+		ImagePullSecrets:             []corev1.LocalObjectReference{{Name: "theirs"}},
+		AutomountServiceAccountToken: new(false),
+	}
+	g.Expect(e.client.Create(e.ctx(), theirs)).To(Succeed())
+	kept := func() corev1.ServiceAccount {
+		var sa corev1.ServiceAccount
+		g.Expect(e.client.Get(e.ctx(), types.NamespacedName{Namespace: ns, Name: "gitops"}, &sa)).To(Succeed())
+		return sa
+	}
+	same := func(step string) {
+		sa := kept()
+		for k, v := range theirs.Annotations {
+			g.Expect(sa.Annotations).To(HaveKeyWithValue(k, v), step)
+		}
+		g.Expect(sa.Labels).To(Equal(theirs.Labels), step)
+		g.Expect(sa.Secrets).To(Equal(theirs.Secrets), step)
+		g.Expect(sa.AutomountServiceAccountToken).To(Equal(theirs.AutomountServiceAccountToken), step)
+	}
+	e.startController()
+	name := e.uniqueName("shop")
+	e.cps(name, "regcred", func(c *v1alpha1.ClusterPullSecret) { c.Spec.SecretName = "regcred" })
+	eventually(g, e.pullSecretNames(ns, "gitops")).Should(Equal([]string{"theirs", "regcred"}))
+	same("after the attach")
+
+	var cps v1alpha1.ClusterPullSecret
+	g.Expect(e.client.Get(e.ctx(), types.NamespacedName{Name: name}, &cps)).To(Succeed())
+	cps.Spec.SecretName = "regcred-v2"
+	g.Expect(e.client.Update(e.ctx(), &cps)).To(Succeed())
+	eventually(g, e.pullSecretNames(ns, "gitops")).Should(Equal([]string{"theirs", "regcred-v2"}))
+	same("after the rename")
+
+	e.deleteClusterPullSecrets()
+	eventually(g, e.pullSecretNames(ns, "gitops")).Should(Equal([]string{"theirs"}))
+	same("after the detach")
+	g.Expect(kept().Annotations).NotTo(HaveKey(v1alpha1.AttachedAnnotation))
+	g.Expect(kept().Annotations).NotTo(HaveKey(v1alpha1.AttachedProofAnnotation))
+}

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/accounts"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/planner"
 )
@@ -427,15 +428,16 @@ func (r *cpsReconciler) leftovers(ctx context.Context, name string, uid types.UI
 		}
 		left = append(left, "Secret "+c.Namespace+"/"+c.Name)
 	}
-	var sas corev1.ServiceAccountList
-	if err := r.client.List(ctx, &sas, client.MatchingFields{indexAttachedBy: name}); err != nil {
+	var sas []*corev1.ServiceAccount
+	if err := r.read.accounts.Each(func(a *accounts.Account) bool {
+		if rec, ok := a.Annotation(v1alpha1.AttachedAnnotation); ok && strings.Contains(rec, name) && !gone[a.Namespace] && !a.Deleting {
+			sas = append(sas, a.Object())
+		}
+		return true
+	}); err != nil {
 		return nil, fmt.Errorf("list ServiceAccounts attached by %s: %w", name, err)
 	}
-	for i := range sas.Items {
-		sa := &sas.Items[i]
-		if gone[sa.Namespace] || sa.DeletionTimestamp != nil {
-			continue
-		}
+	for _, sa := range sas {
 		rec, err := ownership.ReadRecord(sa, key)
 		if err != nil {
 			continue // not ours to clean: left alone, and not waited for

@@ -72,7 +72,7 @@ func pullSecretNamesOf(sa *corev1.ServiceAccount) []string {
 	return out
 }
 
-func serviceAccountWrites(r *running) float64 { return writes(r.requests())["update serviceaccounts"] }
+func serviceAccountWrites(r *running) float64 { return writes(r.requests())["patch serviceaccounts"] }
 
 // Issue 18's fight: a GitOps tool that renders imagePullSecrets: [app-own]
 // and syncs every second. The controller puts its name back twice, then

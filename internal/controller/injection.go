@@ -22,26 +22,22 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/accounts"
 	"github.com/pullsecrets/pullsecrets/internal/injection"
 )
 
 // enforceMountableSecrets is the ServiceAccount annotation with which the
 // API server refuses a Pod whose pull secrets the ServiceAccount does not
 // list (deprecated since 1.32, still enforced).
-const enforceMountableSecrets = "kubernetes.io/enforce-mountable-secrets"
+const enforceMountableSecrets = accounts.EnforceMountableSecrets
 
-// indexPodsSkip indexes the ServiceAccounts whose Pods the pod-injection
-// policy must skip, which it cannot tell from the Pod: those that opt out,
-// and those that enforce mountable secrets.
-const indexPodsSkip = "pullsecrets.dev/pods-skip"
-
-// podsSkip is the index function of indexPodsSkip.
-func podsSkip(obj client.Object) []string {
-	a := obj.GetAnnotations()
-	if a[v1alpha1.OptOutAnnotation] == "true" || a[enforceMountableSecrets] == "true" {
-		return []string{"true"}
-	}
-	return nil
+// podsSkip reports the ServiceAccounts whose Pods the pod-injection policy
+// must skip, which it cannot tell from the Pod: those that opt out, and
+// those that enforce mountable secrets.
+func podsSkip(a *accounts.Account) bool {
+	optOut, _ := a.Annotation(v1alpha1.OptOutAnnotation)
+	enforce, _ := a.Annotation(enforceMountableSecrets)
+	return optOut == "true" || enforce == "true"
 }
 
 // injectionCheckInterval is how often the pod-injection policy's presence
@@ -285,13 +281,17 @@ const maxSkipped = 1024
 // not inject: they opt out (the policy never sees a ServiceAccount), or
 // they enforce mountable secrets (the API server would refuse their Pods).
 func (r *cpsReconciler) skippedServiceAccounts(ctx context.Context, d decodedCPS) ([]string, error) {
-	var sas corev1.ServiceAccountList
-	if err := r.client.List(ctx, &sas, client.MatchingFields{indexPodsSkip: "true"}); err != nil {
+	var skip []types.NamespacedName
+	if err := r.read.accounts.Each(func(a *accounts.Account) bool {
+		if podsSkip(a) {
+			skip = append(skip, types.NamespacedName{Namespace: a.Namespace, Name: a.Name})
+		}
+		return true
+	}); err != nil {
 		return nil, fmt.Errorf("list ServiceAccounts that opt out or enforce mountable secrets: %w", err)
 	}
 	var out []string
-	for i := range sas.Items {
-		sa := &sas.Items[i]
+	for _, sa := range skip {
 		var ns corev1.Namespace
 		if err := r.client.Get(ctx, types.NamespacedName{Name: sa.Namespace}, &ns); err != nil {
 			continue

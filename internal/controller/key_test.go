@@ -148,7 +148,7 @@ func TestAKeyDeletedWhileRunningIsRestored(t *testing.T) {
 	after := writes(run.requests())
 	g.Expect(after["create secrets"]).To(Equal(settled["create secrets"]+1), "the key Secret is the only thing made")
 	g.Expect(after["patch secrets"]).To(Equal(settled["patch secrets"]), "no copy rewritten")
-	g.Expect(after["update serviceaccounts"]).To(Equal(settled["update serviceaccounts"]), "no ServiceAccount rewritten")
+	g.Expect(after["patch serviceaccounts"]).To(Equal(settled["patch serviceaccounts"]), "no ServiceAccount rewritten")
 
 	// And a restart with it finds everything proven.
 	run.stop()

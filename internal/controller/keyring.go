@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/accounts"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
 )
@@ -46,7 +47,8 @@ import (
 type keyring struct {
 	namespace string
 	live      client.Reader // the key Secret, read from the API server
-	cached    client.Reader // copies and ServiceAccounts, to look for marks
+	cached    client.Reader // copies, to look for marks
+	accounts  *accounts.Index
 	cps       *cpsCache
 	client    client.Client // writes of the key Secret
 	elected   <-chan struct{}
@@ -430,18 +432,13 @@ func (k *keyring) marks(ctx context.Context) (int, error) {
 			n++
 		}
 	}
-	var sas corev1.ServiceAccountList
-	if err := k.cached.List(ctx, &sas, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, fmt.Errorf("list ServiceAccounts: %w", err)
-	}
-	for i := range sas.Items {
-		sa := &sas.Items[i]
-		if sa.DeletionTimestamp != nil || sa.Annotations[v1alpha1.AttachedProofAnnotation] == "" {
-			continue
+	err = k.accounts.Each(func(a *accounts.Account) bool {
+		if proof, _ := a.Annotation(v1alpha1.AttachedProofAnnotation); a.Deleting || proof == "" {
+			return true
 		}
-		rec, err := serviceaccount.ReadRecord(sa)
+		rec, err := serviceaccount.ReadRecord(a.Object())
 		if err != nil {
-			continue
+			return true
 		}
 		for _, by := range rec {
 			if _, ok := live[by]; ok {
@@ -449,6 +446,10 @@ func (k *keyring) marks(ctx context.Context) (int, error) {
 				break
 			}
 		}
+		return true
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list ServiceAccounts: %w", err)
 	}
 	return n, nil
 }
@@ -512,16 +513,16 @@ func (k *keyring) signedByOlder(ctx context.Context, ring *ownership.Ring) (int,
 			n++
 		}
 	}
-	var sas corev1.ServiceAccountList
-	if err := k.cached.List(ctx, &sas, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, err
-	}
-	for i := range sas.Items {
-		if _, current, err := ownership.ReadRecordSigned(&sas.Items[i], ring); err == nil && !current && sas.Items[i].DeletionTimestamp == nil {
+	err := k.accounts.Each(func(a *accounts.Account) bool {
+		if proof, _ := a.Annotation(v1alpha1.AttachedProofAnnotation); a.Deleting || proof == "" {
+			return true
+		}
+		if _, current, err := ownership.ReadRecordSigned(a.Object(), ring); err == nil && !current {
 			n++
 		}
-	}
-	return n, nil
+		return true
+	})
+	return n, err
 }
 
 // set installs a ring (nil: none, with why) and wakes everything when it

@@ -10,12 +10,31 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/accounts"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
+
+// liveAccounts is an index of the cluster's ServiceAccounts, listed.
+func liveAccounts(t *testing.T, c *testcluster.Cluster) *accounts.Index {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testcluster.Context(t))
+	t.Cleanup(cancel)
+	ix := accounts.New(nil, nil)
+	ix.Start(ctx, cs)
+	if err := ix.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
 
 // After a rotation the older keys stay while anything they signed is
 // left, and go once everything is signed again.
@@ -42,7 +61,7 @@ func TestOlderKeysGoOnceNothingTheySignedIsLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	metrics := newKeyMetrics(prometheus.NewRegistry())
-	k := &keyring{namespace: keyNS, live: cl, cached: cl, client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
+	k := &keyring{namespace: keyNS, live: cl, cached: cl, accounts: liveAccounts(t, c), client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
 		log: logr.Discard(), interval: 200 * time.Millisecond, kick: make(chan struct{}, 1)}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -103,7 +122,7 @@ func TestAStandbyWritesTheKeysItMergedOnceItLeads(t *testing.T) {
 	}
 	metrics := newKeyMetrics(prometheus.NewRegistry())
 	elected := make(chan struct{})
-	k := &keyring{namespace: keyNS, live: cl, cached: cl, client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
+	k := &keyring{namespace: keyNS, live: cl, cached: cl, accounts: liveAccounts(t, c), client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
 		log: logr.Discard(), kick: make(chan struct{}, 1), elected: elected}
 	if err := k.sync(ctx); err != nil {
 		t.Fatal(err)

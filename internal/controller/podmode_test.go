@@ -136,7 +136,7 @@ func TestPodModeInjectsWithoutWritingServiceAccounts(t *testing.T) {
 
 	// No ServiceAccount was written, by the controller's count and by the
 	// server's (resourceVersions).
-	g.Expect(writes(run.requests())).NotTo(HaveKey("update serviceaccounts"))
+	g.Expect(writes(run.requests())).NotTo(HaveKey("patch serviceaccounts"))
 	for _, ns := range []string{one, two, three} {
 		var sas corev1.ServiceAccountList
 		g.Expect(e.client.List(e.ctx(), &sas, client.InNamespace(ns))).To(Succeed())

@@ -368,7 +368,9 @@ func (r *refresher) accountAnnotations(ctx context.Context, required, optional [
 		return nil, nil
 	}
 	var sa corev1.ServiceAccount
-	if err := r.client.Get(ctx, types.NamespacedName{Namespace: r.namespace, Name: r.account}, &sa); err != nil {
+	// Read live: the controller keeps no ServiceAccount's annotations but
+	// its own marks (package accounts), and this runs once a refresh.
+	if err := r.apiReader.Get(ctx, types.NamespacedName{Namespace: r.namespace, Name: r.account}, &sa); err != nil {
 		return nil, fmt.Errorf("read ServiceAccount %s/%s: %w", r.namespace, r.account, err)
 	}
 	out := map[string]string{}

@@ -200,7 +200,7 @@ func TestOnlyTheLeaderWrites(t *testing.T) {
 }
 
 // At 1,000 namespaces the controller makes exactly the minimal writes: one
-// create per copy and one update per ServiceAccount, plus a constant number
+// create per copy and one patch per ServiceAccount, plus a constant number
 // of writes for the ClusterPullSecret itself (finalizer, paced status).
 func TestWritesAreMinimalAtScale(t *testing.T) {
 	if testing.Short() {
@@ -228,12 +228,12 @@ func TestWritesAreMinimalAtScale(t *testing.T) {
 	w := settled()
 	t.Logf("writes: %v", w)
 	g.Expect(w["create secrets"]).To(BeEquivalentTo(n), "one create per copy")
-	g.Expect(w["update serviceaccounts"]).To(BeEquivalentTo(n), "one update per ServiceAccount")
+	g.Expect(w["patch serviceaccounts"]).To(BeEquivalentTo(n), "one patch per ServiceAccount")
 	g.Expect(w).NotTo(HaveKey("patch secrets"))
 	g.Expect(w).NotTo(HaveKey("delete secrets"))
 	other := 0.0
 	for k, v := range w {
-		if k != "create secrets" && k != "update serviceaccounts" {
+		if k != "create secrets" && k != "patch serviceaccounts" {
 			other += v
 		}
 	}

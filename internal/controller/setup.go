@@ -34,16 +34,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/accounts"
 	"github.com/pullsecrets/pullsecrets/internal/contest"
 	"github.com/pullsecrets/pullsecrets/internal/controller/podrestart"
 	"github.com/pullsecrets/pullsecrets/internal/credprovider"
-	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
 	"github.com/pullsecrets/pullsecrets/internal/usage"
 )
-
-// indexAttachedBy indexes ServiceAccounts by the ClusterPullSecrets in
-// their attachment record, to know when a deleted one is cleaned up.
-const indexAttachedBy = "pullsecrets.dev/attached-by"
 
 // Options configure the controller.
 type Options struct {
@@ -112,10 +108,9 @@ func CacheOptions() cache.Options {
 	in := newInterner()
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:         {Label: managed, Transform: in.secretCopy},
-			&corev1.ServiceAccount{}: {Transform: in.serviceAccount},
-			&corev1.Namespace{}:      {Transform: in.namespace},
-			newUnstructuredCPS():     {Transform: stripManagedFields},
+			&corev1.Secret{}:     {Label: managed, Transform: in.secretCopy},
+			&corev1.Namespace{}:  {Transform: in.namespace},
+			newUnstructuredCPS(): {Transform: stripManagedFields},
 		},
 	}
 }
@@ -129,7 +124,7 @@ func CacheOptions() cache.Options {
 // +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=pullsecrets.dev,resources=clusterpullsecrets/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=list;watch
-// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods;replicationcontrollers,verbs=list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments;replicasets;statefulsets;daemonsets,verbs=list;watch
@@ -154,24 +149,6 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Workers <= 0 || opts.StatusInterval <= 0 || opts.PodRestartsPerSecond <= 0 {
 		return errors.New("workers, status interval and pod restart rate must be positive")
 	}
-	ctx := context.Background()
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.ServiceAccount{}, indexAttachedBy, func(obj client.Object) []string {
-		rec, err := serviceaccount.ReadRecord(obj.(*corev1.ServiceAccount))
-		if err != nil {
-			return nil
-		}
-		owners := make([]string, 0, len(rec))
-		for _, owner := range rec {
-			owners = append(owners, owner)
-		}
-		return owners
-	}); err != nil {
-		return fmt.Errorf("index ServiceAccounts: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.ServiceAccount{}, indexPodsSkip, podsSkip); err != nil {
-		return fmt.Errorf("index ServiceAccounts: %w", err)
-	}
-
 	// Source Secrets come from a second cache that only watches the source
 	// namespaces: the only Secret data the controller ever reads.
 	// The key namespace also holds the Secrets of provider sources.
@@ -222,6 +199,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	srcs := newSources(sourceCache, opts.SourceNamespaces, opts.KeyNamespace, providers)
 	read := &reader{
 		client: mgr.GetClient(), cps: cpss, sources: srcs,
+		// ServiceAccounts are not in the manager's cache: package accounts
+		// keeps what the controller reads of them.
+		accounts: accounts.New(newInterner().intern, func(ns string) { nsQueue.add(ns, 0) }),
 		usage: usage.New(func(ns string) { nsQueue.add(ns, 0) }, func() {
 			// Every namespace was planned without knowing its Pods and
 			// templates, and status waited for them: plan and report
@@ -235,11 +215,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	read.keys = &keyring{
 		namespace: opts.KeyNamespace, live: mgr.GetAPIReader(), cached: mgr.GetClient(), cps: cpss, client: mgr.GetClient(), elected: mgr.Elected(),
 		recorder: mgr.GetEventRecorder("pullsecrets-controller"), metrics: &opts.Metrics.key, now: time.Now,
-		log: ctrl.Log.WithName("ownership-key"), kick: make(chan struct{}, 1), watched: sourceCache,
+		log: ctrl.Log.WithName("ownership-key"), kick: make(chan struct{}, 1), watched: sourceCache, accounts: read.accounts,
 		// A new ring, or none: plan and report everything again.
 		changed: func() { nsQueue.add(everything, 0) },
 	}
-	for _, r := range []manager.Runnable{read.keys, &usageIndex{usage: read.usage, clientset: clientset}, &sweeper{read: read}} {
+	for _, r := range []manager.Runnable{read.keys, &usageIndex{usage: read.usage, clientset: clientset}, &accountIndex{accounts: read.accounts, clientset: clientset}, &sweeper{read: read}} {
 		if err := mgr.Add(r); err != nil {
 			return err
 		}
@@ -252,15 +232,12 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		client: mgr.GetClient(), apiReader: mgr.GetAPIReader(), read: read, board: b, notify: notify, events: events,
 		enqueue: func(ns string) { nsQueue.add(ns, 0) },
 		write: &writer{
-			client: mgr.GetClient(), reader: mgr.GetAPIReader(), sources: read.sources, cps: cpss, overlay: read.overlay,
+			client: mgr.GetClient(), reader: mgr.GetAPIReader(), account: read.accounts.Get, sources: read.sources, cps: cpss, overlay: read.overlay,
 			conflicts: read.conflicts, fights: read.fights, own: read.own, restarter: podrestart.New(mgr.GetClient(), opts.PodRestartsPerSecond), events: events,
 		},
 	}
 	allNamespaces := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{everythingRequest}
-	})
-	toNamespace := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: obj.GetNamespace()}}}
 	})
 	sourceToNamespaces := handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, secret *corev1.Secret) []reconcile.Request {
 		// When the ClusterPullSecrets cannot be read, everything: a
@@ -273,7 +250,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("namespace").
 		For(&corev1.Namespace{}).
-		Watches(&corev1.ServiceAccount{}, toNamespace).
+		// A ServiceAccount's change plans its namespace (accounts.New
+		// above); its workers start once the ServiceAccounts are listed.
+		WatchesRawSource(accountsSynced{read.accounts}).
 		Watches(&corev1.Secret{}, handler.Funcs{
 			CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				read.overlay.observedCopy(key(e.Object), e.Object.GetUID(), e.Object.GetResourceVersion())
@@ -466,6 +445,32 @@ func (u *usageIndex) Start(ctx context.Context) error {
 	<-ctx.Done()
 	return nil
 }
+
+// accountIndex runs the index of ServiceAccounts, on every replica like
+// the usage index.
+type accountIndex struct {
+	accounts  *accounts.Index
+	clientset kubernetes.Interface
+}
+
+func (a *accountIndex) NeedLeaderElection() bool { return false }
+
+func (a *accountIndex) Start(ctx context.Context) error {
+	a.accounts.Start(ctx, a.clientset)
+	<-ctx.Done()
+	return nil
+}
+
+// accountsSynced is a source of no events that holds a controller's
+// workers until the ServiceAccounts are listed: a plan without them would
+// see none.
+type accountsSynced struct{ accounts *accounts.Index }
+
+func (s accountsSynced) Start(context.Context, workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	return nil
+}
+
+func (s accountsSynced) WaitForSync(ctx context.Context) error { return s.accounts.WaitForSync(ctx) }
 
 // sweeper forgets what the overlay and the fights' memory no longer need.
 type sweeper struct {

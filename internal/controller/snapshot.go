@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/accounts"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/planner"
 	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
@@ -111,6 +112,7 @@ func copyDrift(m *copyMeta, sourceOf map[string]string) string {
 // compute the state of namespaces it has no report of.
 type reader struct {
 	client    client.Client // the manager's caches
+	accounts  *accounts.Index
 	cps       *cpsCache
 	sources   *sources
 	usage     *usage.Index
@@ -227,12 +229,12 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 	})
 	s.Blocked, _ = r.conflicts.blocked(ns.Name)
 
-	var sas corev1.ServiceAccountList
-	if err := r.client.List(ctx, &sas, client.InNamespace(ns.Name), client.UnsafeDisableDeepCopy); err != nil {
+	sas, err := r.accounts.InNamespace(ns.Name)
+	if err != nil {
 		return s, fmt.Errorf("list ServiceAccounts in %s: %w", ns.Name, err)
 	}
-	for i := range sas.Items {
-		sa := r.overlay.serviceAccount(&sas.Items[i])
+	for _, cached := range sas {
+		sa := r.overlay.serviceAccount(cached)
 		ps := planner.ServiceAccount{
 			Name: sa.Name, UID: string(sa.UID), ResourceVersion: sa.ResourceVersion, Labels: sa.Labels, Annotations: sa.Annotations,
 			Deleting: sa.DeletionTimestamp != nil, Reattached: r.fights.of(types.NamespacedName{Namespace: sa.Namespace, Name: sa.Name}),

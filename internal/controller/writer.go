@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/accounts"
 	"github.com/pullsecrets/pullsecrets/internal/controller/podrestart"
 	"github.com/pullsecrets/pullsecrets/internal/credentials"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
@@ -44,8 +45,11 @@ type outcome struct {
 // writer makes a plan's writes, in the plan's order, stopping at the first
 // that fails: every later write may depend on it.
 type writer struct {
-	client    client.Client
-	reader    client.Reader // live reads after a ServiceAccount update conflict
+	client client.Client
+	reader client.Reader // live reads after a ServiceAccount update conflict
+	// account reads a ServiceAccount as the cache keeps it (package
+	// accounts): only what the controller reads.
+	account   func(ns, name string) (*corev1.ServiceAccount, error)
 	sources   *sources
 	cps       *cpsCache
 	overlay   *overlay
@@ -436,11 +440,11 @@ const (
 // conflict it re-reads the object, checks its record again and applies the
 // same edit there.
 func (w *writer) edit(ctx context.Context, ns string, k *ownership.Ring, e planner.Edit) (editMade, error) {
-	var cached corev1.ServiceAccount
-	if err := w.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: e.ServiceAccount}, &cached); err != nil {
+	cached, err := w.account(ns, e.ServiceAccount)
+	if err != nil {
 		return editSkipped, fmt.Errorf("read ServiceAccount %s/%s: %w", ns, e.ServiceAccount, err)
 	}
-	current := w.overlay.serviceAccount(&cached)
+	current := w.overlay.serviceAccount(cached)
 	if string(current.UID) != e.UID {
 		return editSkipped, nil // replaced since planning; the next plan sees the new one
 	}
@@ -487,7 +491,7 @@ func (w *writer) edit(ctx context.Context, ns string, k *ownership.Ring, e plann
 		return editSkipped, nil
 	}
 	if wrote {
-		w.overlay.wroteServiceAccount(basedOn, updated)
+		w.overlay.wroteServiceAccount(basedOn, accounts.Trim(updated))
 		for _, a := range e.Attach {
 			if a.Again && serviceaccount.Has(updated, a.Secret) {
 				w.fights.add(types.NamespacedName{Namespace: ns, Name: e.ServiceAccount}, a.Secret)
@@ -501,7 +505,11 @@ func (w *writer) edit(ctx context.Context, ns string, k *ownership.Ring, e plann
 }
 
 // storeAdapter lets package serviceaccount write through the
-// controller-runtime client and re-read live on conflicts.
+// controller-runtime client and re-read live on conflicts. It writes with a
+// merge patch of the list and the record on the resourceVersion read
+// (serviceaccount.MergePatch), not an update: the cached version holds
+// only what the controller reads, and an update would remove the rest. The
+// edit's mutation changes nothing else.
 type storeAdapter struct {
 	client client.Client
 	reader client.Reader
@@ -514,8 +522,15 @@ func (s storeAdapter) Get(ctx context.Context, namespace, name string) (*corev1.
 }
 
 func (s storeAdapter) Update(ctx context.Context, sa *corev1.ServiceAccount) (*corev1.ServiceAccount, error) {
-	err := s.client.Update(ctx, sa)
-	return sa, err
+	patch, err := serviceaccount.MergePatch(sa)
+	if err != nil {
+		return nil, err
+	}
+	out := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: sa.Namespace, Name: sa.Name}}
+	if err := s.client.Patch(ctx, out, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func key(obj metav1.Object) types.NamespacedName {

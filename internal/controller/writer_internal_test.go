@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/accounts"
 	"github.com/pullsecrets/pullsecrets/internal/controller/podrestart"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/planner"
@@ -63,7 +64,15 @@ func testScheme() *runtime.Scheme {
 func (w *writerWorld) writer(cl client.Client) *writer {
 	now := time.Now
 	return &writer{
-		client: cl, reader: cl, cps: newCPSCache(cl), overlay: newOverlay(now), conflicts: newConflicts(now),
+		client: cl, reader: cl, cps: newCPSCache(cl),
+		// What the cache would hand out: the live object, trimmed.
+		account: func(ns, name string) (*corev1.ServiceAccount, error) {
+			var sa corev1.ServiceAccount
+			if err := cl.Get(w.ctx, types.NamespacedName{Namespace: ns, Name: name}, &sa); err != nil {
+				return nil, err
+			}
+			return accounts.Trim(&sa), nil
+		}, overlay: newOverlay(now), conflicts: newConflicts(now),
 		fights: newReattachments(now, time.Hour), own: newOwnCopies(), restarter: podrestart.New(cl, 100), events: newEventSink(events.NewFakeRecorder(100)),
 	}
 }
@@ -200,7 +209,7 @@ func TestAFailedEditIsReportedAgainstEveryoneItAffects(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := interceptor.NewClient(refusing, interceptor.Funcs{
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 			return apierrors.NewForbidden(corev1.Resource("serviceaccounts"), obj.GetName(), nil)
 		},
 	})

@@ -163,3 +163,33 @@ func (s ClientsetStore) Update(ctx context.Context, sa *corev1.ServiceAccount) (
 func IsGone(err error) bool {
 	return apierrors.IsNotFound(err) || apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
 }
+
+// MergePatch returns a JSON merge patch that writes sa's imagePullSecrets
+// and attachment record (with its proof) as they are in sa, on the version
+// sa was read at: the patch carries sa's resourceVersion, so that the API
+// server refuses it (409 Conflict) if the object changed since, exactly as
+// an update would. Nothing else of the object is sent, so sa may be a
+// trimmed copy (the controller's cache keeps only what it reads): every
+// other field stays as stored. Only writes that change nothing but those
+// fields may go through it.
+func MergePatch(sa *corev1.ServiceAccount) ([]byte, error) {
+	if sa.ResourceVersion == "" {
+		return nil, fmt.Errorf("ServiceAccount %s/%s: a patch without a resourceVersion would not be optimistic", sa.Namespace, sa.Name)
+	}
+	annotations := map[string]*string{}
+	for _, k := range v1alpha1.ServiceAccountAnnotations {
+		if v, ok := sa.Annotations[k]; ok {
+			annotations[k] = &v
+		} else {
+			annotations[k] = nil // removes it
+		}
+	}
+	var list []corev1.LocalObjectReference // null removes the list
+	if len(sa.ImagePullSecrets) > 0 {
+		list = sa.ImagePullSecrets
+	}
+	return json.Marshal(map[string]any{
+		"metadata":         map[string]any{"resourceVersion": sa.ResourceVersion, "annotations": annotations},
+		"imagePullSecrets": list,
+	})
+}

@@ -2,8 +2,10 @@ package serviceaccount_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -145,4 +147,66 @@ func TestUpdateWritesNothingWhenNothingChanges(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(wrote).To(BeFalse())
 	g.Expect(store.updates + store.gets).To(BeZero())
+}
+
+// A merge patch of a trimmed ServiceAccount (only the list and the record)
+// applied to the stored object writes the list and the record as in the
+// trimmed one, removes them when it has none, carries the resourceVersion
+// read, and leaves every other field as stored.
+func TestMergePatchWritesOnlyTheListAndTheRecord(t *testing.T) {
+	g := NewWithT(t)
+	stored := &corev1.ServiceAccount{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: "ns", Name: "gitops", ResourceVersion: "7", UID: "u",
+			Labels: map[string]string{"team": "shop"},
+			Annotations: map[string]string{
+				"argocd.argoproj.io/tracking-id": "shop:/ServiceAccount:ns/gitops",
+				v1alpha1.AttachedAnnotation:      `{"old":"fleet"}`, v1alpha1.AttachedProofAnnotation: "p-old",
+			},
+		},
+		Secrets:                      []corev1.ObjectReference{{Name: "token"}},
+		ImagePullSecrets:             []corev1.LocalObjectReference{{Name: "theirs"}, {Name: "old"}},
+		AutomountServiceAccountToken: new(false),
+	}
+	raw, err := json.Marshal(stored)
+	g.Expect(err).NotTo(HaveOccurred())
+	apply := func(trimmed *corev1.ServiceAccount) (*corev1.ServiceAccount, map[string]any) {
+		patch, err := serviceaccount.MergePatch(trimmed)
+		g.Expect(err).NotTo(HaveOccurred())
+		var sent map[string]any
+		g.Expect(json.Unmarshal(patch, &sent)).To(Succeed())
+		out, err := jsonpatch.MergePatch(raw, patch)
+		g.Expect(err).NotTo(HaveOccurred())
+		var got corev1.ServiceAccount
+		g.Expect(json.Unmarshal(out, &got)).To(Succeed())
+		return &got, sent
+	}
+
+	trimmed := withSecrets("theirs", "new")
+	trimmed.Name, trimmed.ResourceVersion = "gitops", "7"
+	trimmed.Annotations = map[string]string{v1alpha1.AttachedAnnotation: `{"new":"fleet"}`, v1alpha1.AttachedProofAnnotation: "p-new"}
+	got, sent := apply(trimmed)
+	g.Expect(sent).To(HaveLen(2), "only metadata and the list are sent")
+	g.Expect(sent["metadata"]).To(HaveKeyWithValue("resourceVersion", "7"))
+	g.Expect(names(got)).To(Equal([]string{"theirs", "new"}))
+	g.Expect(got.Annotations).To(Equal(map[string]string{
+		"argocd.argoproj.io/tracking-id": "shop:/ServiceAccount:ns/gitops",
+		v1alpha1.AttachedAnnotation:      `{"new":"fleet"}`, v1alpha1.AttachedProofAnnotation: "p-new",
+	}))
+	g.Expect(got.Labels).To(Equal(stored.Labels))
+	g.Expect(got.Secrets).To(Equal(stored.Secrets))
+	g.Expect(got.AutomountServiceAccountToken).To(Equal(stored.AutomountServiceAccountToken))
+	g.Expect(got.UID).To(Equal(stored.UID))
+
+	// Nothing left: the list and both marks go.
+	bare := withSecrets()
+	bare.Name, bare.ResourceVersion = "gitops", "7"
+	got, _ = apply(bare)
+	g.Expect(got.ImagePullSecrets).To(BeNil())
+	g.Expect(got.Annotations).To(Equal(map[string]string{"argocd.argoproj.io/tracking-id": "shop:/ServiceAccount:ns/gitops"}))
+
+	bare.ResourceVersion = ""
+	_, err = serviceaccount.MergePatch(bare)
+	g.Expect(err).To(MatchError(ContainSubstring("resourceVersion")))
 }

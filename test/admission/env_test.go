@@ -275,21 +275,18 @@ func create(obj client.Object) request {
 	}}
 }
 
-// update writes what edit makes of obj as the controller would: a patch for
-// a Secret, an update with the resourceVersion read for a ServiceAccount
-// (its imagePullSecrets list is atomic; the controller may not patch it).
+// update writes what edit makes of obj as the controller would: a merge
+// patch, which for a ServiceAccount carries the resourceVersion read (its
+// imagePullSecrets list is atomic: serviceaccount.MergePatch).
 func update[T client.Object](obj T, edit func(T)) request {
 	return request{obj: obj, call: func(ctx context.Context, c client.Client, opts ...dryRun) error {
 		changed := obj.DeepCopyObject().(T)
 		edit(changed)
+		from := client.MergeFrom(obj)
 		if _, ok := client.Object(changed).(*corev1.ServiceAccount); ok {
-			var o []client.UpdateOption
-			for _, d := range opts {
-				o = append(o, d)
-			}
-			return c.Update(ctx, changed, o...)
+			from = client.MergeFromWithOptions(obj, client.MergeFromWithOptimisticLock{})
 		}
-		return c.Patch(ctx, changed, client.MergeFrom(obj), patchOpts(opts)...)
+		return c.Patch(ctx, changed, from, patchOpts(opts)...)
 	}}
 }
 

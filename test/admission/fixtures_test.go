@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/serviceaccount"
 )
 
 var dockerConfigJSON = []byte(`{"auths":{"registry.example.com":{"auth":"dXNlcjpwYXNz"}}}`)
@@ -99,7 +100,9 @@ func (e *env) attached(t *testing.T) *corev1.ServiceAccount {
 	t.Helper()
 	sa := e.serviceAccount(t)
 	attach(sa)
-	must(t, e.client("controller").Update(context.Background(), sa), "the controller attaches")
+	patch, err := serviceaccount.MergePatch(sa)
+	must(t, err, "the controller's patch")
+	must(t, e.client("controller").Patch(context.Background(), sa, client.RawPatch(types.MergePatchType, patch)), "the controller attaches")
 	return sa
 }
 
