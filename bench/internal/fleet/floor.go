@@ -94,9 +94,14 @@ func (b *bench) floorRun(ctx context.Context, name string, data map[string][]byt
 		serviceaccount.Attach(sa, secretName)
 		rec[secretName] = cpsName
 		ownership.WriteRecord(sa, b.key, rec)
-		// sa carries the resourceVersion it was read at: a conflict
-		// would fail the run rather than be retried.
-		if _, err := b.floor.CoreV1().ServiceAccounts(sa.Namespace).Update(ctx, sa, metav1.UpdateOptions{}); err != nil {
+		// As the controller writes: a merge patch carrying the
+		// resourceVersion read. A conflict would fail the run rather than
+		// be retried.
+		patch, err := serviceaccount.MergePatch(sa)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		if _, err := b.floor.CoreV1().ServiceAccounts(sa.Namespace).Patch(ctx, sa.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			return fmt.Errorf("floor: update ServiceAccount %s/%s: %w", sa.Namespace, sa.Name, err)
 		}
 		return nil
