@@ -26,8 +26,8 @@ import (
 // records instead of objects.
 type Index struct {
 	mu       sync.RWMutex
-	pods     map[unique.Handle[string]]map[string]*record
-	work     map[unique.Handle[string]]map[string]*record // key: kind/name
+	pods     map[unique.Handle[string]]table
+	work     map[unique.Handle[string]]table
 	onChange func(namespace string)
 	onSynced func()
 	kinds    []*kindStore
@@ -41,8 +41,8 @@ type Index struct {
 // changes or goes. Either may be nil.
 func New(onChange func(namespace string), onSynced func()) *Index {
 	return &Index{
-		pods:     map[unique.Handle[string]]map[string]*record{},
-		work:     map[unique.Handle[string]]map[string]*record{},
+		pods:     map[unique.Handle[string]]table{},
+		work:     map[unique.Handle[string]]table{},
 		onChange: onChange,
 		onSynced: onSynced,
 	}
@@ -87,26 +87,58 @@ func (ix *Index) Counts() (pods, workloads int) {
 	return pods, workloads
 }
 
+// table holds one namespace's records of Pods, or of workloads, sorted by
+// kind and name: a namespace has a few, and a slice of pointers costs less
+// than a map and its keys (about 50 bytes a record).
+type table []*record
+
+// key is what a table is sorted by: a workload's kind ("" for a Pod) and
+// name.
+type key struct{ kind, name string }
+
+func (r *record) key() key {
+	if r.kind == (unique.Handle[groupKind]{}) {
+		return key{name: r.name}
+	}
+	return key{r.kind.Value().kind, r.name}
+}
+
+func compareKeys(a, b key) int {
+	if c := strings.Compare(a.kind, b.kind); c != 0 {
+		return c
+	}
+	return strings.Compare(a.name, b.name)
+}
+
+func (t table) find(k key) (int, bool) {
+	return slices.BinarySearchFunc(t, k, func(r *record, k key) int { return compareKeys(r.key(), k) })
+}
+
 // set stores or removes one record and reports a change.
-func (ix *Index) set(table map[unique.Handle[string]]map[string]*record, ns unique.Handle[string], key string, r *record) {
+func (ix *Index) set(tables map[unique.Handle[string]]table, ns unique.Handle[string], k key, r *record) {
 	ix.mu.Lock()
-	m := table[ns]
-	old := m[key]
+	t := tables[ns]
+	i, found := t.find(k)
+	var old *record
+	if found {
+		old = t[i]
+	}
 	if old.equal(r) {
 		ix.mu.Unlock()
 		return
 	}
-	if r == nil {
-		delete(m, key)
-		if len(m) == 0 {
-			delete(table, ns)
-		}
+	switch {
+	case r == nil:
+		t = slices.Delete(t, i, i+1)
+	case found:
+		t[i] = r
+	default:
+		t = slices.Insert(t, i, r)
+	}
+	if len(t) == 0 {
+		delete(tables, ns)
 	} else {
-		if m == nil {
-			m = map[string]*record{}
-			table[ns] = m
-		}
-		m[key] = r
+		tables[ns] = t
 	}
 	ix.mu.Unlock()
 	if ix.onChange != nil && ix.synced.Load() {
@@ -159,7 +191,7 @@ type kindStore struct {
 
 var _ cache.TransformingStore = &kindStore{}
 
-func (s *kindStore) table() map[unique.Handle[string]]map[string]*record {
+func (s *kindStore) table() map[unique.Handle[string]]table {
 	if s.kind.pods {
 		return s.ix.pods
 	}
@@ -189,12 +221,12 @@ const tombstone = -2
 // Transformer lets the reflector shrink objects as it lists them.
 func (s *kindStore) Transformer() cache.TransformFunc { return s.transform }
 
-// key is the record's key in its namespace's table.
-func (s *kindStore) key(name string) string {
+// key is the key in its namespace's table of this kind's object name.
+func (s *kindStore) key(name string) key {
 	if s.kind.pods {
-		return name
+		return key{name: name}
 	}
-	return kindOf(s.kind.name) + "/" + name
+	return key{kindOf(s.kind.name), name}
 }
 
 func kindOf(resource string) string {
@@ -237,7 +269,7 @@ func (s *kindStore) Delete(obj any) error {
 func (s *kindStore) Replace(list []any, _ string) error {
 	type id struct {
 		ns  unique.Handle[string]
-		key string
+		key key
 	}
 	seen := map[id]bool{}
 	for _, obj := range list {
@@ -251,13 +283,13 @@ func (s *kindStore) Replace(list []any, _ string) error {
 			return err
 		}
 	}
-	prefix := s.key("")
+	kind := s.key("").kind
 	var gone []id
 	s.ix.mu.RLock()
-	for ns, m := range s.table() {
-		for key := range m {
-			if strings.HasPrefix(key, prefix) && !seen[id{ns, key}] {
-				gone = append(gone, id{ns, key})
+	for ns, t := range s.table() {
+		for _, r := range t {
+			if k := r.key(); k.kind == kind && !seen[id{ns, k}] {
+				gone = append(gone, id{ns, k})
 			}
 		}
 	}

@@ -2,9 +2,12 @@ package usage
 
 import (
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"testing"
+	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -268,5 +271,70 @@ func BenchmarkWorkloadRecordBytes(b *testing.B) {
 		runtime.KeepAlive(objs)
 		runtime.KeepAlive(ix)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/workload")
+	}
+}
+
+// The tables kept per namespace (sorted slices) hold exactly what a map
+// by kind and name would, through random stores and removals of Pods and
+// workloads of every kind, and a change is reported exactly when a record
+// changed.
+func TestTablesMatchAMapModelRandomized(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(22, 9))
+	reported := 0
+	ix := New(func(string) { reported++ }, nil)
+	ix.synced.Store(true)
+	type id struct{ ns, kind, name string }
+	model := map[id]*record{}
+	kindsOf := []string{"", "Deployment", "ReplicaSet", "Job", "CronJob"}
+	for step := range 20000 {
+		k := id{ns: fmt.Sprint("ns-", rng.IntN(4)), kind: kindsOf[rng.IntN(len(kindsOf))], name: fmt.Sprint("o-", rng.IntN(30))}
+		tables := ix.work
+		if k.kind == "" {
+			tables = ix.pods
+		}
+		var r *record
+		if rng.IntN(3) > 0 {
+			r = &record{namespace: unique.Make(k.ns), name: k.name, uid: fmt.Sprint(rng.IntN(3)), budget: -1}
+			if k.kind != "" {
+				r.kind = unique.Make(groupKind{"g", k.kind})
+			}
+		}
+		before := reported
+		changed := !model[k].equal(r)
+		ix.set(tables, unique.Make(k.ns), key{k.kind, k.name}, r)
+		switch {
+		case r == nil:
+			delete(model, k)
+		case changed: // an equal record leaves the one held
+			model[k] = r
+		}
+		if (reported > before) != changed {
+			t.Fatalf("step %d: reported %v, changed %v", step, reported > before, changed)
+		}
+		got := map[id]*record{}
+		for _, tables := range []map[unique.Handle[string]]table{ix.pods, ix.work} {
+			for ns, tb := range tables {
+				if len(tb) == 0 || !slices.IsSortedFunc(tb, func(a, b *record) int { return compareKeys(a.key(), b.key()) }) {
+					t.Fatalf("step %d: table of %s empty or unsorted", step, ns.Value())
+				}
+				for _, r := range tb {
+					got[id{ns.Value(), r.key().kind, r.name}] = r
+				}
+			}
+		}
+		if !maps.Equal(got, model) {
+			t.Fatalf("step %d: tables hold %d records, the model %d", step, len(got), len(model))
+		}
+	}
+	pods, work := ix.Counts()
+	n := 0
+	for k := range model {
+		if k.kind == "" {
+			n++
+		}
+	}
+	if pods != n || work != len(model)-n {
+		t.Fatalf("counts %d, %d; model %d, %d", pods, work, n, len(model)-n)
 	}
 }
