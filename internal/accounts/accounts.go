@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
+	"github.com/pullsecrets/pullsecrets/internal/nsindex"
 )
 
 // EnforceMountableSecrets is the annotation by which a ServiceAccount asks
@@ -39,11 +40,9 @@ type Account struct {
 	UID             types.UID
 	ResourceVersion string
 	Deleting        bool
-	// labels and annotations are key, value pairs sorted by key: a slice
-	// costs a few words where a map keeps room for eight entries.
-	labels      []string
-	annotations []string
-	pullSecrets []string
+	labels          nsindex.Pairs
+	annotations     nsindex.Pairs
+	pullSecrets     []string
 }
 
 // Intern returns one shared copy of a string; identity is a valid one.
@@ -61,9 +60,9 @@ func FromObject(sa *corev1.ServiceAccount, intern Intern) *Account {
 	a := &Account{
 		Namespace: sa.Namespace, Name: sa.Name, UID: sa.UID, ResourceVersion: sa.ResourceVersion,
 		Deleting: sa.DeletionTimestamp != nil,
-		labels:   pairs(sa.Labels, nil, intern, ""),
+		labels:   nsindex.NewPairs(sa.Labels, nil, intern, ""),
 		// The proof differs on every ServiceAccount: not worth an entry.
-		annotations: pairs(sa.Annotations, Kept, intern, v1alpha1.AttachedProofAnnotation),
+		annotations: nsindex.NewPairs(sa.Annotations, Kept, intern, v1alpha1.AttachedProofAnnotation),
 	}
 	if len(sa.ImagePullSecrets) > 0 {
 		a.pullSecrets = make([]string, len(sa.ImagePullSecrets))
@@ -74,59 +73,8 @@ func FromObject(sa *corev1.ServiceAccount, intern Intern) *Account {
 	return a
 }
 
-// pairs flattens m (only the keys in keep, when keep is not nil) into
-// sorted key, value pairs, interning all but the value of unique; nil when
-// none.
-func pairs(m map[string]string, keep []string, intern Intern, unique string) []string {
-	n := 0
-	for k := range m {
-		if keep == nil || slices.Contains(keep, k) {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	keys := make([]string, 0, n)
-	for k := range m {
-		if keep == nil || slices.Contains(keep, k) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	out := make([]string, 0, 2*n)
-	for _, k := range keys {
-		v := m[k]
-		if k != unique {
-			v = intern(v)
-		}
-		out = append(out, intern(k), v)
-	}
-	return out
-}
-
-func lookup(p []string, k string) (string, bool) {
-	for i := 0; i+1 < len(p); i += 2 {
-		if p[i] == k {
-			return p[i+1], true
-		}
-	}
-	return "", false
-}
-
-func toMap(p []string) map[string]string {
-	if len(p) == 0 {
-		return nil
-	}
-	m := make(map[string]string, len(p)/2)
-	for i := 0; i+1 < len(p); i += 2 {
-		m[p[i]] = p[i+1]
-	}
-	return m
-}
-
 // Annotation returns a kept annotation's value.
-func (a *Account) Annotation(k string) (string, bool) { return lookup(a.annotations, k) }
+func (a *Account) Annotation(k string) (string, bool) { return a.annotations.Get(k) }
 
 // PullSecrets returns the names the ServiceAccount lists, in order.
 func (a *Account) PullSecrets() []string { return slices.Clone(a.pullSecrets) }
@@ -137,7 +85,7 @@ func (a *Account) Object() *corev1.ServiceAccount {
 	sa := &corev1.ServiceAccount{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: a.Namespace, Name: a.Name, UID: a.UID, ResourceVersion: a.ResourceVersion,
-			Labels: toMap(a.labels), Annotations: toMap(a.annotations),
+			Labels: a.labels.Map(), Annotations: a.annotations.Map(),
 		},
 	}
 	if a.Deleting {
@@ -152,10 +100,13 @@ func (a *Account) Object() *corev1.ServiceAccount {
 // Trim returns sa as the index keeps it: what Object gives of its Account.
 func Trim(sa *corev1.ServiceAccount) *corev1.ServiceAccount { return FromObject(sa, nil).Object() }
 
-// equal reports whether two Accounts stand for the same version.
-func (a *Account) equal(b *Account) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.UID == b.UID && a.ResourceVersion == b.ResourceVersion && a.Namespace == b.Namespace && a.Name == b.Name
+// Key is the ServiceAccount's namespace and name.
+func (a *Account) Key() (string, string) { return a.Namespace, a.Name }
+
+// SameVersion reports whether two Accounts stand for the same version.
+func (a *Account) SameVersion(b *Account) bool {
+	return a.UID == b.UID && a.ResourceVersion == b.ResourceVersion
 }
+
+// ShareNamespace makes the Account hold this copy of its namespace's name.
+func (a *Account) ShareNamespace(ns string) { a.Namespace = ns }

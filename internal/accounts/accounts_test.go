@@ -7,14 +7,11 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 )
@@ -141,123 +138,5 @@ func TestAccountsRoundTripRandomized(t *testing.T) {
 	}
 	if interned["proof-1"] || interned["proof-2"] {
 		t.Fatal("a proof was interned")
-	}
-}
-
-func sa(ns, name, rv string) *corev1.ServiceAccount {
-	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(ns + "/" + name), ResourceVersion: rv}}
-}
-
-func names(t *testing.T, ix *Index, ns string) []string {
-	t.Helper()
-	sas, err := ix.InNamespace(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, s := range sas {
-		out = append(out, s.Name+"@"+s.ResourceVersion)
-	}
-	return out
-}
-
-// The index answers nothing before its first list, then follows the
-// reflector's adds, updates and deletes, and reports each namespace that
-// changed (not one whose ServiceAccount came back at the same version).
-func TestTheIndexFollowsItsReflector(t *testing.T) {
-	t.Parallel()
-	var changed []string
-	ix := New(nil, func(ns string) { changed = append(changed, ns) })
-	s := &store{ix: ix}
-	if _, err := ix.InNamespace("shop"); err != ErrNotSynced {
-		t.Fatalf("before the list: %v", err)
-	}
-	if err := ix.Each(func(*Account) bool { return true }); err != ErrNotSynced {
-		t.Fatalf("before the list: %v", err)
-	}
-	// The reflector lists through Transformer, then replaces.
-	var list []any
-	for _, o := range []*corev1.ServiceAccount{sa("shop", "web", "1"), sa("shop", "default", "1"), sa("bank", "default", "2")} {
-		a, err := s.Transformer()(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		list = append(list, a)
-	}
-	if err := s.Replace(list, "2"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-ix.syncedCh:
-	default:
-		t.Fatal("not synced after the list")
-	}
-	if got := names(t, ix, "shop"); !slices.Equal(got, []string{"default@1", "web@1"}) {
-		t.Fatalf("shop: %v", got)
-	}
-	if len(changed) != 0 {
-		t.Fatalf("the first list reported %v", changed)
-	}
-	steps := []struct {
-		do   func() error
-		want []string // shop's ServiceAccounts after
-		note []string // namespaces reported
-	}{
-		{func() error { return s.Add(sa("shop", "api", "3")) }, []string{"api@3", "default@1", "web@1"}, []string{"shop"}},
-		{func() error { return s.Update(sa("shop", "api", "3")) }, []string{"api@3", "default@1", "web@1"}, nil},
-		{func() error { return s.Update(sa("shop", "web", "4")) }, []string{"api@3", "default@1", "web@4"}, []string{"shop"}},
-		{func() error { return s.Delete(sa("shop", "default", "5")) }, []string{"api@3", "web@4"}, []string{"shop"}},
-		{func() error {
-			return s.Delete(cache.DeletedFinalStateUnknown{Key: "shop/api", Obj: sa("shop", "api", "3")})
-		}, []string{"web@4"}, []string{"shop"}},
-		{func() error { return s.Delete(sa("shop", "gone", "6")) }, []string{"web@4"}, nil},
-		// A relist after a watch expired: shop unchanged, bank emptied,
-		// tea new.
-		{func() error { return s.Replace([]any{sa("shop", "web", "4"), sa("tea", "default", "7")}, "7") }, []string{"web@4"}, []string{"bank", "tea"}},
-	}
-	for i, st := range steps {
-		changed = nil
-		if err := st.do(); err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-		if got := names(t, ix, "shop"); !slices.Equal(got, st.want) {
-			t.Fatalf("step %d: shop %v, want %v", i, got, st.want)
-		}
-		if !slices.Equal(changed, st.note) {
-			t.Fatalf("step %d: reported %v, want %v", i, changed, st.note)
-		}
-	}
-	if _, err := ix.Get("bank", "default"); !apierrors.IsNotFound(err) {
-		t.Fatalf("bank/default after the relist: %v", err)
-	}
-	if got, err := ix.Get("tea", "default"); err != nil || got.ResourceVersion != "7" {
-		t.Fatalf("tea/default: %v, %v", got, err)
-	}
-	if ix.Len() != 2 {
-		t.Fatalf("Len = %d", ix.Len())
-	}
-}
-
-// The Accounts of one namespace share one namespace string.
-func TestANamespaceIsOneString(t *testing.T) {
-	t.Parallel()
-	ix := New(nil, nil)
-	s := &store{ix: ix}
-	if err := s.Replace([]any{sa("shop", "a", "1"), sa("shop", "b", "1")}, "1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Add(sa("shop", "c", "2")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Update(sa("shop", "a", "3")); err != nil {
-		t.Fatal(err)
-	}
-	var ptrs []*byte
-	_ = ix.Each(func(a *Account) bool {
-		ptrs = append(ptrs, unsafe.StringData(a.Namespace))
-		return true
-	})
-	if len(ptrs) != 3 || ptrs[0] != ptrs[1] || ptrs[1] != ptrs[2] {
-		t.Fatalf("namespace strings: %v", ptrs)
 	}
 }

@@ -95,13 +95,3 @@ func (in *interner) namespace(obj any) (any, error) {
 	ns.Status.Conditions = nil
 	return ns, nil
 }
-
-// secretCopy is the cache's transform of a copy: digestCopy, then shared
-// strings.
-func (in *interner) secretCopy(obj any) (any, error) {
-	obj, err := digestCopy(obj)
-	if s, ok := obj.(*corev1.Secret); ok && err == nil {
-		in.meta(s)
-	}
-	return obj, err
-}

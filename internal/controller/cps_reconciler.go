@@ -416,17 +416,17 @@ func (r *cpsReconciler) leftovers(ctx context.Context, name string, uid types.UI
 			gone[ns.Name] = true
 		}
 	}
-	copies := &corev1.SecretList{}
-	if err := r.client.List(ctx, copies, client.MatchingLabels{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: name}); err != nil {
-		return nil, fmt.Errorf("list copies of %s: %w", name, err)
-	}
 	var left []string
-	for _, c := range copies.Items {
-		if gone[c.Namespace] || c.DeletionTimestamp != nil || c.Annotations[v1alpha1.OwnerUIDAnnotation] != string(uid) ||
-			!ownership.CopyIsProven(key, c.Namespace, c.Name, c.Labels, c.Annotations) {
-			continue
+	if err := r.read.copies.Each(func(c *copyRecord) bool {
+		owner, _ := c.labels.Get(v1alpha1.OwnerLabel)
+		ownerUID, _ := c.annotations.Get(v1alpha1.OwnerUIDAnnotation)
+		if owner == name && !gone[c.namespace] && !c.deleting && ownerUID == string(uid) &&
+			ownership.CopyIsProven(key, c.namespace, c.name, c.labels.Map(), c.annotations.Map()) {
+			left = append(left, "Secret "+c.namespace+"/"+c.name)
 		}
-		left = append(left, "Secret "+c.Namespace+"/"+c.Name)
+		return true
+	}); err != nil {
+		return nil, fmt.Errorf("list copies of %s: %w", name, err)
 	}
 	var sas []*corev1.ServiceAccount
 	if err := r.read.accounts.Each(func(a *accounts.Account) bool {

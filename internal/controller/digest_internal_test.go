@@ -4,38 +4,64 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 )
 
-// The cache's transform of a copy keeps the digest of the data it drops,
-// however often it is applied (the informer may apply it again to an
-// object it transformed, which made every copy look edited after a
-// restart), and an annotation someone writes on a copy is never taken for
-// a digest.
-func TestDigestCopy(t *testing.T) {
+// What is kept of a copy: identity, version, type, whether it is going,
+// the copies' labels and annotations (nothing else written on it), and a
+// digest of its data, never the data. The proof is not interned (unique),
+// the strings copies share are.
+func TestACopyRecordKeepsWhatIsRead(t *testing.T) {
 	t.Parallel()
 	data := map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}
-	want := dataHash(corev1.SecretTypeDockerConfigJson, data)
-	s := &corev1.Secret{Type: corev1.SecretTypeDockerConfigJson, Data: data}
-	for i := range 3 {
-		out, err := digestCopy(s)
-		if err != nil {
-			t.Fatal(err)
+	now := metav1.Now()
+	secret := func(name string) *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: "shop", Name: name, UID: types.UID("u-" + name), ResourceVersion: "9", DeletionTimestamp: &now,
+				Labels: map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: "fleet", "team": "shop"},
+				Annotations: map[string]string{
+					v1alpha1.SourceAnnotation: "pullsecrets-system/reg", v1alpha1.ProofAnnotation: "p-" + name,
+					v1alpha1.DataHashAnnotation: "h", v1alpha1.OwnerUIDAnnotation: "o",
+					"kubectl.kubernetes.io/last-applied-configuration": "{}",
+				},
+				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "pullsecrets-controller"}},
+			},
+			Type: corev1.SecretTypeDockerConfigJson,
+			Data: data,
 		}
-		s = out.(*corev1.Secret)
-		if got := copyMetaFrom(s).Digest; got != want || s.Data != nil {
-			t.Fatalf("after %d transforms: digest %s, want %s; data %v", i+1, got, want, s.Data)
-		}
 	}
-	forged := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{observedDigestKey: want}},
-		Type:       corev1.SecretTypeDockerConfigJson,
+	in := newInterner()
+	a, b := copyRecordFrom(secret("a"), in.intern), copyRecordFrom(secret("b"), in.intern)
+	want := &copyMeta{
+		Namespace: "shop", Name: "a", UID: "u-a", ResourceVersion: "9", Deleting: true,
+		Labels: map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: "fleet"},
+		Annotations: map[string]string{
+			v1alpha1.SourceAnnotation: "pullsecrets-system/reg", v1alpha1.ProofAnnotation: "p-a",
+			v1alpha1.DataHashAnnotation: "h", v1alpha1.OwnerUIDAnnotation: "o",
+		},
+		Type: corev1.SecretTypeDockerConfigJson, Digest: dataHash(corev1.SecretTypeDockerConfigJson, data),
 	}
-	if got := copyMetaFrom(forged).Digest; got == want {
-		t.Fatal("an annotation written on an empty copy is taken for the digest of its credential")
+	if got := a.meta(); !equality.Semantic.DeepEqual(got, want) {
+		t.Fatalf("kept:\n%+v\nwant\n%+v", got, want)
 	}
-	out, _ := digestCopy(forged)
-	if got := copyMetaFrom(out.(*corev1.Secret)).Digest; got == want {
-		t.Fatal("the transform trusts a written annotation")
+	if got := copyMetaFrom(secret("a")); got.Digest != want.Digest {
+		t.Fatalf("a write's response digests to %s, the index to %s", got.Digest, want.Digest)
+	}
+	sa, _ := a.annotations.Get(v1alpha1.SourceAnnotation)
+	sb, _ := b.annotations.Get(v1alpha1.SourceAnnotation)
+	if !sameString(sa, sb) || !sameString(a.digest, b.digest) {
+		t.Error("shared values are not one string")
+	}
+	if _, ok := in.m["p-a"]; ok {
+		t.Error("a proof was interned")
+	}
+	empty := copyRecordFrom(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Type: corev1.SecretTypeDockerConfigJson}, in.intern)
+	if empty.digest == a.digest {
+		t.Fatal("a copy without data digests as one with data")
 	}
 }

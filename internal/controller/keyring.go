@@ -46,9 +46,9 @@ import (
 //     (Copy.Resign, ServiceAccount.RecordResign), then go.
 type keyring struct {
 	namespace string
-	live      client.Reader // the key Secret, read from the API server
-	cached    client.Reader // copies, to look for marks
-	accounts  *accounts.Index
+	live      client.Reader   // the key Secret, read from the API server
+	accounts  *accounts.Index // ServiceAccounts and copies, to look for marks
+	copies    *copies
 	cps       *cpsCache
 	client    client.Client // writes of the key Secret
 	elected   <-chan struct{}
@@ -421,16 +421,17 @@ func (k *keyring) marks(ctx context.Context) (int, error) {
 			live[c.obj.Name] = c.obj.UID
 		}
 	}
-	var copies corev1.SecretList
-	if err := k.cached.List(ctx, &copies, client.MatchingLabels{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue}); err != nil {
-		return 0, fmt.Errorf("list copies: %w", err)
-	}
 	n := 0
-	for _, c := range copies.Items {
-		uid, ok := live[c.Labels[v1alpha1.OwnerLabel]]
-		if ok && c.DeletionTimestamp == nil && c.Annotations[v1alpha1.ProofAnnotation] != "" && string(uid) == c.Annotations[v1alpha1.OwnerUIDAnnotation] {
+	if err := k.copies.Each(func(c *copyRecord) bool {
+		owner, _ := c.labels.Get(v1alpha1.OwnerLabel)
+		proof, _ := c.annotations.Get(v1alpha1.ProofAnnotation)
+		ownerUID, _ := c.annotations.Get(v1alpha1.OwnerUIDAnnotation)
+		if uid, ok := live[owner]; ok && !c.deleting && proof != "" && string(uid) == ownerUID {
 			n++
 		}
+		return true
+	}); err != nil {
+		return 0, fmt.Errorf("list copies: %w", err)
 	}
 	err = k.accounts.Each(func(a *accounts.Account) bool {
 		if proof, _ := a.Annotation(v1alpha1.AttachedProofAnnotation); a.Deleting || proof == "" {
@@ -503,15 +504,17 @@ func (k *keyring) dropOlderKeys(ctx context.Context) {
 // signedByOlder counts live copies and records whose proof only an older
 // key of the ring checks.
 func (k *keyring) signedByOlder(ctx context.Context, ring *ownership.Ring) (int, error) {
-	var copies corev1.SecretList
-	if err := k.cached.List(ctx, &copies, client.MatchingLabels{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue}); err != nil {
-		return 0, err
-	}
 	n := 0
-	for _, c := range copies.Items {
-		if valid, current := ownership.CopyProven(ring, c.Namespace, c.Name, c.Labels, c.Annotations); valid && !current && c.DeletionTimestamp == nil {
+	if err := k.copies.Each(func(c *copyRecord) bool {
+		if c.deleting {
+			return true
+		}
+		if valid, current := ownership.CopyProven(ring, c.namespace, c.name, c.labels.Map(), c.annotations.Map()); valid && !current {
 			n++
 		}
+		return true
+	}); err != nil {
+		return 0, err
 	}
 	err := k.accounts.Each(func(a *accounts.Account) bool {
 		if proof, _ := a.Annotation(v1alpha1.AttachedProofAnnotation); a.Deleting || proof == "" {

@@ -36,6 +36,23 @@ func liveAccounts(t *testing.T, c *testcluster.Cluster) *accounts.Index {
 	return ix
 }
 
+// liveCopies is an index of the cluster's copies, listed.
+func liveCopies(t *testing.T, c *testcluster.Cluster) *copies {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testcluster.Context(t))
+	t.Cleanup(cancel)
+	ix := newCopies(newInterner().intern, nil)
+	go runCopies(ctx, ix, cs)
+	if err := ix.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
 // After a rotation the older keys stay while anything they signed is
 // left, and go once everything is signed again.
 func TestOlderKeysGoOnceNothingTheySignedIsLeft(t *testing.T) {
@@ -61,7 +78,7 @@ func TestOlderKeysGoOnceNothingTheySignedIsLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	metrics := newKeyMetrics(prometheus.NewRegistry())
-	k := &keyring{namespace: keyNS, live: cl, cached: cl, accounts: liveAccounts(t, c), client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
+	k := &keyring{namespace: keyNS, live: cl, accounts: liveAccounts(t, c), copies: liveCopies(t, c), client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
 		log: logr.Discard(), interval: 200 * time.Millisecond, kick: make(chan struct{}, 1)}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -122,7 +139,7 @@ func TestAStandbyWritesTheKeysItMergedOnceItLeads(t *testing.T) {
 	}
 	metrics := newKeyMetrics(prometheus.NewRegistry())
 	elected := make(chan struct{})
-	k := &keyring{namespace: keyNS, live: cl, cached: cl, accounts: liveAccounts(t, c), client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
+	k := &keyring{namespace: keyNS, live: cl, accounts: liveAccounts(t, c), copies: liveCopies(t, c), client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
 		log: logr.Discard(), kick: make(chan struct{}, 1), elected: elected}
 	if err := k.sync(ctx); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeletconfigv1 "k8s.io/kubelet/config/v1"
 
@@ -84,27 +83,5 @@ func TestResolveProvider(t *testing.T) {
 				t.Errorf("image = %q, want %q", res.image, tt.wantImage)
 			}
 		})
-	}
-}
-
-// The transform keeps a digest of the data and drops the data; handed the
-// same object again, as client-go may, it keeps the digest.
-func TestDigestCopyIsIdempotent(t *testing.T) {
-	t.Parallel()
-	s := &corev1.Secret{Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{}}`)}}
-	want := dataHash(s.Type, s.Data)
-	once, err := digestCopy(s.DeepCopy())
-	if err != nil {
-		t.Fatal(err)
-	}
-	twice, err := digestCopy(once)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, obj := range []any{once, twice} {
-		got := obj.(*corev1.Secret)
-		if got.Data != nil || got.Annotations[observedDigestKey] != want {
-			t.Errorf("pass %d: data %v, digest %q; want none and %q", i+1, got.Data, got.Annotations[observedDigestKey], want)
-		}
 	}
 }

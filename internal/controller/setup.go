@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
@@ -33,7 +32,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
-	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/accounts"
 	"github.com/pullsecrets/pullsecrets/internal/contest"
 	"github.com/pullsecrets/pullsecrets/internal/controller/podrestart"
@@ -96,23 +94,30 @@ func DefaultOptions() Options {
 	}
 }
 
-// CacheOptions configure the manager's cache: Secrets are cached only when
-// labelled as copies, as metadata, type and a digest of their data
-// (digestCopy); ServiceAccounts, Namespaces and ClusterPullSecrets without
-// managed fields, and Namespaces without what the controller never reads;
-// the label and annotation strings many objects share are kept once
-// (cachetransform.go). Pods and workloads are not in this cache at all:
-// package usage keeps a few words of each.
+// CacheOptions configure the manager's cache: Namespaces without what the
+// controller never reads, ClusterPullSecrets without managed fields; the
+// label and annotation strings many objects share are kept once
+// (cachetransform.go). ServiceAccounts (package accounts), the copies
+// (copies.go), and Pods and workloads (package usage) are not in this
+// cache: the controller keeps a record of a few words of each.
 func CacheOptions() cache.Options {
-	managed := labels.SelectorFromSet(labels.Set{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue})
 	in := newInterner()
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:     {Label: managed, Transform: in.secretCopy},
 			&corev1.Namespace{}:  {Transform: in.namespace},
 			newUnstructuredCPS(): {Transform: stripManagedFields},
 		},
 	}
+}
+
+// Uncached are the kinds the manager's client must never cache: the
+// controller keeps records of them instead (or, for Secrets, reads only
+// the source namespaces), and a read through the cached client would
+// start an informer holding every object of the kind in the cluster. With
+// these, such a read goes to the API server, where the controller's role
+// refuses a Secret get.
+func Uncached() []client.Object {
+	return []client.Object{&corev1.Secret{}, &corev1.ServiceAccount{}}
 }
 
 // RBAC, least privilege; docs/rbac.md gives the reason for every verb.
@@ -210,16 +215,28 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		}), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now), fights: newReattachments(time.Now, contest.DefaultPolicy().Memory),
 		own: newOwnCopies(),
 	}
+	// The copies are not in the manager's cache either: copies.go keeps a
+	// record of each. Every event of one plans its namespace; one that
+	// shows a write of ours ends what the overlay remembers of it.
+	read.copies = newCopies(newInterner().intern, func(ns string, old, new *copyRecord) {
+		switch {
+		case new != nil:
+			read.overlay.observedCopy(types.NamespacedName{Namespace: ns, Name: new.name}, new.uid, new.resourceVersion)
+		case old != nil:
+			read.overlay.observedCopy(types.NamespacedName{Namespace: ns, Name: old.name}, old.uid, "")
+		}
+		nsQueue.add(ns, 0)
+	})
 	events := newEventSink(mgr.GetEventRecorder("pullsecrets-controller"))
 	b := newBoard()
 	read.keys = &keyring{
-		namespace: opts.KeyNamespace, live: mgr.GetAPIReader(), cached: mgr.GetClient(), cps: cpss, client: mgr.GetClient(), elected: mgr.Elected(),
+		namespace: opts.KeyNamespace, live: mgr.GetAPIReader(), cps: cpss, client: mgr.GetClient(), elected: mgr.Elected(),
 		recorder: mgr.GetEventRecorder("pullsecrets-controller"), metrics: &opts.Metrics.key, now: time.Now,
-		log: ctrl.Log.WithName("ownership-key"), kick: make(chan struct{}, 1), watched: sourceCache, accounts: read.accounts,
+		log: ctrl.Log.WithName("ownership-key"), kick: make(chan struct{}, 1), watched: sourceCache, accounts: read.accounts, copies: read.copies,
 		// A new ring, or none: plan and report everything again.
 		changed: func() { nsQueue.add(everything, 0) },
 	}
-	for _, r := range []manager.Runnable{read.keys, &usageIndex{usage: read.usage, clientset: clientset}, &accountIndex{accounts: read.accounts, clientset: clientset}, &sweeper{read: read}} {
+	for _, r := range []manager.Runnable{read.keys, &usageIndex{usage: read.usage, clientset: clientset}, &recordIndexes{read: read, clientset: clientset}, &sweeper{read: read}} {
 		if err := mgr.Add(r); err != nil {
 			return err
 		}
@@ -232,7 +249,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		client: mgr.GetClient(), apiReader: mgr.GetAPIReader(), read: read, board: b, notify: notify, events: events,
 		enqueue: func(ns string) { nsQueue.add(ns, 0) },
 		write: &writer{
-			client: mgr.GetClient(), reader: mgr.GetAPIReader(), account: read.accounts.Get, sources: read.sources, cps: cpss, overlay: read.overlay,
+			client: mgr.GetClient(), reader: mgr.GetAPIReader(), account: read.accounts.Get, copies: read.copies, sources: read.sources, cps: cpss, overlay: read.overlay,
 			conflicts: read.conflicts, fights: read.fights, own: read.own, restarter: podrestart.New(mgr.GetClient(), opts.PodRestartsPerSecond), events: events,
 		},
 	}
@@ -250,23 +267,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("namespace").
 		For(&corev1.Namespace{}).
-		// A ServiceAccount's change plans its namespace (accounts.New
-		// above); its workers start once the ServiceAccounts are listed.
-		WatchesRawSource(accountsSynced{read.accounts}).
-		Watches(&corev1.Secret{}, handler.Funcs{
-			CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-				read.overlay.observedCopy(key(e.Object), e.Object.GetUID(), e.Object.GetResourceVersion())
-				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: e.Object.GetNamespace()}})
-			},
-			UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-				read.overlay.observedCopy(key(e.ObjectNew), e.ObjectNew.GetUID(), e.ObjectNew.GetResourceVersion())
-				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: e.ObjectNew.GetNamespace()}})
-			},
-			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-				read.overlay.observedCopy(key(e.Object), e.Object.GetUID(), "")
-				q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: e.Object.GetNamespace()}})
-			},
-		}).
+		// A ServiceAccount's or a copy's change plans its namespace (their
+		// indexes, above); the workers start once both are listed.
+		WatchesRawSource(indexesSynced{read}).
 		Watches(newUnstructuredCPS(), allNamespaces, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, injectionPublished()))).
 		WatchesRawSource(source.Kind(sourceCache, &corev1.Secret{}, sourceToNamespaces)).
 		WatchesRawSource(nsQueue.source()).
@@ -446,31 +449,39 @@ func (u *usageIndex) Start(ctx context.Context) error {
 	return nil
 }
 
-// accountIndex runs the index of ServiceAccounts, on every replica like
-// the usage index.
-type accountIndex struct {
-	accounts  *accounts.Index
+// recordIndexes runs the indexes of ServiceAccounts and copies, on every
+// replica like the usage index: a standby has them warm when it leads.
+type recordIndexes struct {
+	read      *reader
 	clientset kubernetes.Interface
 }
 
-func (a *accountIndex) NeedLeaderElection() bool { return false }
+func (x *recordIndexes) NeedLeaderElection() bool { return false }
 
-func (a *accountIndex) Start(ctx context.Context) error {
-	a.accounts.Start(ctx, a.clientset)
-	<-ctx.Done()
+func (x *recordIndexes) Start(ctx context.Context) error {
+	x.read.accounts.Start(ctx, x.clientset)
+	runCopies(ctx, x.read.copies, x.clientset)
 	return nil
 }
 
-// accountsSynced is a source of no events that holds a controller's
-// workers until the ServiceAccounts are listed: a plan without them would
-// see none.
-type accountsSynced struct{ accounts *accounts.Index }
+// indexesSynced is a source of no events that holds a controller's
+// workers until the ServiceAccounts and the copies are listed: a plan
+// without them would see none.
+type indexesSynced struct{ read *reader }
 
-func (s accountsSynced) Start(context.Context, workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+func (s indexesSynced) Start(context.Context, workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 	return nil
 }
 
-func (s accountsSynced) WaitForSync(ctx context.Context) error { return s.accounts.WaitForSync(ctx) }
+func (s indexesSynced) WaitForSync(ctx context.Context) error {
+	if err := s.read.accounts.WaitForSync(ctx); err != nil {
+		return fmt.Errorf("ServiceAccounts: %w", err)
+	}
+	if err := s.read.copies.WaitForSync(ctx); err != nil {
+		return fmt.Errorf("copies: %w", err)
+	}
+	return nil
+}
 
 // sweeper forgets what the overlay and the fights' memory no longer need.
 type sweeper struct {

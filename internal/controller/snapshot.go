@@ -2,12 +2,9 @@ package controller
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,9 +19,10 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/usage"
 )
 
-// copyMeta is what the cache keeps of a Secret wearing our labels: its
-// metadata, its type, and a digest of its data (the data itself is dropped
-// as it enters the cache: digestCopy).
+// copyMeta is what the planner's reader takes of a Secret wearing our
+// labels: its metadata, its type, and a digest of its data. It comes from
+// the copies' index (copyRecord.meta) or from a write's response
+// (copyMetaFrom).
 type copyMeta struct {
 	Namespace, Name string
 	UID             types.UID
@@ -37,60 +35,11 @@ type copyMeta struct {
 	Deleting bool
 }
 
-// observedDigestKey is where digestCopy keeps a cached copy's digest. It
-// lives only in the cache: the controller never writes a cached object
-// back (copies are created from the source and patched).
-const observedDigestKey = "pullsecrets.dev/observed-digest"
-
-// observedMarkKey marks a digest digestCopy made with digestMark: random
-// for each process, so that a digest annotation written on a copy by
-// someone else is never taken for one.
-const observedMarkKey = "pullsecrets.dev/observed-mark"
-
-var digestMark = sync.OnceValue(func() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-})
-
-// digested reports whether digestCopy made the object's digest.
-func digested(s *corev1.Secret) bool {
-	_, ok := s.Annotations[observedDigestKey]
-	return ok && s.Annotations[observedMarkKey] == digestMark()
-}
-
 func copyMetaFrom(s *corev1.Secret) *copyMeta {
-	digest := s.Annotations[observedDigestKey]
-	if !digested(s) {
-		digest = dataHash(s.Type, s.Data)
-	}
 	return &copyMeta{
 		Namespace: s.Namespace, Name: s.Name, UID: s.UID, ResourceVersion: s.ResourceVersion,
-		Labels: s.Labels, Annotations: s.Annotations, Type: s.Type, Digest: digest, Deleting: s.DeletionTimestamp != nil,
+		Labels: s.Labels, Annotations: s.Annotations, Type: s.Type, Digest: dataHash(s.Type, s.Data), Deleting: s.DeletionTimestamp != nil,
 	}
-}
-
-// digestCopy is the cache's transform of a copy: it keeps the metadata and
-// the type, replaces the data by its digest, and drops managed fields, so
-// that the cache holds a few hundred bytes per copy whatever the
-// credential's size, and a copy whose data someone changed is seen as such.
-func digestCopy(obj any) (any, error) {
-	s, ok := obj.(*corev1.Secret)
-	if !ok {
-		return obj, nil
-	}
-	if digested(s) && s.Data == nil {
-		// client-go may hand an object to the transform again (a relist, a
-		// resync): its data is gone, its digest is already there.
-		return s, nil
-	}
-	annotations := make(map[string]string, len(s.Annotations)+1)
-	for k, v := range s.Annotations {
-		annotations[k] = v
-	}
-	annotations[observedDigestKey], annotations[observedMarkKey] = dataHash(s.Type, s.Data), digestMark()
-	s.Annotations, s.Data, s.StringData, s.ManagedFields = annotations, nil, nil, nil
-	return s, nil
 }
 
 // copyDrift says what of a copy differs from what the controller wrote
@@ -113,6 +62,7 @@ func copyDrift(m *copyMeta, sourceOf map[string]string) string {
 type reader struct {
 	client    client.Client // the manager's caches
 	accounts  *accounts.Index
+	copies    *copies
 	cps       *cpsCache
 	sources   *sources
 	usage     *usage.Index
@@ -182,8 +132,8 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		s.ClusterPullSecrets = append(s.ClusterPullSecrets, pc)
 	}
 
-	copies := &corev1.SecretList{}
-	if err := r.client.List(ctx, copies, client.InNamespace(ns.Name), client.MatchingLabels{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue}); err != nil {
+	copies, err := copiesIn(r.copies, ns.Name)
+	if err != nil {
 		return s, fmt.Errorf("list copies in %s: %w", ns.Name, err)
 	}
 	seen := map[string]bool{}
@@ -212,8 +162,7 @@ func (r *reader) snapshot(ctx context.Context, ns *corev1.Namespace) (planner.Sn
 		}
 		s.Copies = append(s.Copies, k)
 	}
-	for i := range copies.Items {
-		m := copyMetaFrom(&copies.Items[i])
+	for _, m := range copies {
 		add(r.overlay.copy(types.NamespacedName{Namespace: ns.Name, Name: m.Name}, m))
 	}
 	for _, name := range r.overlay.createdIn(ns.Name) {

@@ -50,6 +50,7 @@ type writer struct {
 	// account reads a ServiceAccount as the cache keeps it (package
 	// accounts): only what the controller reads.
 	account   func(ns, name string) (*corev1.ServiceAccount, error)
+	copies    *copies
 	sources   *sources
 	cps       *cpsCache
 	overlay   *overlay
@@ -230,7 +231,7 @@ func (w *writer) patchCopy(ctx context.Context, ns, name, what string, ops []jso
 	if err != nil {
 		return err
 	}
-	basedOn := w.cachedVersion(ctx, ns, name)
+	basedOn := w.cachedVersion(ns, name)
 	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	if err := w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
 		return fmt.Errorf("%s Secret %s/%s: %w", what, ns, name, err)
@@ -400,7 +401,7 @@ func (w *writer) cannotRestore(ns, name string, err error, out outcome) outcome 
 
 // delete deletes a copy of ours, only if it is still the object planned.
 func (w *writer) delete(ctx context.Context, ns string, d planner.CopyDelete) error {
-	basedOn := w.cachedVersion(ctx, ns, d.Name)
+	basedOn := w.cachedVersion(ns, d.Name)
 	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: d.Name}}
 	uid := types.UID(d.UID)
 	err := w.client.Delete(ctx, obj, client.Preconditions{UID: &uid})
@@ -412,14 +413,13 @@ func (w *writer) delete(ctx context.Context, ns string, d planner.CopyDelete) er
 	return nil
 }
 
-// cachedVersion is the resourceVersion the copies' cache shows of a copy,
+// cachedVersion is the resourceVersion the copies' index shows of a copy,
 // which a write replaces.
-func (w *writer) cachedVersion(ctx context.Context, ns, name string) string {
-	m := &corev1.Secret{}
-	if err := w.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, m); err != nil {
-		return ""
+func (w *writer) cachedVersion(ns, name string) string {
+	if c, ok, err := w.copies.Get(ns, name); ok && err == nil {
+		return c.resourceVersion
 	}
-	return m.ResourceVersion
+	return ""
 }
 
 // editMade says what became of a ServiceAccount edit that did not fail.

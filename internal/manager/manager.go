@@ -222,8 +222,9 @@ func New(cfg *rest.Config, opts Options, metrics *controller.Metrics) (ctrl.Mana
 		Scheme: Scheme(),
 		Cache:  controller.CacheOptions(),
 		// ClusterPullSecrets are cached unstructured (see package
-		// controller): reads of them must come from the cache too.
-		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		// controller): reads of them must come from the cache too. Secrets
+		// and ServiceAccounts never are (controller.Uncached).
+		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true, DisableFor: controller.Uncached()}},
 		Metrics:                       metricsOptions(opts),
 		HealthProbeBindAddress:        opts.ProbeAddr,
 		PprofBindAddress:              opts.PprofAddr,
