@@ -1,6 +1,7 @@
 package nsindex
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -58,13 +59,13 @@ func TestTheIndexFollowsItsReflector(t *testing.T) {
 	}
 	ix := New(convert, func(ns string, old, new *testRecord) { changed = append(changed, change{ns, v(old), v(new)}) })
 	s := &store[*testRecord]{ix: ix}
-	if err := ix.InNamespace("shop", func(*testRecord) {}); err != ErrNotSynced {
+	if err := ix.InNamespace("shop", func(*testRecord) {}); !errors.Is(err, ErrNotSynced) {
 		t.Fatalf("before the list: %v", err)
 	}
-	if _, _, err := ix.Get("shop", "web"); err != ErrNotSynced {
+	if _, _, err := ix.Get("shop", "web"); !errors.Is(err, ErrNotSynced) {
 		t.Fatalf("before the list: %v", err)
 	}
-	if err := ix.Each(func(*testRecord) bool { return true }); err != ErrNotSynced {
+	if err := ix.Each(func(*testRecord) bool { return true }); !errors.Is(err, ErrNotSynced) {
 		t.Fatalf("before the list: %v", err)
 	}
 	// The reflector lists through Transformer, then replaces.
