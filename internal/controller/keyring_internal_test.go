@@ -19,8 +19,9 @@ import (
 	"github.com/pullsecrets/pullsecrets/internal/testing/testcluster"
 )
 
-// liveAccounts is an index of the cluster's ServiceAccounts, listed.
-func liveAccounts(t *testing.T, c *testcluster.Cluster) *accounts.Index {
+// liveIndexes are indexes of the cluster's ServiceAccounts and copies,
+// both listed, as recordIndexes runs them.
+func liveIndexes(t *testing.T, c *testcluster.Cluster) *reader {
 	t.Helper()
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
@@ -28,29 +29,12 @@ func liveAccounts(t *testing.T, c *testcluster.Cluster) *accounts.Index {
 	}
 	ctx, cancel := context.WithCancel(testcluster.Context(t))
 	t.Cleanup(cancel)
-	ix := accounts.New(nil, nil)
-	ix.Start(ctx, cs)
-	if err := ix.WaitForSync(ctx); err != nil {
+	read := &reader{accounts: accounts.New(nil, nil), copies: newCopies(newInterner().intern, nil)}
+	go func() { _ = (&recordIndexes{read: read, clientset: cs}).Start(ctx) }()
+	if err := (indexesSynced{read}).WaitForSync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return ix
-}
-
-// liveCopies is an index of the cluster's copies, listed.
-func liveCopies(t *testing.T, c *testcluster.Cluster) *copies {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(c.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(testcluster.Context(t))
-	t.Cleanup(cancel)
-	ix := newCopies(newInterner().intern, nil)
-	go runCopies(ctx, ix, cs)
-	if err := ix.WaitForSync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return ix
+	return read
 }
 
 // After a rotation the older keys stay while anything they signed is
@@ -78,7 +62,8 @@ func TestOlderKeysGoOnceNothingTheySignedIsLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	metrics := newKeyMetrics(prometheus.NewRegistry())
-	k := &keyring{namespace: keyNS, live: cl, accounts: liveAccounts(t, c), copies: liveCopies(t, c), client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
+	indexes := liveIndexes(t, c)
+	k := &keyring{namespace: keyNS, live: cl, accounts: indexes.accounts, copies: indexes.copies, client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
 		log: logr.Discard(), interval: 200 * time.Millisecond, kick: make(chan struct{}, 1)}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -139,7 +124,8 @@ func TestAStandbyWritesTheKeysItMergedOnceItLeads(t *testing.T) {
 	}
 	metrics := newKeyMetrics(prometheus.NewRegistry())
 	elected := make(chan struct{})
-	k := &keyring{namespace: keyNS, live: cl, accounts: liveAccounts(t, c), copies: liveCopies(t, c), client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
+	indexes := liveIndexes(t, c)
+	k := &keyring{namespace: keyNS, live: cl, accounts: indexes.accounts, copies: indexes.copies, client: cl, metrics: &metrics, changed: func() {}, now: time.Now,
 		log: logr.Discard(), kick: make(chan struct{}, 1), elected: elected}
 	if err := k.sync(ctx); err != nil {
 		t.Fatal(err)

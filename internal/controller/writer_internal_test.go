@@ -64,7 +64,7 @@ func testScheme() *runtime.Scheme {
 func (w *writerWorld) writer(cl client.Client) *writer {
 	now := time.Now
 	return &writer{
-		client: cl, reader: cl, cps: newCPSCache(cl), copies: liveCopies(w.t, testcluster.Get(w.t)),
+		client: cl, reader: cl, cps: newCPSCache(cl), copies: liveIndexes(w.t, testcluster.Get(w.t)).copies,
 		// What the cache would hand out: the live object, trimmed.
 		account: func(ns, name string) (*corev1.ServiceAccount, error) {
 			var sa corev1.ServiceAccount
