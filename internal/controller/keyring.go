@@ -411,6 +411,9 @@ func (k *keyring) keySecret(r *ownership.Ring) *corev1.Secret {
 // orphan. Marks of ClusterPullSecrets that are gone matter to nobody, and
 // objects going away are not counted.
 func (k *keyring) marks(ctx context.Context) (int, error) {
+	if err := k.listed(ctx); err != nil {
+		return 0, err
+	}
 	all, err := k.cps.list(ctx)
 	if err != nil {
 		return 0, err
@@ -453,6 +456,18 @@ func (k *keyring) marks(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("list ServiceAccounts: %w", err)
 	}
 	return n, nil
+}
+
+// listed waits until the ServiceAccounts and the copies are listed (a
+// moment after the start), as a read of the manager's cache would.
+func (k *keyring) listed(ctx context.Context) error {
+	if err := k.accounts.WaitForSync(ctx); err != nil {
+		return fmt.Errorf("ServiceAccounts: %w", err)
+	}
+	if err := k.copies.WaitForSync(ctx); err != nil {
+		return fmt.Errorf("copies: %w", err)
+	}
+	return nil
 }
 
 // dropOlderKeys removes the older keys from the key Secret once two checks
@@ -504,6 +519,9 @@ func (k *keyring) dropOlderKeys(ctx context.Context) {
 // signedByOlder counts live copies and records whose proof only an older
 // key of the ring checks.
 func (k *keyring) signedByOlder(ctx context.Context, ring *ownership.Ring) (int, error) {
+	if err := k.listed(ctx); err != nil {
+		return 0, err
+	}
 	n := 0
 	if err := k.copies.Each(func(c *copyRecord) bool {
 		if c.deleting {

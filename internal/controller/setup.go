@@ -322,6 +322,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, finalizersChanged()))).
 		WatchesRawSource(cpsQueue.source()).
 		WatchesRawSource(source.Kind(sourceCache, &corev1.Secret{}, sourceToCPS)).
+		// Status and deletions read the ServiceAccounts and the copies.
+		WatchesRawSource(indexesSynced{read}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(cpsr)
 	if err != nil {
