@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -15,9 +16,12 @@ import (
 // stranger's Secret; writing it back grants nothing, since it is the
 // credential the controller put there. The memory is the process's: after a
 // restart such a copy is judged by its marks again (docs/gitops.md).
+//
+// A namespace's copies are a slice: it has one or a few, and a map keeps
+// room for eight (about 600 bytes a namespace more).
 type ownCopies struct {
 	mu   sync.Mutex
-	byNS map[string]map[string]ownCopy
+	byNS map[string][]ownEntry
 }
 
 type ownCopy struct {
@@ -26,19 +30,27 @@ type ownCopy struct {
 	ownerUID string
 }
 
-func newOwnCopies() *ownCopies { return &ownCopies{byNS: map[string]map[string]ownCopy{}} }
+type ownEntry struct {
+	name string
+	ownCopy
+}
+
+func newOwnCopies() *ownCopies { return &ownCopies{byNS: map[string][]ownEntry{}} }
+
+func findOwn(entries []ownEntry, name string) int {
+	return slices.IndexFunc(entries, func(e ownEntry) bool { return e.name == name })
+}
 
 // remember records the copy ns/name as the controller's.
 func (o *ownCopies) remember(ns, name string, c ownCopy) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	m := o.byNS[ns]
-	if m == nil {
-		m = map[string]ownCopy{}
-		o.byNS[ns] = m
-	}
-	if m[name] != c {
-		m[name] = c
+	entries := o.byNS[ns]
+	switch i := findOwn(entries, name); {
+	case i < 0:
+		o.byNS[ns] = append(entries, ownEntry{name, c})
+	case entries[i].ownCopy != c:
+		entries[i].ownCopy = c
 	}
 }
 
@@ -46,20 +58,20 @@ func (o *ownCopies) remember(ns, name string, c ownCopy) {
 func (o *ownCopies) lookup(ns, name string) (ownCopy, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	c, ok := o.byNS[ns][name]
-	return c, ok
+	entries := o.byNS[ns]
+	if i := findOwn(entries, name); i >= 0 {
+		return entries[i].ownCopy, true
+	}
+	return ownCopy{}, false
 }
 
 // forget drops ns/name if it is still the copy uid.
 func (o *ownCopies) forget(ns, name string, uid types.UID) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	m := o.byNS[ns]
-	if c, ok := m[name]; ok && c.uid == uid {
-		delete(m, name)
-		if len(m) == 0 {
-			delete(o.byNS, ns)
-		}
+	entries := o.byNS[ns]
+	if i := findOwn(entries, name); i >= 0 && entries[i].uid == uid {
+		o.set(ns, slices.Delete(entries, i, i+1))
 	}
 }
 
@@ -67,15 +79,18 @@ func (o *ownCopies) forget(ns, name string, uid types.UID) {
 func (o *ownCopies) prune(ns string, keep func(name string) bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	m := o.byNS[ns]
-	for name := range m {
-		if !keep(name) {
-			delete(m, name)
-		}
+	if entries, ok := o.byNS[ns]; ok {
+		o.set(ns, slices.DeleteFunc(entries, func(e ownEntry) bool { return !keep(e.name) }))
 	}
-	if m != nil && len(m) == 0 {
+}
+
+// set keeps a namespace's entries, or forgets it when there are none.
+func (o *ownCopies) set(ns string, entries []ownEntry) {
+	if len(entries) == 0 {
 		delete(o.byNS, ns)
+		return
 	}
+	o.byNS[ns] = entries
 }
 
 // forgetNamespace drops everything known of a namespace that is gone.
