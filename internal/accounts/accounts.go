@@ -14,8 +14,6 @@
 package accounts
 
 import (
-	"slices"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -75,9 +73,6 @@ func FromObject(sa *corev1.ServiceAccount, intern Intern) *Account {
 
 // Annotation returns a kept annotation's value.
 func (a *Account) Annotation(k string) (string, bool) { return a.annotations.Get(k) }
-
-// PullSecrets returns the names the ServiceAccount lists, in order.
-func (a *Account) PullSecrets() []string { return slices.Clone(a.pullSecrets) }
 
 // Object returns a new ServiceAccount holding what is kept (labels, kept
 // annotations, list). It is not to be written back whole.

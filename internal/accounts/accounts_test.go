@@ -124,7 +124,11 @@ func TestAccountsRoundTripRandomized(t *testing.T) {
 		if !maps.Equal(got.Labels, labels) || !maps.Equal(got.Annotations, annotations) {
 			t.Fatalf("labels %v, annotations %v -> %v, %v", labels, annotations, got.Labels, got.Annotations)
 		}
-		if !slices.Equal(a.PullSecrets(), list) || len(got.ImagePullSecrets) != len(list) {
+		var gotList []string
+		for _, ref := range got.ImagePullSecrets {
+			gotList = append(gotList, ref.Name)
+		}
+		if !slices.Equal(gotList, list) {
 			t.Fatalf("list %v -> %v", list, got.ImagePullSecrets)
 		}
 		if got.Name != sa.Name || got.Namespace != sa.Namespace || got.UID != sa.UID || got.ResourceVersion != sa.ResourceVersion {

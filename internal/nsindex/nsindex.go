@@ -125,17 +125,6 @@ func (ix *Index[R]) Each(fn func(R) bool) error {
 	return nil
 }
 
-// Len returns how many records are held.
-func (ix *Index[R]) Len() int {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	n := 0
-	for _, records := range ix.byNamespace {
-		n += len(records)
-	}
-	return n
-}
-
 func name[R Record[R]](r R) string {
 	_, n := r.Key()
 	return n
