@@ -84,13 +84,24 @@ func (c *cpsCache) list(ctx context.Context) ([]decodedCPS, error) {
 	return out, nil
 }
 
-// get returns one ClusterPullSecret, decoded.
+// get returns one ClusterPullSecret, decoded, and the cached object: the
+// cache's own, not a copy, so callers must not change it (they copy it to
+// write). Every namespace plan that reports a conflict or a stuck Pod
+// reads its ClusterPullSecret: a deep copy and a decode each time were a
+// copy of the whole status per plan, many at once in a cold start.
 func (c *cpsCache) get(ctx context.Context, name string) (decodedCPS, *unstructured.Unstructured, error) {
 	u := newUnstructuredCPS()
-	if err := c.client.Get(ctx, types.NamespacedName{Name: name}, u); err != nil {
+	if err := c.client.Get(ctx, types.NamespacedName{Name: name}, u, client.UnsafeDisableDeepCopy); err != nil {
 		return decodedCPS{}, nil, err
 	}
-	return decode(u), u, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d, ok := c.memo[u.GetUID()]; ok && c.rv[u.GetUID()] == u.GetResourceVersion() {
+		return d, u, nil
+	}
+	d := decode(u)
+	c.memo[u.GetUID()], c.rv[u.GetUID()] = d, u.GetResourceVersion()
+	return d, u, nil
 }
 
 // decode turns an object into what the controller works with; a spec it

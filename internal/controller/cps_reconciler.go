@@ -23,6 +23,7 @@ import (
 
 	"github.com/pullsecrets/pullsecrets/api/v1alpha1"
 	"github.com/pullsecrets/pullsecrets/internal/accounts"
+	"github.com/pullsecrets/pullsecrets/internal/firstn"
 	"github.com/pullsecrets/pullsecrets/internal/ownership"
 	"github.com/pullsecrets/pullsecrets/internal/planner"
 )
@@ -138,12 +139,11 @@ func (r *cpsReconciler) observe(ctx context.Context, u *unstructured.Unstructure
 	r.observeVerification(d.obj, &status)
 	expired := r.observeCredential(ctx, d.obj, &status)
 
-	var namespaces corev1.NamespaceList
-	if err := r.client.List(ctx, &namespaces, client.UnsafeDisableDeepCopy); err != nil {
+	sum, err := r.summarize(ctx, d, r.read.namespaces, wasReady(d.obj))
+	if err != nil {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, v1alpha1.ReasonProgressing, "namespaces cannot be listed"
 		return &status
 	}
-	sum := r.summarize(ctx, d, namespaces.Items, wasReady(d.obj))
 	status.Namespaces = v1alpha1.NamespaceCounts{
 		Matched: int32(sum.matched), Ready: int32(sum.ready), Summary: fmt.Sprintf("%d/%d", sum.ready, sum.matched),
 	}
@@ -250,13 +250,22 @@ type summary struct {
 // report is computed from the caches when the stored status says Ready
 // (after a restart, so that a converged fleet's status stays as it is);
 // during a rollout it is simply not ready yet.
-func (r *cpsReconciler) summarize(ctx context.Context, d decodedCPS, namespaces []corev1.Namespace, wasReady bool) summary {
+func (r *cpsReconciler) summarize(ctx context.Context, d decodedCPS, namespaces *namespaceStore, wasReady bool) (summary, error) {
 	name := d.plan.Name
 	sum := summary{reasons: map[string]int{}}
-	for i := range namespaces {
-		ns := &namespaces[i]
+	// Only the first maxListed of each list are shown: holding every
+	// failing namespace and stuck Pod of a large fleet in its cold start
+	// to sort them was most of what the controller held in flight.
+	failing := firstn.New(maxListed, func(a, b v1alpha1.NamespaceFailure) int { return cmp.Compare(a.Namespace, b.Namespace) })
+	retiring := firstn.New(maxListed, func(a, b v1alpha1.RetiringCopy) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret))
+	})
+	stuck := firstn.New(maxListed, func(a, b v1alpha1.StuckPod) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Pod, b.Pod))
+	})
+	err := namespaces.each(func(ns *corev1.Namespace) {
 		if !d.sel.Namespace(ns) {
-			continue
+			return
 		}
 		sum.matched++
 		st, known := r.board.get(ns.Name, name)
@@ -272,10 +281,13 @@ func (r *cpsReconciler) summarize(ctx context.Context, d decodedCPS, namespaces 
 		sum.attached += st.Attached
 		if st.Ready {
 			sum.ready++
-			continue
+			return
 		}
 		sum.reasons[st.Reason]++
-		sum.failing = append(sum.failing, v1alpha1.NamespaceFailure{Namespace: ns.Name, Reason: st.Reason, Message: st.Message})
+		failing.Add(v1alpha1.NamespaceFailure{Namespace: ns.Name, Reason: st.Reason, Message: st.Message})
+	})
+	if err != nil {
+		return summary{}, err
 	}
 	r.board.each(name, func(ns string, st planner.State) {
 		for _, k := range st.Retiring {
@@ -284,23 +296,14 @@ func (r *cpsReconciler) summarize(ctx context.Context, d decodedCPS, namespaces 
 			if len(held) > 5 {
 				held = append(slices.Clone(held[:5]), fmt.Sprintf("and %d more", len(k.HeldBy)-5))
 			}
-			sum.retiring = append(sum.retiring, v1alpha1.RetiringCopy{Namespace: ns, Secret: k.Secret, HeldBy: held})
+			retiring.Add(v1alpha1.RetiringCopy{Namespace: ns, Secret: k.Secret, HeldBy: held})
 		}
 		for _, s := range st.Stuck {
-			sum.stuck = append(sum.stuck, v1alpha1.StuckPod{Namespace: ns, Pod: s.Pod, Reason: s.Why})
+			stuck.Add(v1alpha1.StuckPod{Namespace: ns, Pod: s.Pod, Reason: s.Why})
 		}
 	})
-	slices.SortFunc(sum.failing, func(a, b v1alpha1.NamespaceFailure) int { return cmp.Compare(a.Namespace, b.Namespace) })
-	slices.SortFunc(sum.retiring, func(a, b v1alpha1.RetiringCopy) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Secret, b.Secret))
-	})
-	slices.SortFunc(sum.stuck, func(a, b v1alpha1.StuckPod) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Pod, b.Pod))
-	})
-	sum.failing = sum.failing[:min(len(sum.failing), maxListed)]
-	sum.retiring = sum.retiring[:min(len(sum.retiring), maxListed)]
-	sum.stuck = sum.stuck[:min(len(sum.stuck), maxListed)]
-	return sum
+	sum.failing, sum.retiring, sum.stuck = failing.Sorted(), retiring.Sorted(), stuck.Sorted()
+	return sum, nil
 }
 
 // writeStatus writes the status when it changed, at most once per
@@ -407,14 +410,12 @@ func (r *cpsReconciler) finalize(ctx context.Context, u *unstructured.Unstructur
 func (r *cpsReconciler) leftovers(ctx context.Context, name string, uid types.UID) ([]string, error) {
 	key := r.read.ownershipKey()
 	gone := map[string]bool{}
-	var namespaces corev1.NamespaceList
-	if err := r.client.List(ctx, &namespaces, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("list namespaces: %w", err)
-	}
-	for _, ns := range namespaces.Items {
+	if err := r.read.namespaces.each(func(ns *corev1.Namespace) {
 		if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
 			gone[ns.Name] = true
 		}
+	}); err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
 	}
 	var left []string
 	if err := r.read.copies.Each(func(c *copyRecord) bool {

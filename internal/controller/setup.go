@@ -203,7 +203,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	srcs := newSources(sourceCache, opts.SourceNamespaces, opts.KeyNamespace, providers)
 	read := &reader{
-		client: mgr.GetClient(), cps: cpss, sources: srcs,
+		client: mgr.GetClient(), namespaces: newNamespaceStore(mgr.GetCache()), cps: cpss, sources: srcs,
 		// ServiceAccounts are not in the manager's cache: package accounts
 		// keeps what the controller reads of them.
 		accounts: accounts.New(newInterner().intern, func(ns string) { nsQueue.add(ns, 0) }),

@@ -21,8 +21,8 @@ import (
 
 // copyMeta is what the planner's reader takes of a Secret wearing our
 // labels: its metadata, its type, and a digest of its data. It comes from
-// the copies' index (copyRecord.meta) or from a write's response
-// (copyMetaFrom).
+// a copyRecord (copyRecord.meta): the copies' index's, or the overlay's of
+// a write's response.
 type copyMeta struct {
 	Namespace, Name string
 	UID             types.UID
@@ -33,13 +33,6 @@ type copyMeta struct {
 	// Digest is dataHash of the type and data the Secret really holds.
 	Digest   string
 	Deleting bool
-}
-
-func copyMetaFrom(s *corev1.Secret) *copyMeta {
-	return &copyMeta{
-		Namespace: s.Namespace, Name: s.Name, UID: s.UID, ResourceVersion: s.ResourceVersion,
-		Labels: s.Labels, Annotations: s.Annotations, Type: s.Type, Digest: dataHash(s.Type, s.Data), Deleting: s.DeletionTimestamp != nil,
-	}
 }
 
 // copyDrift says what of a copy differs from what the controller wrote
@@ -60,18 +53,20 @@ func copyDrift(m *copyMeta, sourceOf map[string]string) string {
 // the namespace reconciler to plan, the ClusterPullSecret reconciler to
 // compute the state of namespaces it has no report of.
 type reader struct {
-	client    client.Client // the manager's caches
-	accounts  *accounts.Index
-	copies    *copies
-	cps       *cpsCache
-	sources   *sources
-	usage     *usage.Index
-	overlay   *overlay
-	conflicts *conflicts
-	fights    *reattachments
-	policy    *injectionPolicy
-	keys      *keyring
-	own       *ownCopies
+	client client.Client // the manager's caches
+	// namespaces reads the Namespaces of the manager's cache in place.
+	namespaces *namespaceStore
+	accounts   *accounts.Index
+	copies     *copies
+	cps        *cpsCache
+	sources    *sources
+	usage      *usage.Index
+	overlay    *overlay
+	conflicts  *conflicts
+	fights     *reattachments
+	policy     *injectionPolicy
+	keys       *keyring
+	own        *ownCopies
 }
 
 // ownershipKey is the ring the marks are proven with; nil while there is
