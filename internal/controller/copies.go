@@ -45,6 +45,10 @@ func copyRecordFrom(s *corev1.Secret, intern func(string) string) *copyRecord {
 	}
 }
 
+// keepString is the intern function of a record not worth interning: a
+// write's, held by the overlay until the cache shows it.
+func keepString(s string) string { return s }
+
 func (r *copyRecord) Key() (string, string) { return r.namespace, r.name }
 
 func (r *copyRecord) SameVersion(o *copyRecord) bool {

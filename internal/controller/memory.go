@@ -38,8 +38,11 @@ type overlay struct {
 type copyWrite struct {
 	at      time.Time
 	uid     types.UID
-	basedOn string    // resourceVersion the write replaced ("" for a create)
-	result  *copyMeta // nil for a delete
+	basedOn string // resourceVersion the write replaced ("" for a create)
+	// result is what the cache will show of the copy, a record like the
+	// cache's (nil for a delete): the write's response, whole, would be
+	// held until the watch shows it, thousands at once in a cold start.
+	result *copyRecord
 }
 
 // saWrite is a ServiceAccount we updated, kept as what the write changed
@@ -106,10 +109,13 @@ func (o *overlay) copy(key types.NamespacedName, cached *copyMeta) *copyMeta {
 		delete(o.copies, key)
 		return cached
 	}
-	return w.result
+	if w.result == nil {
+		return nil
+	}
+	return w.result.meta()
 }
 
-func (o *overlay) wroteCopy(key types.NamespacedName, uid types.UID, basedOn string, result *copyMeta) {
+func (o *overlay) wroteCopy(key types.NamespacedName, uid types.UID, basedOn string, result *copyRecord) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.copies[key] = copyWrite{at: o.now(), uid: uid, basedOn: basedOn, result: result}
@@ -120,7 +126,7 @@ func (o *overlay) wroteCopy(key types.NamespacedName, uid types.UID, basedOn str
 func (o *overlay) observedCopy(key types.NamespacedName, uid types.UID, resourceVersion string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if w, ok := o.copies[key]; ok && w.uid == uid && (w.result == nil || w.result.ResourceVersion == resourceVersion || resourceVersion == "") {
+	if w, ok := o.copies[key]; ok && w.uid == uid && (w.result == nil || w.result.resourceVersion == resourceVersion || resourceVersion == "") {
 		delete(o.copies, key)
 	}
 }

@@ -20,6 +20,12 @@ func copyAt(uid, rv string) *copyMeta {
 	return &copyMeta{Namespace: "shop", Name: "reg", UID: types.UID(uid), ResourceVersion: rv}
 }
 
+// recordAt is the overlay's record of a write whose response was that
+// copy.
+func recordAt(uid, rv string) *copyRecord {
+	return &copyRecord{namespace: "shop", name: "reg", uid: types.UID(uid), resourceVersion: rv}
+}
+
 var regKey = types.NamespacedName{Namespace: "shop", Name: "reg"}
 
 // A copy created and then deleted before the cache showed it is made
@@ -29,7 +35,7 @@ func TestOverlayForgetsACopyDeletedBeforeTheCacheSawIt(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(0, 0)}
 	o := newOverlay(c.now)
-	o.wroteCopy(regKey, "u1", "", copyAt("u1", "10"))
+	o.wroteCopy(regKey, "u1", "", recordAt("u1", "10"))
 	if got := o.copy(regKey, nil); got == nil || got.UID != "u1" {
 		t.Fatalf("right after the create: %+v", got)
 	}
@@ -39,7 +45,7 @@ func TestOverlayForgetsACopyDeletedBeforeTheCacheSawIt(t *testing.T) {
 		t.Fatalf("after the informer saw it go: %+v", got)
 	}
 	// Unobserved (a relist that never showed it): the TTL ends it.
-	o.wroteCopy(regKey, "u2", "", copyAt("u2", "11"))
+	o.wroteCopy(regKey, "u2", "", recordAt("u2", "11"))
 	c.t = c.t.Add(overlayTTL + time.Second)
 	if got := o.copy(regKey, nil); got != nil {
 		t.Fatalf("after the TTL: %+v", got)
@@ -50,7 +56,7 @@ func TestOverlayYieldsToANewerCache(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Unix(0, 0)}
 	o := newOverlay(c.now)
-	o.wroteCopy(regKey, "u1", "5", copyAt("u1", "6")) // an update of version 5
+	o.wroteCopy(regKey, "u1", "5", recordAt("u1", "6")) // an update of version 5
 	if got := o.copy(regKey, copyAt("u1", "5")); got.ResourceVersion != "6" {
 		t.Fatalf("cache still at 5: %+v", got)
 	}
@@ -87,7 +93,7 @@ func TestOverlayIsBounded(t *testing.T) {
 	o := newOverlay(c.now)
 	for i := range 1000 {
 		k := types.NamespacedName{Namespace: "ns", Name: string(rune('a' + i%26))}
-		o.wroteCopy(k, types.UID(rune(i)), "", copyAt("x", "1"))
+		o.wroteCopy(k, types.UID(rune(i)), "", recordAt("x", "1"))
 		o.wroteServiceAccount("1", &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: k.Name}})
 	}
 	c.t = c.t.Add(overlayTTL + time.Second)

@@ -236,7 +236,7 @@ func (w *writer) patchCopy(ctx context.Context, ns, name, what string, ops []jso
 	if err := w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
 		return fmt.Errorf("%s Secret %s/%s: %w", what, ns, name, err)
 	}
-	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyMetaFrom(obj))
+	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyRecordFrom(obj, keepString))
 	return nil
 }
 
@@ -302,7 +302,7 @@ func (w *writer) create(ctx context.Context, desired *corev1.Secret) (types.UID,
 		}
 		return "", fmt.Errorf("create Secret %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
-	w.overlay.wroteCopy(key(obj), obj.UID, "", copyMetaFrom(obj))
+	w.overlay.wroteCopy(key(obj), obj.UID, "", copyRecordFrom(obj, keepString))
 	return obj.UID, nil
 }
 
