@@ -87,10 +87,13 @@ func (in *interner) namespace(obj any) (any, error) {
 	}
 	maps.DeleteFunc(ns.Annotations, func(k, _ string) bool { return k != v1alpha1.OptOutAnnotation })
 	ns.OwnerReferences, ns.Finalizers = nil, nil
-	in.meta(ns)
+	// kubernetes.io/metadata.name is the name, on every namespace (the
+	// API server sets it): selection answers it from the name, and a
+	// namespace with no other label keeps no map (about 300 bytes).
 	if v, ok := ns.Labels[corev1.LabelMetadataName]; ok && v == ns.Name {
-		ns.Labels[corev1.LabelMetadataName] = ns.Name // one string for both
+		delete(ns.Labels, corev1.LabelMetadataName)
 	}
+	in.meta(ns)
 	ns.Spec = corev1.NamespaceSpec{}
 	ns.Status.Conditions = nil
 	return ns, nil

@@ -46,7 +46,7 @@ func TestCachedNamespacesKeepWhatIsReadAndShareStrings(t *testing.T) {
 	want := &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "shop-1", UID: "u", ResourceVersion: "7", DeletionTimestamp: &now,
-			Labels:      map[string]string{corev1.LabelMetadataName: "shop-1", "team": "shop"},
+			Labels:      map[string]string{"team": "shop"},
 			Annotations: map[string]string{v1alpha1.OptOutAnnotation: "true"},
 		},
 		Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating},
@@ -54,8 +54,19 @@ func TestCachedNamespacesKeepWhatIsReadAndShareStrings(t *testing.T) {
 	if !equality.Semantic.DeepEqual(a, want) {
 		t.Fatalf("Namespace:\n%+v\nwant\n%+v", a, want)
 	}
-	if !sameString(a.Labels["team"], b.Labels["team"]) || !sameString(a.Labels[corev1.LabelMetadataName], a.Name) {
+	if !sameString(a.Labels["team"], b.Labels["team"]) {
 		t.Error("Namespace label values not shared")
+	}
+	// The name label is the API server's; selection answers it from the
+	// name. A namespace with no other label keeps no map.
+	got3, _ := in.namespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bank", Labels: map[string]string{corev1.LabelMetadataName: "bank"}}})
+	if l := got3.(*corev1.Namespace).Labels; l != nil {
+		t.Errorf("labels kept: %v", l)
+	}
+	// A name label that is not the name (no API server sets one) is kept.
+	got4, _ := in.namespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bank", Labels: map[string]string{corev1.LabelMetadataName: "other"}}})
+	if l := got4.(*corev1.Namespace).Labels; l[corev1.LabelMetadataName] != "other" {
+		t.Errorf("a name label that differs from the name was dropped: %v", l)
 	}
 }
 

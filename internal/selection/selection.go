@@ -86,7 +86,31 @@ func (s *Selector) NamespaceMeta(name string, lbls, annotations map[string]strin
 	if matchAny(s.exclude, name) {
 		return false
 	}
-	return s.nsLabels.Matches(labels.Set(lbls))
+	return s.nsLabels.Matches(namespaceLabels{name: name, set: lbls})
+}
+
+// namespaceLabels are a namespace's labels with kubernetes.io/metadata.name
+// set to its name, as the API server sets it on every namespace: a
+// selector on it matches whether or not the labels given carry it (the
+// controller's cache drops it, so that most namespaces keep no label map).
+type namespaceLabels struct {
+	name string
+	set  labels.Set
+}
+
+func (l namespaceLabels) Has(k string) bool { return k == corev1.LabelMetadataName || l.set.Has(k) }
+
+func (l namespaceLabels) Get(k string) string {
+	v, _ := l.Lookup(k)
+	return v
+}
+
+func (l namespaceLabels) Lookup(k string) (string, bool) {
+	if k == corev1.LabelMetadataName {
+		return l.name, true
+	}
+	v, ok := l.set[k]
+	return v, ok
 }
 
 // ServiceAccount reports whether the ServiceAccount is selected (its

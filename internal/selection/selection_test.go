@@ -15,6 +15,10 @@ func ns(name string, lbls map[string]string, annotations map[string]string) *cor
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls, Annotations: annotations}}
 }
 
+func byName(op metav1.LabelSelectorOperator, values ...string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: corev1.LabelMetadataName, Operator: op, Values: values}}}
+}
+
 func TestNamespace(t *testing.T) {
 	t.Parallel()
 	team := map[string]string{"team": "a"}
@@ -40,6 +44,16 @@ func TestNamespace(t *testing.T) {
 		{"label selector misses", v1alpha1.NamespaceSelector{Selector: &metav1.LabelSelector{MatchLabels: team}}, ns("x", nil, nil), false},
 		{"opt-out annotation", v1alpha1.NamespaceSelector{}, ns("shop", nil, optOut), false},
 		{"terminating", v1alpha1.NamespaceSelector{}, terminating, false},
+		// kubernetes.io/metadata.name is the name, as the API server sets
+		// it, whether or not the labels given carry it.
+		{"name label from the name", v1alpha1.NamespaceSelector{Selector: byName("In", "shop", "bank")}, ns("shop", nil, nil), true},
+		{"name label from the name misses", v1alpha1.NamespaceSelector{Selector: byName("In", "bank")}, ns("shop", nil, nil), false},
+		{"name label NotIn", v1alpha1.NamespaceSelector{Selector: byName("NotIn", "shop")}, ns("shop", team, nil), false},
+		{"name label Exists", v1alpha1.NamespaceSelector{Selector: byName("Exists")}, ns("shop", nil, nil), true},
+		{"name label DoesNotExist", v1alpha1.NamespaceSelector{Selector: byName("DoesNotExist")}, ns("shop", nil, nil), false},
+		{"name label with other labels", v1alpha1.NamespaceSelector{Selector: &metav1.LabelSelector{
+			MatchLabels: team, MatchExpressions: byName("In", "x").MatchExpressions,
+		}}, ns("x", team, nil), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
