@@ -45,8 +45,8 @@ func copyRecordFrom(s *corev1.Secret, intern func(string) string) *copyRecord {
 	}
 }
 
-// keepString is the intern function of a record not worth interning: a
-// write's, held by the overlay until the cache shows it.
+// keepString is the intern function of a record whose strings are not
+// shared.
 func keepString(s string) string { return s }
 
 func (r *copyRecord) Key() (string, string) { return r.namespace, r.name }

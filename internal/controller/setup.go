@@ -218,7 +218,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	// The copies are not in the manager's cache either: copies.go keeps a
 	// record of each. Every event of one plans its namespace; one that
 	// shows a write of ours ends what the overlay remembers of it.
-	read.copies = newCopies(newInterner().intern, func(ns string, old, new *copyRecord) {
+	copyStrings := newInterner().intern
+	read.copies = newCopies(copyStrings, func(ns string, old, new *copyRecord) {
 		switch {
 		case new != nil:
 			read.overlay.observedCopy(types.NamespacedName{Namespace: ns, Name: new.name}, new.uid, new.resourceVersion)
@@ -251,6 +252,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		write: &writer{
 			client: mgr.GetClient(), reader: mgr.GetAPIReader(), account: read.accounts.Get, copies: read.copies, sources: read.sources, cps: cpss, overlay: read.overlay,
 			conflicts: read.conflicts, fights: read.fights, own: read.own, restarter: podrestart.New(mgr.GetClient(), opts.PodRestartsPerSecond), events: events,
+			intern: copyStrings,
 		},
 	}
 	allNamespaces := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {

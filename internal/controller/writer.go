@@ -59,6 +59,18 @@ type writer struct {
 	own       *ownCopies
 	restarter *podrestart.Restarter
 	events    *eventSink
+	// intern is the copies' index's: the overlay keeps a write's record
+	// until the watch shows it, which in a large cold start is most of
+	// them at once, so they share the strings the index's records share.
+	intern func(string) string
+}
+
+// record is what the overlay keeps of a copy the controller wrote.
+func (w *writer) record(s *corev1.Secret) *copyRecord {
+	if w.intern == nil {
+		return copyRecordFrom(s, keepString)
+	}
+	return copyRecordFrom(s, w.intern)
 }
 
 func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.Ring, p planner.Plan) outcome {
@@ -236,7 +248,7 @@ func (w *writer) patchCopy(ctx context.Context, ns, name, what string, ops []jso
 	if err := w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
 		return fmt.Errorf("%s Secret %s/%s: %w", what, ns, name, err)
 	}
-	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, copyRecordFrom(obj, keepString))
+	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, w.record(obj))
 	return nil
 }
 
@@ -302,7 +314,7 @@ func (w *writer) create(ctx context.Context, desired *corev1.Secret) (types.UID,
 		}
 		return "", fmt.Errorf("create Secret %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
-	w.overlay.wroteCopy(key(obj), obj.UID, "", copyRecordFrom(obj, keepString))
+	w.overlay.wroteCopy(key(obj), obj.UID, "", w.record(obj))
 	return obj.UID, nil
 }
 
