@@ -115,18 +115,40 @@ func TestInterningNeverChangesContent(t *testing.T) {
 // from protobuf, as the informers decode them: a ServiceAccount carrying
 // an attachment, a Namespace and a copy, with the transforms and with
 // managed fields dropped only.
+// fleetAccount is the fleet benchmark's ServiceAccount of namespace i, as
+// the controller's attachment leaves it.
+func fleetAccount(i int) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: fmt.Sprintf("fleet-%05d", i), Name: "app-1", UID: types.UID(fmt.Sprintf("4f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(100000 + i),
+			Annotations: map[string]string{v1alpha1.AttachedAnnotation: `{"regcred":"fleet"}`, v1alpha1.AttachedProofAnnotation: fmt.Sprintf("%064d", i)},
+		},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}},
+	}
+}
+
+// fleetCopy is the fleet benchmark's copy in namespace i.
+func fleetCopy(i int) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: fmt.Sprintf("fleet-%05d", i), Name: "regcred", UID: types.UID(fmt.Sprintf("6f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(300000 + i),
+			Labels: map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: "fleet"},
+			Annotations: map[string]string{
+				v1alpha1.SourceAnnotation: "pullsecrets-system/registry-credentials", v1alpha1.DataHashAnnotation: "sha256-" + fmt.Sprintf("%064d", 7),
+				v1alpha1.OwnerUIDAnnotation: "7f1c2a3e-0000-4000-8000-000000000001", v1alpha1.ProofAnnotation: fmt.Sprintf("%064d", i),
+			},
+		},
+		Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"registry.example.com":{"auth":"Zm9vOmJhcg=="}}}`)},
+	}
+}
+
 func BenchmarkCachedBytes(b *testing.B) {
 	const n = 10000
 	objs := func(i int) []any {
 		ns := fmt.Sprintf("fleet-%05d", i)
 		return []any{
-			&corev1.ServiceAccount{
-				ObjectMeta: metav1.ObjectMeta{
-					Namespace: ns, Name: "app-1", UID: types.UID(fmt.Sprintf("4f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(100000 + i),
-					Annotations: map[string]string{v1alpha1.AttachedAnnotation: `{"regcred":"fleet"}`, v1alpha1.AttachedProofAnnotation: fmt.Sprintf("%064d", i)},
-				},
-				ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}},
-			},
+			fleetAccount(i),
 			&corev1.Namespace{
 				ObjectMeta: metav1.ObjectMeta{
 					Name: ns, UID: types.UID(fmt.Sprintf("5f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(200000 + i),
@@ -135,18 +157,7 @@ func BenchmarkCachedBytes(b *testing.B) {
 				Spec:   corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{corev1.FinalizerKubernetes}},
 				Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive},
 			},
-			&corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{
-					Namespace: ns, Name: "regcred", UID: types.UID(fmt.Sprintf("6f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(300000 + i),
-					Labels: map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: "fleet"},
-					Annotations: map[string]string{
-						v1alpha1.SourceAnnotation: "pullsecrets-system/registry-credentials", v1alpha1.DataHashAnnotation: "sha256-" + fmt.Sprintf("%064d", 7),
-						v1alpha1.OwnerUIDAnnotation: "7f1c2a3e-0000-4000-8000-000000000001", v1alpha1.ProofAnnotation: fmt.Sprintf("%064d", i),
-					},
-				},
-				Type: corev1.SecretTypeDockerConfigJson,
-				Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"registry.example.com":{"auth":"Zm9vOmJhcg=="}}}`)},
-			},
+			fleetCopy(i),
 		}
 	}
 	var raw [][]byte

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -217,26 +216,7 @@ func BenchmarkOverlayBytes(b *testing.B) {
 	const n = 10000
 	var sas, copies [][]byte
 	for i := range n {
-		ns := fmt.Sprintf("fleet-%05d", i)
-		sa := &corev1.ServiceAccount{
-			ObjectMeta: metav1.ObjectMeta{
-				Namespace: ns, Name: "app-1", UID: types.UID(fmt.Sprintf("4f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(100000 + i),
-				Annotations: map[string]string{v1alpha1.AttachedAnnotation: `{"regcred":"fleet"}`, v1alpha1.AttachedProofAnnotation: fmt.Sprintf("%064d", i)},
-			},
-			ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}},
-		}
-		secret := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{
-				Namespace: ns, Name: "regcred", UID: types.UID(fmt.Sprintf("6f1c2a3e-0000-4000-8000-%012d", i)), ResourceVersion: fmt.Sprint(300000 + i),
-				Labels: map[string]string{v1alpha1.ManagedByLabel: v1alpha1.ManagedByValue, v1alpha1.OwnerLabel: "fleet"},
-				Annotations: map[string]string{
-					v1alpha1.SourceAnnotation: "pullsecrets-system/registry-credentials", v1alpha1.DataHashAnnotation: "sha256-" + fmt.Sprintf("%064d", 7),
-					v1alpha1.OwnerUIDAnnotation: "7f1c2a3e-0000-4000-8000-000000000001", v1alpha1.ProofAnnotation: fmt.Sprintf("%064d", i),
-				},
-			},
-			Type: corev1.SecretTypeDockerConfigJson,
-			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths":{"registry.example.com":{"auth":"Zm9vOmJhcg=="}}}`)},
-		}
+		sa, secret := fleetAccount(i), fleetCopy(i)
 		rawSA, err := sa.Marshal()
 		if err != nil {
 			b.Fatal(err)
