@@ -67,13 +67,7 @@ func (c *cpsCache) list(ctx context.Context) ([]decodedCPS, error) {
 	for i := range list.Items {
 		u := &list.Items[i]
 		live[u.GetUID()] = true
-		if d, ok := c.memo[u.GetUID()]; ok && c.rv[u.GetUID()] == u.GetResourceVersion() {
-			out = append(out, d)
-			continue
-		}
-		d := decode(u)
-		c.memo[u.GetUID()], c.rv[u.GetUID()] = d, u.GetResourceVersion()
-		out = append(out, d)
+		out = append(out, c.decoded(u))
 	}
 	for uid := range c.memo {
 		if !live[uid] {
@@ -96,12 +90,18 @@ func (c *cpsCache) get(ctx context.Context, name string) (decodedCPS, *unstructu
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.decoded(u), u, nil
+}
+
+// decoded returns u decoded, from the memo when its version was decoded
+// before. c.mu is held.
+func (c *cpsCache) decoded(u *unstructured.Unstructured) decodedCPS {
 	if d, ok := c.memo[u.GetUID()]; ok && c.rv[u.GetUID()] == u.GetResourceVersion() {
-		return d, u, nil
+		return d
 	}
 	d := decode(u)
 	c.memo[u.GetUID()], c.rv[u.GetUID()] = d, u.GetResourceVersion()
-	return d, u, nil
+	return d
 }
 
 // decode turns an object into what the controller works with; a spec it
