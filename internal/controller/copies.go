@@ -45,10 +45,6 @@ func copyRecordFrom(s *corev1.Secret, intern func(string) string) *copyRecord {
 	}
 }
 
-// keepString is the intern function of a record whose strings are not
-// shared.
-func keepString(s string) string { return s }
-
 func (r *copyRecord) Key() (string, string) { return r.namespace, r.name }
 
 func (r *copyRecord) SameVersion(o *copyRecord) bool {

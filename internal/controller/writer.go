@@ -66,12 +66,7 @@ type writer struct {
 }
 
 // record is what the overlay keeps of a copy the controller wrote.
-func (w *writer) record(s *corev1.Secret) *copyRecord {
-	if w.intern == nil {
-		return copyRecordFrom(s, keepString)
-	}
-	return copyRecordFrom(s, w.intern)
-}
+func (w *writer) record(s *corev1.Secret) *copyRecord { return copyRecordFrom(s, w.intern) }
 
 func (w *writer) apply(ctx context.Context, s planner.Snapshot, key *ownership.Ring, p planner.Plan) outcome {
 	ns := s.Namespace.Name

@@ -74,6 +74,7 @@ func (w *writerWorld) writer(cl client.Client) *writer {
 			return accounts.Trim(&sa), nil
 		}, overlay: newOverlay(now), conflicts: newConflicts(now),
 		fights: newReattachments(now, time.Hour), own: newOwnCopies(), restarter: podrestart.New(cl, 100), events: newEventSink(events.NewFakeRecorder(100)),
+		intern: newInterner().intern,
 	}
 }
 
