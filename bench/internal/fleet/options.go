@@ -48,8 +48,8 @@ type Options struct {
 	// takes a heap profile (after a forced collection) at the end of the
 	// cold starts and of the rename.
 	Pprof bool
-	// PeakHeap polls the controller's heap profile every 250 ms of the
-	// cold starts and keeps the one at the highest HeapInuse. Off by
+	// PeakHeap polls the controller's heap profile every 250 ms of every
+	// phase and keeps the one at the highest HeapInuse. Off by
 	// default: symbolizing profiles touches the binary's tables, whose
 	// file pages then count in the RSS being measured.
 	PeakHeap bool
@@ -178,7 +178,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.BareCold, "bare-cold", o.BareCold, "Before adding Pods and workloads, measure a floor and a cold start without them, on the same cluster.")
 	fs.BoolVar(&o.Pprof, "pprof", o.Pprof, "Run the controller with --pprof-bind-address on loopback and save heap profiles at the end of the cold starts and the rename.")
 	fs.BoolVar(&o.PeakHeap, "peak-heap", o.PeakHeap,
-		"With --pprof, poll the controller's heap profile every 250 ms of the cold starts and keep the one at the highest HeapInuse (it adds the binary's symbol tables to the RSS measured).")
+		"With --pprof, poll the controller's heap profile every 250 ms of every phase and keep the one at the highest HeapInuse (it adds the binary's symbol tables to the RSS measured).")
 	fs.DurationVar(&o.CPUProfile, "cpu-profile", o.CPUProfile, "Record CPU profiles of the controller and kube-apiserver over this much of each cold start (0: none).")
 	fs.BoolVar(&o.ControllerNoCompression, "controller-disable-compression", o.ControllerNoCompression,
 		"Set disable-compression in the controller's kubeconfig: responses and watch streams without gzip.")

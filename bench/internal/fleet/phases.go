@@ -222,25 +222,10 @@ func (b *bench) coldStart(ctx context.Context, name, log string) (*controllerPro
 	defer cancel()
 	waitProfiles := cpuProfiles(gctx, b.admin, ctrl.pprofAddr, b.opts.CPUProfile, filepath.Join(b.logDir, "cpu-"+name), b.logf)
 	defer waitProfiles()
-	var peak HeapStats
-	stopPeak, peakDone := make(chan struct{}), make(chan struct{})
-	if ctrl.pprofAddr != "" && b.opts.PeakHeap {
-		go func() {
-			defer close(peakDone)
-			peak = peakHeap(gctx, ctrl.pprofAddr, filepath.Join(b.logDir, "heap-"+name+"-peak.pb.gz"), 250*time.Millisecond, stopPeak)
-		}()
-	} else {
-		close(peakDone)
+	b.pollPeakHeap(gctx, p)
+	if p.stopPeak != nil {
+		defer p.stopPeak()
 	}
-	stopPeakHeap := func() {
-		select {
-		case <-stopPeak:
-		default:
-			close(stopPeak)
-		}
-		<-peakDone
-	}
-	defer stopPeakHeap()
 	done, err := b.tracker.wait(gctx, name+" convergence", b.opts.Timeout, both(
 		allCopies(b.namespaces, secretName, func(*corev1.Secret) bool { return true }),
 		b.attached(b.namespaces, carries(secretName)),
@@ -267,14 +252,8 @@ func (b *bench) coldStart(ctx context.Context, name, log string) (*controllerPro
 		Settled:       settled,
 		MinimalWrites: len(b.namespaces) + b.attachWrites(len(b.namespaces)),
 	})
-	stopPeakHeap()
-	if ph := b.result.phase(name); ph != nil {
-		if !p.tally.firstWrite.IsZero() {
-			ph.FirstWriteSeconds = p.tally.firstWrite.Sub(ctrl.started).Seconds()
-		}
-		if peak.HeapInuse > 0 {
-			ph.PeakHeap = &peak
-		}
+	if ph := b.result.phase(name); ph != nil && !p.tally.firstWrite.IsZero() {
+		ph.FirstWriteSeconds = p.tally.firstWrite.Sub(ctrl.started).Seconds()
 	}
 	b.heap(gctx, ctrl, name)
 	return ctrl, err
@@ -575,6 +554,7 @@ func (b *bench) restartWithLeaderElection(ctx context.Context) error {
 	p.ctrl = ctrl
 	gctx, cancel := ctrl.guard(ctx)
 	defer cancel()
+	b.pollPeakHeap(gctx, p)
 	// A warm start reads and then writes nothing: wait until it has
 	// reconciled every namespace before taking silence for settled.
 	statuses := b.watchStatus(gctx)

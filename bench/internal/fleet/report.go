@@ -165,8 +165,8 @@ type Phase struct {
 	// Heap is the controller's heap after a forced collection at the end
 	// of the phase (--pprof).
 	Heap *HeapStats `json:"heap,omitempty"`
-	// PeakHeap, for a cold start, is the MemStats at the highest
-	// HeapInuse seen, polled every 250 ms (--pprof).
+	// PeakHeap is the MemStats at the highest HeapInuse seen in the
+	// phase, polled every 250 ms (--peak-heap).
 	PeakHeap *HeapStats `json:"peakHeap,omitempty"`
 }
 

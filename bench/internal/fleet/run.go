@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -355,6 +356,32 @@ type phaseRun struct {
 	watch watchTraffic
 	// goalCPU is the CPU sample taken when the phase's goal was reached.
 	goalCPU *cpuSample
+	// stopPeak ends the heap polling of --peak-heap and returns the
+	// highest HeapInuse seen (nil: not polled).
+	stopPeak func() *HeapStats
+}
+
+// pollPeakHeap polls the controller's heap through the phase (--peak-heap)
+// and keeps the profile at the highest HeapInuse in heap-<phase>-peak.pb.gz.
+func (b *bench) pollPeakHeap(ctx context.Context, p *phaseRun) {
+	if p.ctrl == nil || p.ctrl.pprofAddr == "" || !b.opts.PeakHeap || p.stopPeak != nil {
+		return
+	}
+	var peak HeapStats
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		peak = peakHeap(ctx, p.ctrl.pprofAddr, filepath.Join(b.logDir, "heap-"+p.name+"-peak.pb.gz"), 250*time.Millisecond, stop)
+	}()
+	var once sync.Once
+	p.stopPeak = func() *HeapStats {
+		once.Do(func() { close(stop) })
+		<-done
+		if peak.HeapInuse == 0 {
+			return nil
+		}
+		return &peak
+	}
 }
 
 // reached marks the phase's goal as reached: CPU time is counted until
@@ -374,6 +401,7 @@ func (b *bench) begin(ctx context.Context, name string, id identity, ctrl *contr
 	if ctrl != nil {
 		ctrl.resetPeak()
 		p.counters = scrapeMetrics(ctx, ctrl.metricsAddr)
+		b.pollPeakHeap(ctx, p)
 	}
 	p.watch = b.watchTraffic(ctx)
 	p.start, p.cpu = time.Now(), sampleCPU()
@@ -441,6 +469,9 @@ func (b *bench) end(ctx context.Context, p *phaseRun, ph Phase) (Phase, error) {
 		ph.PeakRSSBytes = peak
 		ph.HWMBytes = u.HWM
 		ph.PeakAnonBytes, ph.PeakFileBytes = p.ctrl.peaks()
+	}
+	if p.stopPeak != nil {
+		ph.PeakHeap = p.stopPeak()
 	}
 	b.result.Phases = append(b.result.Phases, ph)
 	return ph, nil
