@@ -24,9 +24,9 @@ type Index struct {
 
 // New returns an empty index. intern (nil: none) shares strings many
 // ServiceAccounts hold; onChange (nil: none) is called, once the index is
-// synced, with the namespace of any ServiceAccount that appears, changes or
-// goes.
-func New(intern Intern, onChange func(namespace string)) *Index {
+// synced, with any ServiceAccount that appears, changes (old and new) or
+// goes (new is nil).
+func New(intern Intern, onChange func(namespace string, old, new *Account)) *Index {
 	if intern == nil {
 		intern = same
 	}
@@ -37,11 +37,7 @@ func New(intern Intern, onChange func(namespace string)) *Index {
 		}
 		return FromObject(sa, intern), nil
 	}
-	var changed func(string, *Account, *Account)
-	if onChange != nil {
-		changed = func(ns string, _, _ *Account) { onChange(ns) }
-	}
-	return &Index{nsindex.New(convert, changed)}
+	return &Index{nsindex.New(convert, onChange)}
 }
 
 // Start runs the index's reflector until ctx ends.

@@ -166,6 +166,20 @@ func (o *overlay) serviceAccount(cached *corev1.ServiceAccount) *corev1.ServiceA
 	return &sa
 }
 
+// observedServiceAccount drops our last write of a ServiceAccount once the
+// informer shows a version other than the one the write replaced (ours or
+// a later one; resourceVersion "" for a deletion), or another object of the
+// name: from then on the cache knows as much as we do, and keeping the
+// write until serviceAccount next reads it, or the TTL, held every write of
+// a cold start for minutes.
+func (o *overlay) observedServiceAccount(key types.NamespacedName, uid types.UID, resourceVersion string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if w, ok := o.sas[key]; ok && (w.uid != uid || w.basedOn != resourceVersion) {
+		delete(o.sas, key)
+	}
+}
+
 func (o *overlay) wroteServiceAccount(basedOn string, result *corev1.ServiceAccount) {
 	w := saWrite{
 		at: o.now(), basedOn: basedOn, uid: result.UID, resourceVersion: result.ResourceVersion,

@@ -186,6 +186,48 @@ func TestOverlayKeepsWhatTheWriteChangedNotTheObject(t *testing.T) {
 	}
 }
 
+// The informer's event of a ServiceAccount ends what the overlay keeps of
+// our write once it shows anything but the version the write replaced: a
+// cold start's writes are not held until the TTL.
+func TestOverlayForgetsAServiceAccountWriteTheInformerShowed(t *testing.T) {
+	t.Parallel()
+	key := types.NamespacedName{Namespace: "shop", Name: "app"}
+	for _, tc := range []struct {
+		name    string
+		uid     types.UID
+		rv      string
+		forgets bool
+	}{
+		{name: "the version the write replaced (a late event)", uid: "s", rv: "1", forgets: false},
+		{name: "our write", uid: "s", rv: "2", forgets: true},
+		{name: "a later version", uid: "s", rv: "7", forgets: true},
+		{name: "its deletion", uid: "s", rv: "", forgets: true},
+		{name: "another object of the name", uid: "t", rv: "1", forgets: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := newOverlay((&clock{t: time.Unix(0, 0)}).now)
+			cached := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, UID: "s", ResourceVersion: "1"}}
+			result := cached.DeepCopy()
+			result.ResourceVersion = "2"
+			result.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
+			o.wroteServiceAccount("1", result)
+			o.observedServiceAccount(key, tc.uid, tc.rv)
+			if _, kept := o.sas[key]; kept == tc.forgets {
+				t.Fatalf("kept %v, want %v", kept, !tc.forgets)
+			}
+			if got := o.serviceAccount(cached); tc.forgets != (got == cached) {
+				t.Fatalf("overlaid %v after the event, want %v", got != cached, !tc.forgets)
+			}
+		})
+	}
+	o := newOverlay((&clock{t: time.Unix(0, 0)}).now)
+	o.observedServiceAccount(key, "s", "3") // nothing written: nothing to forget
+	if len(o.sas) != 0 {
+		t.Fatal("an entry appeared")
+	}
+}
+
 // A write that re-read a newer version after a conflict changed more than
 // the cached version shows: the overlay does not pretend to know the
 // result, and leaves the cache's answer (a write from it conflicts and

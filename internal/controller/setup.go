@@ -202,17 +202,28 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	srcs := newSources(sourceCache, opts.SourceNamespaces, opts.KeyNamespace, providers)
+	written := newOverlay(time.Now)
 	read := &reader{
 		client: mgr.GetClient(), namespaces: newNamespaceStore(mgr.GetCache()), cps: cpss, sources: srcs,
 		// ServiceAccounts are not in the manager's cache: package accounts
-		// keeps what the controller reads of them.
-		accounts: accounts.New(newInterner().intern, func(ns string) { nsQueue.add(ns, 0) }),
+		// keeps what the controller reads of them. Every event of one plans
+		// its namespace; one that shows a write of ours ends what the
+		// overlay remembers of it.
+		accounts: accounts.New(newInterner().intern, func(ns string, old, new *accounts.Account) {
+			switch {
+			case new != nil:
+				written.observedServiceAccount(types.NamespacedName{Namespace: ns, Name: new.Name}, new.UID, new.ResourceVersion)
+			case old != nil:
+				written.observedServiceAccount(types.NamespacedName{Namespace: ns, Name: old.Name}, old.UID, "")
+			}
+			nsQueue.add(ns, 0)
+		}),
 		usage: usage.New(func(ns string) { nsQueue.add(ns, 0) }, func() {
 			// Every namespace was planned without knowing its Pods and
 			// templates, and status waited for them: plan and report
 			// everything again.
 			nsQueue.add(everything, 0)
-		}), overlay: newOverlay(time.Now), conflicts: newConflicts(time.Now), fights: newReattachments(time.Now, contest.DefaultPolicy().Memory),
+		}), overlay: written, conflicts: newConflicts(time.Now), fights: newReattachments(time.Now, contest.DefaultPolicy().Memory),
 		own: newOwnCopies(),
 	}
 	// The copies are not in the manager's cache either: copies.go keeps a
