@@ -230,3 +230,20 @@ func TestAFailedEditIsReportedAgainstEveryoneItAffects(t *testing.T) {
 		t.Fatalf("failed for %v, want a, b, d and e (not c, whose name the edit leaves)", got)
 	}
 }
+
+func TestPointerEscapesEachPart(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		parts []string
+		want  string
+	}{
+		{[]string{"data"}, "/data"},
+		{[]string{"metadata", "annotations", "pullsecrets.dev/proof"}, "/metadata/annotations/pullsecrets.dev~1proof"},
+		{[]string{"metadata", "labels", "a~b/c"}, "/metadata/labels/a~0b~1c"},
+		{[]string{"metadata", "annotations", "~1"}, "/metadata/annotations/~01"},
+	} {
+		if got := pointer(tc.parts...); got != tc.want {
+			t.Errorf("pointer(%q) = %q, want %q", tc.parts, got, tc.want)
+		}
+	}
+}
