@@ -53,3 +53,44 @@ func TestMemoryLimitRatioIsValidated(t *testing.T) {
 		}
 	}
 }
+
+// The collector's GOGC is the flag's when given, else the environment's
+// GOGC (which the runtime read at start), else DefaultGCPercent.
+func TestSetGCPercentPrefersTheFlagThenTheEnvironment(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	cases := []struct {
+		name    string
+		flag    int
+		env     string
+		runtime int // what the runtime had from the environment
+		want    int
+	}{
+		{"the default", 0, "", 100, DefaultGCPercent},
+		{"GOGC in the environment", 0, "80", 80, 80},
+		{"GOGC=off in the environment", 0, "off", -1, -1},
+		{"the flag over the environment", 30, "80", 80, 30},
+		{"the flag alone", 200, "", 100, 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			debug.SetGCPercent(c.runtime)
+			if got := setGCPercent(c.flag, c.env); got != c.want {
+				t.Errorf("setGCPercent returned %d, want %d", got, c.want)
+			}
+			if got := debug.SetGCPercent(100); got != c.want {
+				t.Errorf("GOGC in force %d, want %d", got, c.want)
+			}
+		})
+	}
+}
+
+func TestGCPercentIsValidated(t *testing.T) {
+	for percent, ok := range map[int]bool{0: true, 50: true, 400: true, -1: false} {
+		o := DefaultOptions()
+		o.GCPercent = percent
+		if err := o.Validate(); (err == nil) != ok {
+			t.Errorf("--gc-percent %d: %v", percent, err)
+		}
+	}
+}
