@@ -111,10 +111,6 @@ func TestInterningNeverChangesContent(t *testing.T) {
 	}
 }
 
-// BenchmarkCachedBytes reports what the cache keeps per object decoded
-// from protobuf, as the informers decode them: a ServiceAccount carrying
-// an attachment, a Namespace and a copy, with the transforms and with
-// managed fields dropped only.
 // fleetAccount is the fleet benchmark's ServiceAccount of namespace i, as
 // the controller's attachment leaves it.
 func fleetAccount(i int) *corev1.ServiceAccount {
@@ -143,6 +139,10 @@ func fleetCopy(i int) *corev1.Secret {
 	}
 }
 
+// BenchmarkCachedBytes reports what the cache keeps per object decoded
+// from protobuf, as the informers decode them: a ServiceAccount carrying
+// an attachment, a Namespace and a copy, with the transforms and with
+// managed fields dropped only.
 func BenchmarkCachedBytes(b *testing.B) {
 	const n = 10000
 	objs := func(i int) []any {
