@@ -105,6 +105,16 @@ func (p *controllerProcess) peaks() (anon, file int64) {
 	return p.peakAnon, p.peakFile
 }
 
+// binaryPages splits the binary's resident pages by section; nil, and
+// logged, when they cannot be read.
+func (p *controllerProcess) binaryPages(logf func(string, ...any)) []SectionPages {
+	sections, err := residentSections(p.cmd.Process.Pid, p.cmd.Path)
+	if err != nil {
+		logf("the binary's resident pages: %v", err)
+	}
+	return sections
+}
+
 func (p *controllerProcess) resetPeak() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

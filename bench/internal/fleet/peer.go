@@ -28,9 +28,10 @@ type Peer struct {
 	ConvergedSeconds float64 `json:"convergedSeconds"`
 	// HWMBytes is its VmHWM once converged and settled; PeakAnonBytes and
 	// PeakFileBytes split it as the controller's.
-	HWMBytes      int64 `json:"hwmBytes"`
-	PeakAnonBytes int64 `json:"peakAnonBytes"`
-	PeakFileBytes int64 `json:"peakFileBytes"`
+	HWMBytes      int64          `json:"hwmBytes"`
+	PeakAnonBytes int64          `json:"peakAnonBytes"`
+	PeakFileBytes int64          `json:"peakFileBytes"`
+	BinaryPages   []SectionPages `json:"binaryPages,omitempty"`
 }
 
 // peerSecret and peerLabel are imagepullsecret-patcher's defaults.
@@ -102,6 +103,7 @@ func (b *bench) runPeer(ctx context.Context) error {
 	b.result.Peer = &Peer{
 		Binary: b.opts.Peer, Args: args, ConvergedSeconds: converged.Seconds(),
 		HWMBytes: u.HWM, PeakAnonBytes: anon, PeakFileBytes: file,
+		BinaryPages: p.binaryPages(b.logf),
 	}
 	b.logf("the peer's peak RSS: %s", mib(u.HWM))
 	return nil

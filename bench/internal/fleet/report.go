@@ -162,6 +162,9 @@ type Phase struct {
 	// stacks, runtime) and the binary's file pages.
 	PeakAnonBytes int64 `json:"peakAnonBytes,omitempty"`
 	PeakFileBytes int64 `json:"peakFileBytes,omitempty"`
+	// BinaryPages splits the binary's resident pages by section at the
+	// end of the phase.
+	BinaryPages []SectionPages `json:"binaryPages,omitempty"`
 	// Heap is the controller's heap after a forced collection at the end
 	// of the phase (--pprof).
 	Heap *HeapStats `json:"heap,omitempty"`
@@ -469,10 +472,31 @@ func (r *Result) evaluateMemory(add func(name, value, target string, ok *bool)) 
 				mib(hwm), mib(anon), mib(file)),
 			"pullsecrets no higher", met(hwm <= pr.HWMBytes))
 	}
+	if pages := r.binaryPages(); pages != "" {
+		add("the binary's resident pages by section", pages, "", nil)
+	}
 	add("peak RSS per namespace"+with+", every phase and the start-up included",
 		fmt.Sprintf("%s = %.1f KiB a namespace above the baseline (peak anonymous %s vs %s on the empty cluster, binary's file pages %s vs %s); at that rate 100,000 namespaces take %s",
 			mib(hwm), x, mib(anon), mib(bl.PeakAnonBytes), mib(file), mib(bl.PeakFileBytes), mib(bl.HWMBytes+int64(x*1024*100000))),
 		"<= 10 KiB a namespace", met(x <= 10))
+}
+
+// binaryPages names the largest sections of the binaries' resident pages:
+// the controller's on the empty cluster and after its last phase, and the
+// peer's. A Go binary's file pages are mostly a function of its size, so
+// they show how much of a difference between two programs is their code.
+func (r *Result) binaryPages() string {
+	var parts []string
+	if bl := r.phase("baseline"); bl != nil && len(bl.BinaryPages) > 0 {
+		parts = append(parts, "pullsecrets on the empty cluster: "+sectionSummary(bl.BinaryPages, 3))
+	}
+	if n := len(r.Phases); n > 0 && len(r.Phases[n-1].BinaryPages) > 0 {
+		parts = append(parts, "after "+r.Phases[n-1].Name+": "+sectionSummary(r.Phases[n-1].BinaryPages, 3))
+	}
+	if r.Peer != nil && len(r.Peer.BinaryPages) > 0 {
+		parts = append(parts, filepath.Base(r.Peer.Binary)+": "+sectionSummary(r.Peer.BinaryPages, 3))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // evaluatePodsMode adds Pods mode's writes and the admission cost of a

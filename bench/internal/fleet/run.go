@@ -469,6 +469,7 @@ func (b *bench) end(ctx context.Context, p *phaseRun, ph Phase) (Phase, error) {
 		ph.PeakRSSBytes = peak
 		ph.HWMBytes = u.HWM
 		ph.PeakAnonBytes, ph.PeakFileBytes = p.ctrl.peaks()
+		ph.BinaryPages = p.ctrl.binaryPages(b.logf)
 	}
 	if p.stopPeak != nil {
 		ph.PeakHeap = p.stopPeak()
