@@ -30,7 +30,9 @@ const overlayTTL = 2 * time.Minute
 type overlay struct {
 	mu     sync.Mutex
 	now    func() time.Time
-	copies map[types.NamespacedName]copyWrite
+	// copies is by namespace, then name: a snapshot asks for the copies
+	// created in one namespace, and a cold start has thousands in flight.
+	copies map[string]map[string]copyWrite
 	sas    map[types.NamespacedName]saWrite
 }
 
@@ -89,7 +91,16 @@ func annotation(m map[string]string, k string) *string {
 }
 
 func newOverlay(now func() time.Time) *overlay {
-	return &overlay{now: now, copies: map[types.NamespacedName]copyWrite{}, sas: map[types.NamespacedName]saWrite{}}
+	return &overlay{now: now, copies: map[string]map[string]copyWrite{}, sas: map[types.NamespacedName]saWrite{}}
+}
+
+// dropCopy forgets the write of key; the caller holds mu.
+func (o *overlay) dropCopy(key types.NamespacedName) {
+	inNS := o.copies[key.Namespace]
+	delete(inNS, key.Name)
+	if len(inNS) == 0 {
+		delete(o.copies, key.Namespace)
+	}
 }
 
 // copy returns the best knowledge of a copy given what the cache shows
@@ -97,7 +108,7 @@ func newOverlay(now func() time.Time) *overlay {
 func (o *overlay) copy(key types.NamespacedName, cached *copyMeta) *copyMeta {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	w, ok := o.copies[key]
+	w, ok := o.copies[key.Namespace][key.Name]
 	if !ok {
 		return cached
 	}
@@ -106,7 +117,7 @@ func (o *overlay) copy(key types.NamespacedName, cached *copyMeta) *copyMeta {
 		cached != nil && cached.UID == w.uid && cached.ResourceVersion != w.basedOn,
 		cached != nil && cached.UID != w.uid:
 		// The cache moved past our write (or the object was replaced).
-		delete(o.copies, key)
+		o.dropCopy(key)
 		return cached
 	}
 	if w.result == nil {
@@ -118,7 +129,12 @@ func (o *overlay) copy(key types.NamespacedName, cached *copyMeta) *copyMeta {
 func (o *overlay) wroteCopy(key types.NamespacedName, uid types.UID, basedOn string, result *copyRecord) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.copies[key] = copyWrite{at: o.now(), uid: uid, basedOn: basedOn, result: result}
+	inNS := o.copies[key.Namespace]
+	if inNS == nil {
+		inNS = map[string]copyWrite{}
+		o.copies[key.Namespace] = inNS
+	}
+	inNS[key.Name] = copyWrite{at: o.now(), uid: uid, basedOn: basedOn, result: result}
 }
 
 // observedCopy drops what we remember of a copy once the informer has shown
@@ -126,8 +142,8 @@ func (o *overlay) wroteCopy(key types.NamespacedName, uid types.UID, basedOn str
 func (o *overlay) observedCopy(key types.NamespacedName, uid types.UID, resourceVersion string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if w, ok := o.copies[key]; ok && w.uid == uid && (w.result == nil || w.result.resourceVersion == resourceVersion || resourceVersion == "") {
-		delete(o.copies, key)
+	if w, ok := o.copies[key.Namespace][key.Name]; ok && w.uid == uid && (w.result == nil || w.result.resourceVersion == resourceVersion || resourceVersion == "") {
+		o.dropCopy(key)
 	}
 }
 
@@ -200,9 +216,11 @@ func (o *overlay) sweep() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.now()
-	for k, w := range o.copies {
-		if now.Sub(w.at) > overlayTTL {
-			delete(o.copies, k)
+	for ns, inNS := range o.copies {
+		for name, w := range inNS {
+			if now.Sub(w.at) > overlayTTL {
+				o.dropCopy(types.NamespacedName{Namespace: ns, Name: name})
+			}
 		}
 	}
 	for k, w := range o.sas {
@@ -305,9 +323,9 @@ func (o *overlay) createdIn(ns string) []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []string
-	for k, w := range o.copies {
-		if k.Namespace == ns && w.basedOn == "" && w.result != nil {
-			out = append(out, k.Name)
+	for name, w := range o.copies[ns] {
+		if w.basedOn == "" && w.result != nil {
+			out = append(out, name)
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,6 +102,35 @@ func TestOverlayIsBounded(t *testing.T) {
 	o.sweep()
 	if len(o.copies)+len(o.sas) != 0 {
 		t.Fatalf("%d entries left", len(o.copies)+len(o.sas))
+	}
+}
+
+// createdIn names the copies created in one namespace that the cache may
+// not show yet: not those of other namespaces, not updates or deletes, and
+// none once the informer has shown them.
+func TestOverlayCreatedInOneNamespace(t *testing.T) {
+	t.Parallel()
+	o := newOverlay(time.Now)
+	key := func(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+	o.wroteCopy(key("shop", "reg"), "1", "", recordAt("1", "10"))
+	o.wroteCopy(key("shop", "reg-old"), "2", "7", recordAt("2", "11")) // an update
+	o.wroteCopy(key("shop", "gone"), "3", "8", nil)                    // a delete
+	o.wroteCopy(key("shop", "reg-2"), "4", "", recordAt("4", "12"))
+	o.wroteCopy(key("bank", "reg"), "5", "", recordAt("5", "13"))
+	got := o.createdIn("shop")
+	slices.Sort(got)
+	if want := []string{"reg", "reg-2"}; !slices.Equal(got, want) {
+		t.Errorf("created in shop: %v, want %v", got, want)
+	}
+	if got := o.createdIn("empty"); len(got) != 0 {
+		t.Errorf("created in a namespace without writes: %v", got)
+	}
+	o.observedCopy(key("bank", "reg"), "5", "13")
+	if got := o.createdIn("bank"); len(got) != 0 {
+		t.Errorf("created in bank after the informer showed it: %v", got)
+	}
+	if _, ok := o.copies["bank"]; ok {
+		t.Error("the namespace's entry stays after its last write ended")
 	}
 }
 
