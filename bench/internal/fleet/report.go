@@ -487,7 +487,7 @@ func (r *Result) evaluateMemory(add func(name, value, target string, ok *bool)) 
 // they show how much of a difference between two programs is their code.
 func (r *Result) binaryPages() string {
 	var parts []string
-	if bl := r.phase("baseline"); bl != nil && len(bl.BinaryPages) > 0 {
+	if bl := r.Baseline; bl != nil && len(bl.BinaryPages) > 0 {
 		parts = append(parts, "pullsecrets on the empty cluster: "+sectionSummary(bl.BinaryPages, 3))
 	}
 	if n := len(r.Phases); n > 0 && len(r.Phases[n-1].BinaryPages) > 0 {

@@ -105,15 +105,16 @@ func TestBinaryPagesNamesEachProcess(t *testing.T) {
 	text := []SectionPages{{".text", 14 << 20, 17 << 20}, {".gopclntab", 10 << 20, 12 << 20}, {".rodata", 5 << 20, 5 << 20}, {".data", 1 << 20, 1 << 20}}
 	peer := []SectionPages{{".text", 11 << 20, 15 << 20}}
 	r := &Result{
-		Phases: []Phase{{Name: "baseline", BinaryPages: text}, {Name: "cold"}, {Name: "steady", BinaryPages: text[:1]}},
-		Peer:   &Peer{Binary: "/work/peer/imagepullsecret-patcher", BinaryPages: peer},
+		Baseline: &Phase{Name: "baseline", BinaryPages: text},
+		Phases:   []Phase{{Name: "cold"}, {Name: "steady", BinaryPages: text[:1]}},
+		Peer:     &Peer{Binary: "/work/peer/imagepullsecret-patcher", BinaryPages: peer},
 	}
 	want := "pullsecrets on the empty cluster: .text 14.0 of 17.0 MiB, .gopclntab 10.0 of 12.0 MiB, .rodata 5.0 of 5.0 MiB; " +
 		"after steady: .text 14.0 of 17.0 MiB; imagepullsecret-patcher: .text 11.0 of 15.0 MiB"
 	if got := r.binaryPages(); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
-	if got := (&Result{Phases: []Phase{{Name: "baseline"}}}).binaryPages(); got != "" {
+	if got := (&Result{Baseline: &Phase{Name: "baseline"}, Phases: []Phase{{Name: "cold"}}}).binaryPages(); got != "" {
 		t.Errorf("without pages: %q", got)
 	}
 }
