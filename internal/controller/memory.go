@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,16 +29,19 @@ const overlayTTL = 2 * time.Minute
 // event of its previous write neither repeats it nor mistakes its own copy
 // for a foreign Secret.
 type overlay struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	// copies is by namespace, then name: a snapshot asks for the copies
-	// created in one namespace, and a cold start has thousands in flight.
-	copies map[string]map[string]copyWrite
+	mu  sync.Mutex
+	now func() time.Time
+	// copies is by namespace: a snapshot asks for the copies created in
+	// one namespace, and a cold start has thousands in flight. A namespace
+	// has one or two (a rename), so a slice: a map per namespace would
+	// cost five times as much.
+	copies map[string][]copyWrite
 	sas    map[types.NamespacedName]saWrite
 }
 
 // copyWrite is a copy we created, updated or deleted.
 type copyWrite struct {
+	name    string
 	at      time.Time
 	uid     types.UID
 	basedOn string // resourceVersion the write replaced ("" for a create)
@@ -91,16 +95,33 @@ func annotation(m map[string]string, k string) *string {
 }
 
 func newOverlay(now func() time.Time) *overlay {
-	return &overlay{now: now, copies: map[string]map[string]copyWrite{}, sas: map[types.NamespacedName]saWrite{}}
+	return &overlay{now: now, copies: map[string][]copyWrite{}, sas: map[types.NamespacedName]saWrite{}}
+}
+
+// copyWrite returns the write of key; the caller holds mu.
+func (o *overlay) copyWrite(key types.NamespacedName) (copyWrite, bool) {
+	for _, w := range o.copies[key.Namespace] {
+		if w.name == key.Name {
+			return w, true
+		}
+	}
+	return copyWrite{}, false
+}
+
+// dropCopies forgets the writes of ns that drop returns true for; the
+// caller holds mu.
+func (o *overlay) dropCopies(ns string, drop func(copyWrite) bool) {
+	left := slices.DeleteFunc(o.copies[ns], drop)
+	if len(left) == 0 {
+		delete(o.copies, ns)
+		return
+	}
+	o.copies[ns] = left
 }
 
 // dropCopy forgets the write of key; the caller holds mu.
 func (o *overlay) dropCopy(key types.NamespacedName) {
-	inNS := o.copies[key.Namespace]
-	delete(inNS, key.Name)
-	if len(inNS) == 0 {
-		delete(o.copies, key.Namespace)
-	}
+	o.dropCopies(key.Namespace, func(w copyWrite) bool { return w.name == key.Name })
 }
 
 // copy returns the best knowledge of a copy given what the cache shows
@@ -108,7 +129,7 @@ func (o *overlay) dropCopy(key types.NamespacedName) {
 func (o *overlay) copy(key types.NamespacedName, cached *copyMeta) *copyMeta {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	w, ok := o.copies[key.Namespace][key.Name]
+	w, ok := o.copyWrite(key)
 	if !ok {
 		return cached
 	}
@@ -129,12 +150,8 @@ func (o *overlay) copy(key types.NamespacedName, cached *copyMeta) *copyMeta {
 func (o *overlay) wroteCopy(key types.NamespacedName, uid types.UID, basedOn string, result *copyRecord) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	inNS := o.copies[key.Namespace]
-	if inNS == nil {
-		inNS = map[string]copyWrite{}
-		o.copies[key.Namespace] = inNS
-	}
-	inNS[key.Name] = copyWrite{at: o.now(), uid: uid, basedOn: basedOn, result: result}
+	o.dropCopy(key)
+	o.copies[key.Namespace] = append(o.copies[key.Namespace], copyWrite{name: key.Name, at: o.now(), uid: uid, basedOn: basedOn, result: result})
 }
 
 // observedCopy drops what we remember of a copy once the informer has shown
@@ -142,7 +159,7 @@ func (o *overlay) wroteCopy(key types.NamespacedName, uid types.UID, basedOn str
 func (o *overlay) observedCopy(key types.NamespacedName, uid types.UID, resourceVersion string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if w, ok := o.copies[key.Namespace][key.Name]; ok && w.uid == uid && (w.result == nil || w.result.resourceVersion == resourceVersion || resourceVersion == "") {
+	if w, ok := o.copyWrite(key); ok && w.uid == uid && (w.result == nil || w.result.resourceVersion == resourceVersion || resourceVersion == "") {
 		o.dropCopy(key)
 	}
 }
@@ -216,12 +233,8 @@ func (o *overlay) sweep() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.now()
-	for ns, inNS := range o.copies {
-		for name, w := range inNS {
-			if now.Sub(w.at) > overlayTTL {
-				o.dropCopy(types.NamespacedName{Namespace: ns, Name: name})
-			}
-		}
+	for ns := range o.copies {
+		o.dropCopies(ns, func(w copyWrite) bool { return now.Sub(w.at) > overlayTTL })
 	}
 	for k, w := range o.sas {
 		if now.Sub(w.at) > overlayTTL {
@@ -323,9 +336,9 @@ func (o *overlay) createdIn(ns string) []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []string
-	for name, w := range o.copies[ns] {
+	for _, w := range o.copies[ns] {
 		if w.basedOn == "" && w.result != nil {
-			out = append(out, name)
+			out = append(out, w.name)
 		}
 	}
 	return out
