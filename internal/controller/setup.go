@@ -49,8 +49,8 @@ type Options struct {
 	KeyNamespace string
 	// Workers is the number of namespaces reconciled in parallel.
 	Workers int
-	// StatusInterval is the least time between two status writes of one
-	// ClusterPullSecret.
+	// StatusInterval is the least time between two status computations
+	// (each reads every namespace) and writes of one ClusterPullSecret.
 	StatusInterval time.Duration
 	// PodRestartsPerSecond bounds Pod deletions for restartPods.
 	PodRestartsPerSecond float64

@@ -135,7 +135,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Name of the MutatingAdmissionPolicy, and of its binding, that adds names to Pods for ClusterPullSecrets with attachTo: Pods (config/pod-injection; the Helm chart prefixes it with the release name).")
 	fs.IntVar(&o.Controller.Workers, "workers", o.Controller.Workers, "Namespaces reconciled in parallel.")
 	fs.DurationVar(&o.Controller.StatusInterval, "status-interval", o.Controller.StatusInterval,
-		"Least time between two status writes of one ClusterPullSecret.")
+		"Least time between two status computations and writes of one ClusterPullSecret.")
 	fs.Float64Var(&o.Controller.PodRestartsPerSecond, "pod-restarts-per-second", o.Controller.PodRestartsPerSecond,
 		"Most Pods deleted per second for restartPods: OnPullFailure.")
 	fs.StringVar(&o.VerifyCAFile, "verify-ca-file", o.VerifyCAFile,
