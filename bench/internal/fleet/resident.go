@@ -26,12 +26,11 @@ type SectionPages struct {
 	MappedBytes   int64  `json:"mappedBytes"`
 }
 
-const pageSize = 4096
-
 // residentSections reads which pages of exe the process pid has resident
 // (/proc/<pid>/maps and /proc/<pid>/pagemap: the present bit is readable
 // without privileges) and adds them up by the ELF section they hold.
 func residentSections(pid int, exe string) ([]SectionPages, error) {
+	pageSize := uint64(os.Getpagesize())
 	real, err := filepath.EvalSymlinks(exe)
 	if err != nil {
 		return nil, fmt.Errorf("resolve binary %s: %w", exe, err)
@@ -51,7 +50,7 @@ func residentSections(pid int, exe string) ([]SectionPages, error) {
 	defer pagemap.Close()
 	var pages []uint64
 	for _, r := range ranges {
-		resident, err := residentPages(pagemap, r)
+		resident, err := residentPages(pagemap, r, pageSize)
 		if err != nil {
 			return nil, fmt.Errorf("page map of process %d at %#x: %w", pid, r.start, err)
 		}
@@ -68,7 +67,7 @@ func residentSections(pid int, exe string) ([]SectionPages, error) {
 			sections = append(sections, elfSection{s.Name, s.Addr, s.Addr + s.Size})
 		}
 	}
-	return pagesBySection(pages, sections), nil
+	return pagesBySection(pages, sections, pageSize), nil
 }
 
 // addressRange is one mapping of the binary, [start, end).
@@ -99,10 +98,10 @@ func fileMappings(maps []byte, path string) ([]addressRange, error) {
 	return out, sc.Err()
 }
 
-// residentPages returns the addresses of r's pages that are present and
-// file-backed: bit 63 of a pagemap entry is "present", bit 61 "file page
+// residentPages returns the addresses of r's pages (of pageSize bytes,
+// the unit of the page map) that are present and file-backed: bit 63 of a pagemap entry is "present", bit 61 "file page
 // or shared anonymous" (Documentation/admin-guide/mm/pagemap.rst).
-func residentPages(pagemap io.ReaderAt, r addressRange) ([]uint64, error) {
+func residentPages(pagemap io.ReaderAt, r addressRange, pageSize uint64) ([]uint64, error) {
 	n := (r.end - r.start) / pageSize
 	buf := make([]byte, n*8)
 	if _, err := pagemap.ReadAt(buf, int64(r.start/pageSize*8)); err != nil {
@@ -127,7 +126,7 @@ type elfSection struct {
 // largest first. A page shared by two sections counts for the one it
 // starts in, or the first that starts inside it; pages of no section
 // (the ELF header, padding) count under "other".
-func pagesBySection(pages []uint64, sections []elfSection) []SectionPages {
+func pagesBySection(pages []uint64, sections []elfSection, pageSize uint64) []SectionPages {
 	bySection := map[string]*SectionPages{}
 	get := func(name string) *SectionPages {
 		if s, ok := bySection[name]; ok {
@@ -141,7 +140,7 @@ func pagesBySection(pages []uint64, sections []elfSection) []SectionPages {
 		get(s.name).MappedBytes += int64(s.end - s.start)
 	}
 	for _, p := range pages {
-		get(sectionOf(p, sections)).ResidentBytes += pageSize
+		get(sectionOf(p, sections, pageSize)).ResidentBytes += int64(pageSize)
 	}
 	out := make([]SectionPages, 0, len(bySection))
 	for _, s := range bySection {
@@ -157,7 +156,7 @@ func pagesBySection(pages []uint64, sections []elfSection) []SectionPages {
 
 // sectionOf names the section holding the page at p: the one p lies in,
 // else the first starting inside the page, else "other".
-func sectionOf(p uint64, sections []elfSection) string {
+func sectionOf(p uint64, sections []elfSection, pageSize uint64) string {
 	for _, s := range sections {
 		if s.start <= p && p < s.end {
 			return s.name

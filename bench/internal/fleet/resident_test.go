@@ -8,6 +8,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// testPage is the page size of the synthetic sections below.
+const testPage = 4096
+
 func TestPagesBySection(t *testing.T) {
 	sections := []elfSection{
 		{".tail", 0x403800, 0x403900},   // shares .text's last page, listed first
@@ -21,22 +24,22 @@ func TestPagesBySection(t *testing.T) {
 	}{
 		{"none resident", nil, []SectionPages{}},
 		{"within sections", []uint64{0x401000, 0x402000, 0x405000}, []SectionPages{
-			{".text", 2 * pageSize, 0x2800},
-			{".rodata", pageSize, 0x1000},
+			{".text", 2 * testPage, 0x2800},
+			{".rodata", testPage, 0x1000},
 		}},
 		{"a shared page counts once, for the section it starts in", []uint64{0x403000}, []SectionPages{
-			{".text", pageSize, 0x2800},
+			{".text", testPage, 0x2800},
 		}},
 		{"a page before a section counts for the section starting inside it", []uint64{0x404000}, []SectionPages{
-			{".rodata", pageSize, 0x1000},
+			{".rodata", testPage, 0x1000},
 		}},
 		{"pages of no section", []uint64{0x500000, 0x501000}, []SectionPages{
-			{"other", 2 * pageSize, 0},
+			{"other", 2 * testPage, 0},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, pagesBySection(tt.pages, sections)); diff != "" {
+			if diff := cmp.Diff(tt.want, pagesBySection(tt.pages, sections, testPage)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -73,6 +76,7 @@ func TestResidentSectionsOfThisProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	page := int64(os.Getpagesize())
 	sections, err := residentSections(os.Getpid(), exe)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +92,7 @@ func TestResidentSectionsOfThisProcess(t *testing.T) {
 		if s.Name == ".text" && s.ResidentBytes > 0 {
 			text = true
 		}
-		if s.Name != "other" && s.ResidentBytes > s.MappedBytes+2*pageSize {
+		if s.Name != "other" && s.ResidentBytes > s.MappedBytes+2*page {
 			t.Errorf("%s: %d resident bytes of %d mapped", s.Name, s.ResidentBytes, s.MappedBytes)
 		}
 	}
