@@ -98,8 +98,8 @@ func newOverlay(now func() time.Time) *overlay {
 	return &overlay{now: now, copies: map[string][]copyWrite{}, sas: map[types.NamespacedName]saWrite{}}
 }
 
-// copyWrite returns the write of key; the caller holds mu.
-func (o *overlay) copyWrite(key types.NamespacedName) (copyWrite, bool) {
+// findCopy returns the write of key; the caller holds mu.
+func (o *overlay) findCopy(key types.NamespacedName) (copyWrite, bool) {
 	for _, w := range o.copies[key.Namespace] {
 		if w.name == key.Name {
 			return w, true
@@ -129,7 +129,7 @@ func (o *overlay) dropCopy(key types.NamespacedName) {
 func (o *overlay) copy(key types.NamespacedName, cached *copyMeta) *copyMeta {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	w, ok := o.copyWrite(key)
+	w, ok := o.findCopy(key)
 	if !ok {
 		return cached
 	}
@@ -159,7 +159,7 @@ func (o *overlay) wroteCopy(key types.NamespacedName, uid types.UID, basedOn str
 func (o *overlay) observedCopy(key types.NamespacedName, uid types.UID, resourceVersion string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if w, ok := o.copyWrite(key); ok && w.uid == uid && (w.result == nil || w.result.resourceVersion == resourceVersion || resourceVersion == "") {
+	if w, ok := o.findCopy(key); ok && w.uid == uid && (w.result == nil || w.result.resourceVersion == resourceVersion || resourceVersion == "") {
 		o.dropCopy(key)
 	}
 }
