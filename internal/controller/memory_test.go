@@ -328,3 +328,40 @@ func BenchmarkOverlayBytes(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-mid.HeapAlloc)/n, "bytes/copy-write")
 	}
 }
+
+// A write whose watch event came before its response (the index already
+// shows it when the entry is made) is not left in flight; a write the
+// index does not show yet is.
+func TestOverlayEndsAWriteTheIndexShowedFirst(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		basedOn string
+		deleted bool
+		cached  *copyRecord
+		ends    bool
+	}{
+		{name: "create, not shown yet", cached: nil, ends: false},
+		{name: "create, shown", cached: recordAt("u1", "10"), ends: true},
+		{name: "create, another object of the name shown", cached: recordAt("u0", "9"), ends: false},
+		{name: "update, the version it replaced shown", basedOn: "7", cached: recordAt("u1", "7"), ends: false},
+		{name: "update, shown", basedOn: "7", cached: recordAt("u1", "10"), ends: true},
+		{name: "update, a later version shown", basedOn: "7", cached: recordAt("u1", "12"), ends: true},
+		{name: "delete, still shown", basedOn: "7", deleted: true, cached: recordAt("u1", "7"), ends: false},
+		{name: "delete, gone from the index", basedOn: "7", deleted: true, cached: nil, ends: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := newOverlay(time.Now)
+			result := recordAt("u1", "10")
+			if tc.deleted {
+				result = nil
+			}
+			o.wroteCopy(regKey, "u1", tc.basedOn, result)
+			o.caughtUpCopy(regKey, "u1", tc.basedOn, tc.deleted, tc.cached)
+			if ended := len(o.copies) == 0; ended != tc.ends {
+				t.Fatalf("ended %v, want %v", ended, tc.ends)
+			}
+		})
+	}
+}

@@ -245,6 +245,7 @@ func (w *writer) patchCopy(ctx context.Context, ns, name, what string, ops []jso
 		return fmt.Errorf("%s Secret %s/%s: %w", what, ns, name, err)
 	}
 	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, w.record(obj))
+	w.copyCaughtUp(key(obj), obj.UID, basedOn, false)
 	return nil
 }
 
@@ -311,6 +312,7 @@ func (w *writer) create(ctx context.Context, desired *corev1.Secret) (types.UID,
 		return "", fmt.Errorf("create Secret %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
 	w.overlay.wroteCopy(key(obj), obj.UID, "", w.record(obj))
+	w.copyCaughtUp(key(obj), obj.UID, "", false)
 	return obj.UID, nil
 }
 
@@ -421,8 +423,36 @@ func (w *writer) delete(ctx context.Context, ns string, d planner.CopyDelete) er
 		return fmt.Errorf("delete Secret %s/%s: %w", ns, d.Name, err)
 	}
 	w.overlay.wroteCopy(types.NamespacedName{Namespace: ns, Name: d.Name}, uid, basedOn, nil)
+	w.copyCaughtUp(types.NamespacedName{Namespace: ns, Name: d.Name}, uid, basedOn, true)
 	w.own.forget(ns, d.Name, uid)
 	return nil
+}
+
+// copyCaughtUp reads the copies' index after a copy write, for
+// overlay.caughtUpCopy.
+func (w *writer) copyCaughtUp(key types.NamespacedName, uid types.UID, basedOn string, deleted bool) {
+	c, ok, err := w.copies.Get(key.Namespace, key.Name)
+	if err != nil {
+		return
+	}
+	if !ok {
+		c = nil
+	}
+	w.overlay.caughtUpCopy(key, uid, basedOn, deleted, c)
+}
+
+// serviceAccountCaughtUp reads the ServiceAccounts' index after a write:
+// if it shows the write already, its event found no entry to end (see
+// overlay.caughtUpCopy).
+func (w *writer) serviceAccountCaughtUp(ns, name string) {
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	cached, err := w.account(ns, name)
+	switch {
+	case apierrors.IsNotFound(err):
+		w.overlay.observedServiceAccount(key, "", "")
+	case err == nil:
+		w.overlay.observedServiceAccount(key, cached.UID, cached.ResourceVersion)
+	}
 }
 
 // cachedVersion is the resourceVersion the copies' index shows of a copy,
@@ -504,6 +534,7 @@ func (w *writer) edit(ctx context.Context, ns string, k *ownership.Ring, e plann
 	}
 	if wrote {
 		w.overlay.wroteServiceAccount(basedOn, accounts.Trim(updated))
+		w.serviceAccountCaughtUp(ns, e.ServiceAccount)
 		for _, a := range e.Attach {
 			if a.Again && serviceaccount.Has(updated, a.Secret) {
 				w.fights.add(types.NamespacedName{Namespace: ns, Name: e.ServiceAccount}, a.Secret)
