@@ -164,22 +164,23 @@ func (o *overlay) observedCopy(key types.NamespacedName, uid types.UID, resource
 	}
 }
 
-// caughtUpCopy ends the entry of a copy write the copies' index showed
-// before the write's response came back (the watch and the response race,
-// and under load the watch often wins): the index's event found no entry
-// to end, and the entry stayed until the namespace's next read or the TTL.
-// At the peak of a 10,000-namespace rename that was 25,000 entries and the
-// strings of their responses, 13 MB. cached is what the index shows after
-// the entry was made (nil: no copy of the name); the index calls back after
-// it stores, so either its event or this ends the entry.
-func (o *overlay) caughtUpCopy(key types.NamespacedName, uid types.UID, basedOn string, deleted bool, cached *copyRecord) {
-	shown := deleted && cached == nil || !deleted && cached != nil && cached.uid == uid && cached.resourceVersion != basedOn
-	if !shown {
-		return
-	}
+// caughtUpCopy ends the entry of key when cached, what the copies' index
+// shows after the entry was made (nil: no copy of the name), already shows
+// the write. The watch and the write's response race, and under load the
+// watch often wins: the index's event then found no entry to end, and the
+// entry stayed until the namespace's next read or the TTL. At the peak of a
+// 10,000-namespace rename that was 25,000 entries and the strings of their
+// responses, 13 MB. The index calls back after it stores, so either its
+// event or this ends the entry.
+func (o *overlay) caughtUpCopy(key types.NamespacedName, cached *copyRecord) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if w, ok := o.findCopy(key); ok && w.uid == uid {
+	w, ok := o.findCopy(key)
+	if !ok {
+		return
+	}
+	deleted := w.result == nil
+	if deleted && cached == nil || !deleted && cached != nil && cached.uid == w.uid && cached.resourceVersion != w.basedOn {
 		o.dropCopy(key)
 	}
 }

@@ -358,7 +358,7 @@ func TestOverlayEndsAWriteTheIndexShowedFirst(t *testing.T) {
 				result = nil
 			}
 			o.wroteCopy(regKey, "u1", tc.basedOn, result)
-			o.caughtUpCopy(regKey, "u1", tc.basedOn, tc.deleted, tc.cached)
+			o.caughtUpCopy(regKey, tc.cached)
 			if ended := len(o.copies) == 0; ended != tc.ends {
 				t.Fatalf("ended %v, want %v", ended, tc.ends)
 			}

@@ -244,8 +244,7 @@ func (w *writer) patchCopy(ctx context.Context, ns, name, what string, ops []jso
 	if err := w.client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, raw)); err != nil {
 		return fmt.Errorf("%s Secret %s/%s: %w", what, ns, name, err)
 	}
-	w.overlay.wroteCopy(key(obj), obj.UID, basedOn, w.record(obj))
-	w.copyCaughtUp(key(obj), obj.UID, basedOn, false)
+	w.wroteCopy(key(obj), obj.UID, basedOn, w.record(obj))
 	return nil
 }
 
@@ -311,8 +310,7 @@ func (w *writer) create(ctx context.Context, desired *corev1.Secret) (types.UID,
 		}
 		return "", fmt.Errorf("create Secret %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
-	w.overlay.wroteCopy(key(obj), obj.UID, "", w.record(obj))
-	w.copyCaughtUp(key(obj), obj.UID, "", false)
+	w.wroteCopy(key(obj), obj.UID, "", w.record(obj))
 	return obj.UID, nil
 }
 
@@ -422,15 +420,16 @@ func (w *writer) delete(ctx context.Context, ns string, d planner.CopyDelete) er
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("delete Secret %s/%s: %w", ns, d.Name, err)
 	}
-	w.overlay.wroteCopy(types.NamespacedName{Namespace: ns, Name: d.Name}, uid, basedOn, nil)
-	w.copyCaughtUp(types.NamespacedName{Namespace: ns, Name: d.Name}, uid, basedOn, true)
+	w.wroteCopy(types.NamespacedName{Namespace: ns, Name: d.Name}, uid, basedOn, nil)
 	w.own.forget(ns, d.Name, uid)
 	return nil
 }
 
-// copyCaughtUp reads the copies' index after a copy write, for
-// overlay.caughtUpCopy.
-func (w *writer) copyCaughtUp(key types.NamespacedName, uid types.UID, basedOn string, deleted bool) {
+// wroteCopy lays a copy write (result nil: a delete) over the copies'
+// index, then reads the index once more: if it already shows the write,
+// the entry ends at once (overlay.caughtUpCopy).
+func (w *writer) wroteCopy(key types.NamespacedName, uid types.UID, basedOn string, result *copyRecord) {
+	w.overlay.wroteCopy(key, uid, basedOn, result)
 	c, ok, err := w.copies.Get(key.Namespace, key.Name)
 	if err != nil {
 		return
@@ -438,7 +437,7 @@ func (w *writer) copyCaughtUp(key types.NamespacedName, uid types.UID, basedOn s
 	if !ok {
 		c = nil
 	}
-	w.overlay.caughtUpCopy(key, uid, basedOn, deleted, c)
+	w.overlay.caughtUpCopy(key, c)
 }
 
 // serviceAccountCaughtUp reads the ServiceAccounts' index after a write:
