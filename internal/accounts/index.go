@@ -53,8 +53,11 @@ func (ix *Index) InNamespace(namespace string) ([]*corev1.ServiceAccount, error)
 	return out, err
 }
 
-// Get returns one ServiceAccount as kept (Object), or a NotFound error.
-func (ix *Index) Get(namespace, name string) (*corev1.ServiceAccount, error) {
+// Account returns what is kept of one ServiceAccount, or a NotFound error.
+// It is the index's own: read it, never change it. A caller that needs only
+// the UID or the resourceVersion reads them here instead of building the
+// object.
+func (ix *Index) Account(namespace, name string) (*Account, error) {
 	a, ok, err := ix.Index.Get(namespace, name)
 	switch {
 	case err != nil:
@@ -62,5 +65,5 @@ func (ix *Index) Get(namespace, name string) (*corev1.ServiceAccount, error) {
 	case !ok:
 		return nil, apierrors.NewNotFound(corev1.Resource("serviceaccounts"), name)
 	}
-	return a.Object(), nil
+	return a, nil
 }

@@ -261,7 +261,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		client: mgr.GetClient(), apiReader: mgr.GetAPIReader(), read: read, board: b, notify: notify, events: events,
 		enqueue: func(ns string) { nsQueue.add(ns, 0) },
 		write: &writer{
-			client: mgr.GetClient(), reader: mgr.GetAPIReader(), account: read.accounts.Get, copies: read.copies, sources: read.sources, cps: cpss, overlay: read.overlay,
+			client: mgr.GetClient(), reader: mgr.GetAPIReader(), account: read.accounts.Account, copies: read.copies, sources: read.sources, cps: cpss, overlay: read.overlay,
 			conflicts: read.conflicts, fights: read.fights, own: read.own, restarter: podrestart.New(mgr.GetClient(), opts.PodRestartsPerSecond), events: events,
 			intern: copyStrings,
 		},

@@ -48,9 +48,10 @@ type outcome struct {
 type writer struct {
 	client client.Client
 	reader client.Reader // live reads after a ServiceAccount update conflict
-	// account reads a ServiceAccount as the cache keeps it (package
-	// accounts): only what the controller reads.
-	account   func(ns, name string) (*corev1.ServiceAccount, error)
+	// account reads what the index keeps of a ServiceAccount (package
+	// accounts): only what the controller reads. Its Object is built only
+	// where an edit needs one.
+	account   func(ns, name string) (*accounts.Account, error)
 	copies    *copies
 	sources   *sources
 	cps       *cpsCache
@@ -445,6 +446,8 @@ func (w *writer) wroteCopy(key types.NamespacedName, uid types.UID, basedOn stri
 // overlay.caughtUpCopy).
 func (w *writer) serviceAccountCaughtUp(ns, name string) {
 	key := types.NamespacedName{Namespace: ns, Name: name}
+	// The record's UID and version, not its Object: this runs after every
+	// ServiceAccount write.
 	cached, err := w.account(ns, name)
 	switch {
 	case apierrors.IsNotFound(err):
@@ -485,7 +488,7 @@ func (w *writer) edit(ctx context.Context, ns string, k *ownership.Ring, e plann
 	if err != nil {
 		return editSkipped, fmt.Errorf("read ServiceAccount %s/%s: %w", ns, e.ServiceAccount, err)
 	}
-	current := w.overlay.serviceAccount(cached)
+	current := w.overlay.serviceAccount(cached.Object())
 	if string(current.UID) != e.UID {
 		return editSkipped, nil // replaced since planning; the next plan sees the new one
 	}

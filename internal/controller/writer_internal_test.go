@@ -66,12 +66,12 @@ func (w *writerWorld) writer(cl client.Client) *writer {
 	return &writer{
 		client: cl, reader: cl, cps: newCPSCache(cl), copies: liveIndexes(w.t, testcluster.Get(w.t)).copies,
 		// What the cache would hand out: the live object, trimmed.
-		account: func(ns, name string) (*corev1.ServiceAccount, error) {
+		account: func(ns, name string) (*accounts.Account, error) {
 			var sa corev1.ServiceAccount
 			if err := cl.Get(w.ctx, types.NamespacedName{Namespace: ns, Name: name}, &sa); err != nil {
 				return nil, err
 			}
-			return accounts.Trim(&sa), nil
+			return accounts.FromObject(&sa, nil), nil
 		}, overlay: newOverlay(now), conflicts: newConflicts(now),
 		fights: newReattachments(now, time.Hour), own: newOwnCopies(), restarter: podrestart.New(cl, 100), events: newEventSink(events.NewFakeRecorder(100)),
 		intern: newInterner().intern,
