@@ -58,7 +58,7 @@ func (ix *Index) InNamespace(namespace string) ([]*corev1.ServiceAccount, error)
 // the UID or the resourceVersion reads them here instead of building the
 // object.
 func (ix *Index) Account(namespace, name string) (*Account, error) {
-	a, ok, err := ix.Index.Get(namespace, name)
+	a, ok, err := ix.Get(namespace, name)
 	switch {
 	case err != nil:
 		return nil, err
