@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,20 +49,18 @@ func TestAccountReadsTheKeptVersion(t *testing.T) {
 
 	updated := full("shop", "app")
 	updated.ResourceVersion = "4"
-	events.Modify(updated)
-	waitFor(t, func() bool { a, err := ix.Account("shop", "app"); return err == nil && a.ResourceVersion == "4" })
-	events.Delete(updated)
-	waitFor(t, func() bool { _, err := ix.Account("shop", "app"); return apierrors.IsNotFound(err) })
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if ok() {
-			return
+	g := NewWithT(t)
+	version := func() (string, error) {
+		a, err := ix.Account("shop", "app")
+		if err != nil {
+			return "", err
 		}
+		return a.ResourceVersion, nil
 	}
-	t.Fatal("timed out")
+	events.Modify(updated)
+	g.Eventually(version).WithTimeout(10 * time.Second).Should(Equal("4"))
+	events.Delete(updated)
+	g.Eventually(func() bool { _, err := version(); return apierrors.IsNotFound(err) }).WithTimeout(10 * time.Second).Should(BeTrue())
 }
 
 // listThenWatch tells the reflector to list, then watch: the fake watch
